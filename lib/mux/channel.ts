@@ -1,0 +1,342 @@
+/**
+ * One channel of a session: a byte stream each way with its own flow-control
+ * window and half-close. The session owns the socket; a channel only turns
+ * reads and writes into frames and frames into bytes.
+ *
+ * Receive side: payloads are copied out of the session's read buffer into a
+ * queue, so a stalled reader holds at most the window it granted. Window is
+ * granted back in batches of half the window as the reader consumes.
+ * Send side: writes wait for the peer's window, split at the peer's max
+ * packet, and each frame is awaited before the next so channels take turns
+ * on the socket in FIFO order.
+ */
+
+import { ChannelClosedError, ProtocolError } from "./errors.ts";
+import {
+  DATA_HEADER_SIZE,
+  encodeRecipientOnly,
+  encodeWindowAdjust,
+  MSG_CLOSE,
+  MSG_EOF,
+  writeDataHeader,
+} from "./frames.ts";
+
+/**
+ * A bidirectional byte stream inside a multiplexed session, shaped like a
+ * `Deno.Conn`: `read`/`write`, `closeWrite` for half-close, `close`.
+ */
+export interface Channel {
+  /** This side's channel number. */
+  readonly id: number;
+  /** Payload bytes received so far. */
+  readonly bytesRead: number;
+  /** Payload bytes sent so far. */
+  readonly bytesWritten: number;
+  /**
+   * Reads into `p`; resolves to the byte count, or `null` at the peer's EOF or
+   * CLOSE. Rejects with `SessionClosedError` when the session died, and with
+   * `ChannelClosedError` when this side closed the channel before the call.
+   */
+  read(p: Uint8Array): Promise<number | null>;
+  /**
+   * Like `read`, but returns the next received chunk itself (no copy).
+   * At most `max` bytes when given.
+   */
+  readChunk(max?: number): Promise<Uint8Array | null>;
+  /**
+   * Writes all of `p`, waiting for window as needed; resolves to `p.length`.
+   * Rejects with `ChannelClosedError` after `closeWrite`/`close` or the peer's
+   * CLOSE, and with `SessionClosedError` when the session died.
+   */
+  write(p: Uint8Array): Promise<number>;
+  /** Sends EOF after all pending writes: the peer reads `null`; reading goes on. */
+  closeWrite(): Promise<void>;
+  /** Closes both directions; later calls to `read`/`write` reject. Idempotent. */
+  close(): void;
+  /** Resolves when CLOSE has gone both ways or the session ended. */
+  readonly closed: Promise<void>;
+}
+
+/** What a channel needs from its session. */
+export interface ChannelHost {
+  /** Queues a control frame. */
+  send(frame: Uint8Array): void;
+  /** Queues a DATA frame; resolves once it was written to the socket. */
+  sendData(frame: Uint8Array): Promise<void>;
+}
+
+/** A promise that can be awaited repeatedly and woken from outside. */
+class Signal {
+  #wake: (() => void) | null = null;
+  #promise: Promise<void> | null = null;
+  wait(): Promise<void> {
+    return this.#promise ??= new Promise<void>((r) => this.#wake = r);
+  }
+  notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    this.#promise = null;
+    wake?.();
+  }
+}
+
+/** The session's implementation of {@linkcode Channel}. */
+export class MuxChannel implements Channel {
+  readonly id: number;
+  remoteId = 0;
+  bytesRead = 0;
+  bytesWritten = 0;
+  readonly closed: Promise<void>;
+  #host: ChannelHost;
+  #resolveClosed!: () => void;
+
+  // Receiving.
+  #windowSize: number;
+  #maxPacket: number;
+  #localWindow: number; // what the peer may still send
+  #unacked = 0; // consumed but not yet granted back
+  #chunks: Uint8Array[] = [];
+  #head = 0;
+  #readable = new Signal();
+
+  // Sending.
+  #remoteWindow = 0;
+  #remoteMaxPacket = 0;
+  #writable = new Signal();
+  #writeChain: Promise<unknown> = Promise.resolve();
+
+  // States.
+  #recvEOF = false;
+  #recvClose = false;
+  #sentEOF = false;
+  #sentClose = false;
+  #error: Error | null = null;
+
+  constructor(
+    host: ChannelHost,
+    id: number,
+    windowSize: number,
+    maxPacket: number,
+  ) {
+    this.#host = host;
+    this.id = id;
+    this.#windowSize = windowSize;
+    this.#maxPacket = maxPacket;
+    this.#localWindow = windowSize;
+    this.closed = new Promise((r) => this.#resolveClosed = r);
+  }
+
+  /** Sets what the peer told us in OPEN or OPEN_CONFIRM. */
+  setRemote(remoteId: number, window: number, maxPacket: number): void {
+    this.remoteId = remoteId;
+    this.#remoteWindow = window;
+    this.#remoteMaxPacket = maxPacket;
+  }
+
+  /** True once this side sent CLOSE: late frames from the peer are dropped. */
+  get localClosed(): boolean {
+    return this.#sentClose;
+  }
+
+  /** Payload bytes received and not yet read. */
+  get buffered(): number {
+    let n = 0;
+    for (let i = this.#head; i < this.#chunks.length; i++) {
+      n += this.#chunks[i]!.length;
+    }
+    return n;
+  }
+
+  // ---- called by the session ----
+
+  /** Checks a DATA header against the window and max packet we granted. */
+  onDataHeader(length: number): void {
+    if (this.#recvEOF || this.#recvClose) {
+      throw new ProtocolError(`DATA after EOF on channel ${this.id}`);
+    }
+    if (length > this.#maxPacket) {
+      throw new ProtocolError(
+        `DATA of ${length} bytes exceeds max packet ${this.#maxPacket} on channel ${this.id}`,
+      );
+    }
+    if (length > this.#localWindow) {
+      throw new ProtocolError(
+        `DATA of ${length} bytes exceeds window ${this.#localWindow} on channel ${this.id}`,
+      );
+    }
+    this.#localWindow -= length;
+  }
+
+  /** Queues payload (copied: `chunk` is a view of the session's buffer). */
+  onData(chunk: Uint8Array): void {
+    if (this.#sentClose) return;
+    this.#chunks.push(chunk.slice());
+    this.bytesRead += chunk.length;
+    this.#readable.notify();
+  }
+
+  onWindowAdjust(bytes: number): void {
+    const next = this.#remoteWindow + bytes;
+    if (next > 0xffffffff) {
+      throw new ProtocolError(`Window overflow on channel ${this.id}`);
+    }
+    this.#remoteWindow = next;
+    this.#writable.notify();
+  }
+
+  onEOF(): void {
+    this.#recvEOF = true;
+    this.#readable.notify();
+  }
+
+  onClose(): void {
+    this.#recvClose = true;
+    if (!this.#sentClose) {
+      this.#sentClose = true;
+      this.#host.send(encodeRecipientOnly(MSG_CLOSE, this.remoteId));
+    }
+    this.#finish();
+  }
+
+  /** The session ended: everything pending fails with `err`. */
+  abort(err: Error): void {
+    this.#error ??= err;
+    this.#chunks = [];
+    this.#head = 0;
+    this.#finish();
+  }
+
+  #finish(): void {
+    this.#readable.notify();
+    this.#writable.notify();
+    this.#resolveClosed();
+  }
+
+  // ---- the public API ----
+
+  async readChunk(max = Infinity): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.#error) throw this.#error;
+      const chunk = this.#chunks[this.#head];
+      if (chunk) {
+        let out = chunk;
+        if (chunk.length > max) {
+          out = chunk.subarray(0, max);
+          this.#chunks[this.#head] = chunk.subarray(max);
+        } else {
+          this.#chunks[this.#head++] = EMPTY;
+          if (this.#head === this.#chunks.length) {
+            this.#chunks.length = 0;
+            this.#head = 0;
+          } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
+            this.#chunks.splice(0, this.#head);
+            this.#head = 0;
+          }
+        }
+        this.#consumed(out.length);
+        return out;
+      }
+      if (this.#sentClose && !this.#recvClose) {
+        throw new ChannelClosedError("Cannot read: the channel is closed");
+      }
+      if (this.#recvEOF || this.#recvClose) return null;
+      await this.#readable.wait();
+    }
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    const chunk = await this.readChunk(p.length);
+    if (chunk === null) return null;
+    p.set(chunk);
+    return chunk.length;
+  }
+
+  #consumed(n: number): void {
+    this.#unacked += n;
+    if (
+      this.#unacked >= this.#windowSize / 2 && !this.#recvEOF &&
+      !this.#recvClose && !this.#sentClose
+    ) {
+      this.#localWindow += this.#unacked;
+      this.#host.send(encodeWindowAdjust(this.remoteId, this.#unacked));
+      this.#unacked = 0;
+    }
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    const frame = new Uint8Array(DATA_HEADER_SIZE + p.length);
+    frame.set(p, DATA_HEADER_SIZE);
+    return this.writeFramed(frame, p.length).then(() => p.length);
+  }
+
+  /**
+   * Sends `length` payload bytes stored at `buf[9 .. 9+length)`; the first 9
+   * bytes are room for the header, so nothing is copied. `buf` must not be
+   * touched until the promise settles.
+   */
+  writeFramed(buf: Uint8Array, length: number): Promise<void> {
+    const run = this.#writeChain.then(() => this.#sendFramed(buf, length));
+    this.#writeChain = run.catch(() => {});
+    return run;
+  }
+
+  async #sendFramed(buf: Uint8Array, length: number): Promise<void> {
+    let off = 0;
+    while (off < length) {
+      this.#checkWritable();
+      if (this.#remoteWindow === 0) {
+        await this.#writable.wait();
+        continue;
+      }
+      const k = Math.min(
+        length - off,
+        this.#remoteWindow,
+        this.#remoteMaxPacket,
+      );
+      // The header goes right before the unsent payload, over bytes already
+      // sent (or the 9 reserved ones): one write, no copy.
+      const frame = buf.subarray(off, off + DATA_HEADER_SIZE + k);
+      writeDataHeader(frame, this.remoteId, k);
+      this.#remoteWindow -= k;
+      this.bytesWritten += k;
+      await this.#host.sendData(frame);
+      off += k;
+    }
+    this.#checkWritable();
+  }
+
+  #checkWritable(): void {
+    if (this.#error) throw this.#error;
+    if (this.#sentEOF || this.#sentClose) {
+      throw new ChannelClosedError(
+        "Cannot write: the channel is closed for writing",
+      );
+    }
+    if (this.#recvClose) {
+      throw new ChannelClosedError("Cannot write: the peer closed the channel");
+    }
+  }
+
+  closeWrite(): Promise<void> {
+    const run = this.#writeChain.then(() => {
+      if (this.#sentEOF || this.#sentClose || this.#error) return;
+      this.#sentEOF = true;
+      this.#host.send(encodeRecipientOnly(MSG_EOF, this.remoteId));
+    });
+    this.#writeChain = run.catch(() => {});
+    return run;
+  }
+
+  close(): void {
+    if (!this.#sentClose && !this.#error) {
+      this.#sentClose = true;
+      this.#host.send(encodeRecipientOnly(MSG_CLOSE, this.remoteId));
+    }
+    this.#chunks = [];
+    this.#head = 0;
+    this.#readable.notify();
+    this.#writable.notify();
+  }
+}
+
+const EMPTY = new Uint8Array(0);

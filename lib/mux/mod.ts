@@ -1,0 +1,11 @@
+/** The multiplexer: sessions of flow-controlled channels over one connection. */
+export { type Channel } from "./channel.ts";
+export * from "./errors.ts";
+export {
+  DEFAULT_MAX_PACKET,
+  DEFAULT_WINDOW,
+  type Duplex,
+  type PingOptions,
+  Session,
+  type SessionOptions,
+} from "./session.ts";

@@ -1,0 +1,496 @@
+/**
+ * A qmux session: many channels over one byte stream (shared/PROTOCOL.md §2).
+ *
+ * One read loop decodes frames into channels; one write loop drains a FIFO of
+ * frames, gluing small ones into a single socket write. A channel keeps at
+ * most one DATA frame in that FIFO (it awaits each), so busy channels take
+ * turns instead of one big writer starving the rest.
+ *
+ * Anything the peer gets wrong ends this session, never the process: the
+ * reason is a `ProtocolError` in `closed`, and every channel fails promptly.
+ */
+
+import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
+import {
+  OpenFailedError,
+  ProtocolError,
+  SessionClosedError,
+} from "./errors.ts";
+import {
+  type ControlMessage,
+  type DecoderSink,
+  encodeOpen,
+  encodeOpenConfirm,
+  encodePing,
+  encodeRecipientOnly,
+  FrameDecoder,
+  MSG_CLOSE,
+  MSG_EOF,
+  MSG_OPEN,
+  MSG_OPEN_CONFIRM,
+  MSG_OPEN_FAILURE,
+  MSG_PING,
+  MSG_PONG,
+  MSG_WINDOW_ADJUST,
+  PING_HEADER_SIZES,
+} from "./frames.ts";
+
+/** The window this side grants each channel unless told otherwise (4 MiB). */
+export const DEFAULT_WINDOW = 4 * 1024 * 1024;
+/** The largest DATA payload this side accepts unless told otherwise (256 KiB). */
+export const DEFAULT_MAX_PACKET = 256 * 1024;
+/** How long `open` waits for the peer's answer (ms). */
+export const DEFAULT_OPEN_TIMEOUT = 10_000;
+/** Channels open at once on one session, beyond which OPENs are refused. */
+export const DEFAULT_MAX_CHANNELS = 8192;
+/** Smallest and largest max packet a peer may announce (as qmux checks). */
+const MIN_PACKET = 9, MAX_PACKET = 2 ** 31;
+/** Size of the socket read buffer. */
+const READ_BUFFER_SIZE = 256 * 1024;
+/** Frames up to this size are glued together into one write. */
+const COALESCE_LIMIT = 64 * 1024;
+
+/** The byte stream under a session: a `Deno.Conn` or anything shaped like it. */
+export interface Duplex {
+  /** Reads into `p`; resolves to the count, or `null` at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes the stream. */
+  close(): void;
+}
+
+/** Options of {@linkcode Session}. */
+export interface SessionOptions {
+  /**
+   * Window granted to the peer on each channel, in bytes: what a stalled
+   * reader may hold in memory.
+   * @default {4194304}
+   */
+  window?: number;
+  /**
+   * Largest DATA payload accepted from the peer.
+   * @default {262144}
+   */
+  maxPacket?: number;
+  /**
+   * Whether channels opened by the peer are accepted (else refused with
+   * OPEN_FAILURE).
+   * @default {true}
+   */
+  acceptChannels?: boolean;
+  /**
+   * Channels open at once; more OPENs are refused and `open` rejects.
+   * @default {8192}
+   */
+  maxChannels?: number;
+  /**
+   * How long `open` waits for OPEN_CONFIRM, in milliseconds.
+   * @default {10000}
+   */
+  openTimeout?: number;
+}
+
+/** Options of {@linkcode Session.enablePing}. */
+export interface PingOptions {
+  /** Milliseconds between PINGs. */
+  interval: number;
+  /** Milliseconds without any byte from the peer before the session ends. */
+  timeout: number;
+}
+
+interface Pending {
+  resolve: (ch: Channel) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  cancelled: boolean;
+}
+
+interface Queued {
+  frame: Uint8Array;
+  done: ((err?: Error) => void) | undefined;
+}
+
+/**
+ * A multiplexed session over one connection.
+ *
+ * @example Open a channel on one end, accept it on the other
+ * ```ts
+ * import { Session } from "./session.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const dialed = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const a = new Session(await listener.accept());
+ * const b = new Session(await dialed);
+ * const ch = await a.open();
+ * await ch.write(new TextEncoder().encode("hi"));
+ * await ch.closeWrite();
+ * const peer = (await b.accept())!;
+ * const buf = new Uint8Array(2);
+ * await peer.read(buf); // 2
+ * a.close(); b.close(); listener.close();
+ * ```
+ */
+export class Session {
+  /** Resolves once the session ended, with why (see `SessionClosedError.cause`). */
+  readonly closed: Promise<SessionClosedError>;
+  #conn: Duplex;
+  #window: number;
+  #maxPacket: number;
+  #acceptChannels: boolean;
+  #maxChannels: number;
+  #openTimeout: number;
+  #channels = new Map<number, MuxChannel>();
+  #nextId = 0;
+  #pending = new Map<number, Pending>();
+  #acceptQueue: MuxChannel[] = [];
+  #acceptWaiters: Array<() => void> = [];
+  #queue: Queued[] = [];
+  #flushing = false;
+  #scratch = new Uint8Array(COALESCE_LIMIT);
+  #decoder = new FrameDecoder();
+  #error: SessionClosedError | null = null;
+  #resolveClosed!: (err: SessionClosedError) => void;
+  #host: ChannelHost;
+  #lastActivity = Date.now();
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #dataTarget: MuxChannel | undefined;
+  /** Bytes read from and written to the connection, frames included. */
+  bytesIn = 0;
+  /** Bytes written to the connection, frames included. */
+  bytesOut = 0;
+
+  /** Starts a session over `conn`; it reads from `conn` until the end. */
+  constructor(conn: Duplex, options: SessionOptions = {}) {
+    this.#conn = conn;
+    this.#window = options.window ?? DEFAULT_WINDOW;
+    this.#maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
+    if (this.#maxPacket < MIN_PACKET || this.#maxPacket > MAX_PACKET) {
+      throw new RangeError(`Max packet out of range: ${this.#maxPacket}`);
+    }
+    if (this.#window < 1 || this.#window > 0xffffffff) {
+      throw new RangeError(`Window out of range: ${this.#window}`);
+    }
+    this.#acceptChannels = options.acceptChannels ?? true;
+    this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    this.closed = new Promise((r) => this.#resolveClosed = r);
+    this.#host = {
+      send: (frame) => this.#enqueue(frame, undefined),
+      sendData: (frame) =>
+        new Promise((resolve, reject) =>
+          this.#enqueue(frame, (err) => err ? reject(err) : resolve())
+        ),
+    };
+    this.#readLoop();
+  }
+
+  /** Channels currently open (including ones closing). */
+  get channelCount(): number {
+    return this.#channels.size;
+  }
+
+  /** True once the session ended. */
+  get isClosed(): boolean {
+    return this.#error !== null;
+  }
+
+  /** Opens a channel; rejects with `OpenFailedError` if the peer refuses or is silent. */
+  open(): Promise<Channel> {
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#channels.size >= this.#maxChannels) {
+      return Promise.reject(
+        new OpenFailedError(`Too many channels: limit is ${this.#maxChannels}`),
+      );
+    }
+    const id = this.#nextId++;
+    const ch = new MuxChannel(this.#host, id, this.#window, this.#maxPacket);
+    this.#channels.set(id, ch);
+    this.#enqueue(encodeOpen(id, this.#window, this.#maxPacket), undefined);
+    return new Promise((resolve, reject) => {
+      const pending: Pending = {
+        resolve,
+        reject,
+        cancelled: false,
+        timer: setTimeout(() => {
+          // Keep the entry: a late CONFIRM must still be answered with CLOSE.
+          pending.cancelled = true;
+          reject(
+            new OpenFailedError(
+              `No answer to OPEN within ${this.#openTimeout} ms`,
+            ),
+          );
+        }, this.#openTimeout),
+      };
+      this.#pending.set(id, pending);
+    });
+  }
+
+  /** Waits for the next channel the peer opens; `null` once the session ended. */
+  async accept(): Promise<Channel | null> {
+    for (;;) {
+      const ch = this.#acceptQueue.shift();
+      if (ch) return ch;
+      if (this.#error) return null;
+      await new Promise<void>((r) => this.#acceptWaiters.push(r));
+    }
+  }
+
+  /** Accepted channels until the session ends. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Channel> {
+    for (;;) {
+      const ch = await this.accept();
+      if (!ch) return;
+      yield ch;
+    }
+  }
+
+  /**
+   * Starts the negotiated PING/PONG extension (types 107/108): call only when
+   * both sides advertised it. Sends a PING every `interval` and ends the
+   * session when nothing arrived for `timeout`.
+   */
+  enablePing(options: PingOptions): void {
+    this.#decoder.enable(PING_HEADER_SIZES);
+    if (this.#error || this.#pingTimer !== undefined) return;
+    let nonce = 0;
+    this.#pingTimer = setInterval(() => {
+      if (Date.now() - this.#lastActivity > options.timeout) {
+        this.#end(
+          new SessionClosedError(
+            `Peer silent for over ${options.timeout} ms`,
+          ),
+        );
+        return;
+      }
+      this.#enqueue(encodePing(MSG_PING, nonce++ >>> 0), undefined);
+    }, options.interval);
+  }
+
+  /** Ends the session now: the connection closes and every channel fails. */
+  close(): void {
+    this.#end(new SessionClosedError("Session closed"));
+  }
+
+  // ---- reading ----
+
+  async #readLoop(): Promise<void> {
+    const buf = new Uint8Array(READ_BUFFER_SIZE);
+    const sink: DecoderSink = {
+      message: (msg) => this.#onMessage(msg),
+      dataHeader: (recipient, length) => this.#onDataHeader(recipient, length),
+      data: (_recipient, chunk) => this.#dataTarget?.onData(chunk),
+    };
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buf);
+        if (this.#error) return;
+        if (n === null) {
+          this.#end(
+            this.#decoder.atBoundary
+              ? new SessionClosedError("Connection closed by peer")
+              : new SessionClosedError("Connection closed inside a message", {
+                cause: new ProtocolError("Truncated message"),
+              }),
+          );
+          return;
+        }
+        this.bytesIn += n;
+        this.#lastActivity = Date.now();
+        this.#decoder.feed(buf.subarray(0, n), sink);
+      }
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** Finds the channel a message is for; undefined = drop it quietly. */
+  #lookup(id: number): MuxChannel | undefined {
+    const ch = this.#channels.get(id);
+    if (ch) return ch.localClosed ? undefined : ch;
+    if (id < this.#nextId) return undefined; // closed: crossed on the wire
+    throw new ProtocolError(`Message for channel ${id}, which never existed`);
+  }
+
+  #onDataHeader(recipient: number, length: number): void {
+    const ch = this.#lookup(recipient);
+    if (ch && this.#pending.has(recipient)) {
+      throw new ProtocolError(
+        `DATA on channel ${recipient} before it was confirmed`,
+      );
+    }
+    if (!ch && length > this.#maxPacket) {
+      throw new ProtocolError(`DATA of ${length} bytes exceeds max packet`);
+    }
+    ch?.onDataHeader(length);
+    this.#dataTarget = ch;
+  }
+
+  #onMessage(msg: ControlMessage): void {
+    switch (msg.type) {
+      case MSG_OPEN:
+        return this.#onOpen(msg.sender, msg.window, msg.maxPacket);
+      case MSG_OPEN_CONFIRM:
+      case MSG_OPEN_FAILURE:
+        return this.#onOpenAnswer(msg);
+      case MSG_WINDOW_ADJUST:
+        return this.#lookup(msg.recipient)?.onWindowAdjust(msg.bytes);
+      case MSG_EOF:
+        return this.#lookup(msg.recipient)?.onEOF();
+      case MSG_CLOSE: {
+        const ch = this.#channels.get(msg.recipient);
+        if (!ch) {
+          this.#lookup(msg.recipient); // throws if it never existed
+          return;
+        }
+        if (this.#pending.has(msg.recipient)) {
+          throw new ProtocolError(
+            `CLOSE on unconfirmed channel ${msg.recipient}`,
+          );
+        }
+        this.#channels.delete(msg.recipient);
+        ch.onClose();
+        return;
+      }
+      case MSG_PING:
+        return this.#enqueue(encodePing(MSG_PONG, msg.nonce), undefined);
+      case MSG_PONG:
+        return;
+    }
+  }
+
+  #onOpen(sender: number, window: number, maxPacket: number): void {
+    if (
+      !this.#acceptChannels || maxPacket < MIN_PACKET ||
+      maxPacket > MAX_PACKET || this.#channels.size >= this.#maxChannels
+    ) {
+      this.#enqueue(encodeRecipientOnly(MSG_OPEN_FAILURE, sender), undefined);
+      return;
+    }
+    const id = this.#nextId++;
+    const ch = new MuxChannel(this.#host, id, this.#window, this.#maxPacket);
+    ch.setRemote(sender, window, maxPacket);
+    this.#channels.set(id, ch);
+    this.#enqueue(
+      encodeOpenConfirm(sender, id, this.#window, this.#maxPacket),
+      undefined,
+    );
+    this.#acceptQueue.push(ch);
+    this.#acceptWaiters.shift()?.();
+  }
+
+  #onOpenAnswer(
+    msg: Extract<ControlMessage, { type: 101 | 102 }>,
+  ): void {
+    const id = msg.recipient;
+    const pending = this.#pending.get(id);
+    const ch = this.#channels.get(id);
+    if (!pending || !ch) {
+      throw new ProtocolError(`Unexpected answer to OPEN for channel ${id}`);
+    }
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (msg.type === MSG_OPEN_FAILURE) {
+      this.#channels.delete(id);
+      pending.reject(new OpenFailedError("The peer refused the channel"));
+      return;
+    }
+    if (msg.maxPacket < MIN_PACKET || msg.maxPacket > MAX_PACKET) {
+      throw new ProtocolError(`Invalid max packet from peer: ${msg.maxPacket}`);
+    }
+    ch.setRemote(msg.sender, msg.window, msg.maxPacket);
+    if (pending.cancelled) ch.close();
+    else pending.resolve(ch);
+  }
+
+  // ---- writing ----
+
+  #enqueue(frame: Uint8Array, done: Queued["done"]): void {
+    if (this.#error) {
+      done?.(this.#error);
+      return;
+    }
+    this.#queue.push({ frame, done });
+    if (!this.#flushing) this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    let batch: Queued[] = [];
+    let i = 0;
+    try {
+      while (this.#queue.length > 0 && !this.#error) {
+        batch = this.#queue;
+        this.#queue = [];
+        for (i = 0; i < batch.length;) {
+          let j = i, size = 0;
+          while (
+            j < batch.length && size + batch[j]!.frame.length <= COALESCE_LIMIT
+          ) size += batch[j++]!.frame.length;
+          if (j - i <= 1) {
+            j = i + 1;
+            await this.#writeAll(batch[i]!.frame);
+          } else {
+            let at = 0;
+            for (let k = i; k < j; k++) {
+              this.#scratch.set(batch[k]!.frame, at);
+              at += batch[k]!.frame.length;
+            }
+            await this.#writeAll(this.#scratch.subarray(0, at));
+          }
+          for (; i < j; i++) batch[i]!.done?.();
+        }
+      }
+    } catch (err) {
+      this.#fail(err);
+      for (; i < batch.length; i++) batch[i]!.done?.(this.#error!);
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  async #writeAll(p: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < p.length) off += await this.#conn.write(p.subarray(off));
+    this.bytesOut += p.length;
+  }
+
+  // ---- ending ----
+
+  #fail(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.#end(
+        new SessionClosedError(`Protocol error: ${err.message}`, {
+          cause: err,
+        }),
+      );
+    } else {
+      this.#end(
+        new SessionClosedError(
+          `Connection failed: ${err instanceof Error ? err.message : err}`,
+          { cause: err },
+        ),
+      );
+    }
+  }
+
+  #end(err: SessionClosedError): void {
+    if (this.#error) return;
+    this.#error = err;
+    clearInterval(this.#pingTimer);
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    for (const ch of this.#channels.values()) ch.abort(err);
+    this.#channels.clear();
+    for (const p of this.#pending.values()) {
+      clearTimeout(p.timer);
+      if (!p.cancelled) p.reject(err);
+    }
+    this.#pending.clear();
+    for (const ch of this.#acceptQueue) ch.abort(err);
+    this.#acceptQueue = [];
+    for (const wake of this.#acceptWaiters.splice(0)) wake();
+    for (const q of this.#queue.splice(0)) q.done?.(err);
+    this.#resolveClosed(err);
+  }
+}

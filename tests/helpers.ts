@@ -1,0 +1,134 @@
+/** Shared test helpers: real loopback sockets, deterministic data, hashing. */
+
+import { createHash } from "node:crypto";
+import { Session, type SessionOptions } from "../lib/mux/session.ts";
+
+/** A connected pair of real TCP sockets on 127.0.0.1. */
+export async function socketPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dialing = Deno.connect({
+    hostname: "127.0.0.1",
+    port: listener.addr.port,
+  });
+  const accepted = await listener.accept();
+  listener.close();
+  return [await dialing, accepted];
+}
+
+/** Two sessions talking over a real socket pair. */
+export async function sessionPair(
+  a: SessionOptions = {},
+  b: SessionOptions = {},
+): Promise<[Session, Session]> {
+  const [x, y] = await socketPair();
+  return [new Session(x, a), new Session(y, b)];
+}
+
+/** Deterministic pseudo-random bytes (xorshift32), different for each seed. */
+export function pattern(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const words = new Uint32Array(out.buffer, 0, size >>> 2);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    words[i] = x >>> 0;
+  }
+  for (let i = words.length * 4; i < size; i++) out[i] = (i * 31 + seed) & 0xff;
+  return out;
+}
+
+/** SHA-256 hex of some chunks. */
+export function sha256(...chunks: Uint8Array[]): string {
+  const h = createHash("sha256");
+  for (const c of chunks) h.update(c);
+  return h.digest("hex");
+}
+
+/** Anything with a `read` like `Deno.Conn`. */
+export interface Reader {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** Reads to EOF, hashing as it goes; returns the length and SHA-256. */
+export async function drain(
+  r: Reader,
+  bufSize = 256 * 1024,
+): Promise<{ length: number; sha256: string }> {
+  const h = createHash("sha256");
+  const buf = new Uint8Array(bufSize);
+  let length = 0;
+  for (;;) {
+    const n = await r.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+    length += n;
+  }
+  return { length, sha256: h.digest("hex") };
+}
+
+/** Reads to EOF and returns everything. */
+export async function readAll(r: Reader): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await r.read(buf);
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Writes `total` bytes of `block` repeated, then hashes what it wrote. */
+export async function pump(
+  w: { write(p: Uint8Array): Promise<number> },
+  total: number,
+  seed: number,
+  blockSize = 1024 * 1024,
+): Promise<string> {
+  const h = createHash("sha256");
+  const block = pattern(blockSize, seed);
+  let sent = 0;
+  let round = 0;
+  while (sent < total) {
+    const n = Math.min(blockSize, total - sent);
+    // Vary the bytes per block so a reordering would change the hash.
+    block[0] = round++ & 0xff;
+    const piece = block.subarray(0, n);
+    h.update(piece);
+    let off = 0;
+    while (off < n) off += await w.write(piece.subarray(off));
+    sent += n;
+  }
+  return h.digest("hex");
+}
+
+/** Rejects if `p` does not settle within `ms`. */
+export async function within<T>(
+  ms: number,
+  p: Promise<T>,
+  what = "operation",
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} took over ${ms} ms`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const encoder = new TextEncoder();
+export const decoder = new TextDecoder();
