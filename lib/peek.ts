@@ -1,0 +1,395 @@
+/**
+ * The peek: learn which name a new connection asks for (HTTP `Host`, or TLS
+ * SNI) without consuming anything. Reads until a complete HTTP/1.x request
+ * head or TLS ClientHello is buffered, within a byte limit and a deadline,
+ * and returns the name with a {@linkcode PeekedConn} that replays those bytes.
+ *
+ * Knows nothing of tunnels: failures are errors carrying the HTTP status a
+ * server should answer with (400, 408, 431).
+ */
+
+/** Largest head (HTTP request head or TLS ClientHello) the peek buffers. */
+export const DEFAULT_PEEK_MAX_BYTES = 32 * 1024;
+/** How long a new connection may take to send its head (ms). */
+export const DEFAULT_PEEK_TIMEOUT = 10_000;
+
+/** The peek could not name the connection; `status` is what to answer. */
+export class PeekError extends Error {
+  /** The HTTP status a server answers with. */
+  readonly status: number;
+  /** Creates the error with its HTTP status. */
+  constructor(message: string, status: number, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PeekError";
+    this.status = status;
+  }
+}
+
+/** Malformed, not HTTP and not TLS, or without a name (answer 400). */
+export class PeekBadRequestError extends PeekError {
+  /** Creates the error with what is wrong as message. */
+  constructor(message: string) {
+    super(message, 400);
+    this.name = "PeekBadRequestError";
+  }
+}
+
+/** The head did not fit in the byte limit (answer 431). */
+export class PeekTooLargeError extends PeekError {
+  /** Creates the error naming the limit. */
+  constructor(limit: number) {
+    super(`Request head exceeds ${limit} bytes`, 431);
+    this.name = "PeekTooLargeError";
+  }
+}
+
+/** The head was not complete before the deadline (answer 408). */
+export class PeekTimeoutError extends PeekError {
+  /** Creates the error naming the deadline. */
+  constructor(ms: number) {
+    super(`Request head not complete within ${ms} ms`, 408);
+    this.name = "PeekTimeoutError";
+  }
+}
+
+/** Options of {@linkcode peek}. */
+export interface PeekOptions {
+  /**
+   * Most bytes buffered before giving up with `PeekTooLargeError`.
+   * @default {32768}
+   */
+  maxBytes?: number;
+  /**
+   * Milliseconds until `PeekTimeoutError`.
+   * @default {10000}
+   */
+  timeout?: number;
+}
+
+/** The parts of an HTTP request head the server needs. */
+export interface HttpHead {
+  /** Request method, as sent. */
+  method: string;
+  /** Request target, as sent (origin form `/x` or absolute form `http://a/x`). */
+  target: string;
+  /** Protocol version, e.g. `HTTP/1.1`. */
+  version: string;
+  /** Header fields in order, names lower-cased. */
+  headers: Array<[string, string]>;
+}
+
+/** What {@linkcode peek} learned. */
+export interface PeekResult {
+  /** Whether the connection started with HTTP or a TLS ClientHello. */
+  kind: "http" | "tls";
+  /** The name asked for: lower case, no trailing dot, no port. */
+  host: string;
+  /** The port from `Host` (HTTP only), if any. */
+  port: number | undefined;
+  /** The request head (HTTP only). */
+  http: HttpHead | undefined;
+  /** Length of the HTTP head including its blank line, or of the ClientHello records. */
+  headLength: number;
+  /** The connection, replaying every byte the peek read. */
+  conn: PeekedConn;
+}
+
+/** What the peek needs of a connection. */
+export interface PeekableConn {
+  /** Reads into `p`; resolves to the count, or `null` at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`. */
+  write(p: Uint8Array): Promise<number>;
+  /** Half-closes the write side. */
+  closeWrite(): Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/**
+ * A connection whose first reads return bytes already read by the peek.
+ * Writes, half-close and close go straight to the socket.
+ */
+export class PeekedConn implements PeekableConn {
+  #conn: PeekableConn;
+  #prefix: Uint8Array;
+
+  /** Wraps `conn`, replaying `prefix` before anything else. */
+  constructor(conn: PeekableConn, prefix: Uint8Array) {
+    this.#conn = conn;
+    this.#prefix = prefix;
+  }
+
+  /** Takes the replay bytes not yet read, so a caller can forward them itself. */
+  takeBuffered(): Uint8Array {
+    const out = this.#prefix;
+    this.#prefix = new Uint8Array(0);
+    return out;
+  }
+
+  /** Reads the replay bytes first, then from the socket. */
+  read(p: Uint8Array): Promise<number | null> {
+    if (this.#prefix.length === 0) return this.#conn.read(p);
+    const n = Math.min(p.length, this.#prefix.length);
+    p.set(this.#prefix.subarray(0, n));
+    this.#prefix = this.#prefix.subarray(n);
+    return Promise.resolve(n);
+  }
+
+  /** Writes to the socket. */
+  write(p: Uint8Array): Promise<number> {
+    return this.#conn.write(p);
+  }
+
+  /** Half-closes the socket's write side. */
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  /** Closes the socket. */
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+/**
+ * Reads the start of `conn` until its name is known.
+ *
+ * On a `PeekError` nothing was replayed: the caller answers with
+ * `err.status` (or closes, for TLS) and closes `conn`.
+ *
+ * @example
+ * ```ts
+ * import { peek } from "./peek.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * await client.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: A.Example.com.:8080\r\n\r\n"));
+ * const { host, port } = await peek(await listener.accept());
+ * // host === "a.example.com", port === 8080
+ * client.close(); listener.close();
+ * ```
+ */
+export async function peek(
+  conn: PeekableConn,
+  options: PeekOptions = {},
+): Promise<PeekResult> {
+  const max = options.maxBytes ?? DEFAULT_PEEK_MAX_BYTES;
+  const ms = options.timeout ?? DEFAULT_PEEK_TIMEOUT;
+  const buf = new Uint8Array(max);
+  let len = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PeekTimeoutError(ms)), ms);
+  });
+  try {
+    for (;;) {
+      if (len === max) throw new PeekTooLargeError(max);
+      const reading = conn.read(buf.subarray(len));
+      reading.catch(() => {}); // may reject after the deadline won
+      const n = await Promise.race([reading, deadline]);
+      if (n === null) {
+        throw new PeekBadRequestError(
+          len === 0
+            ? "Connection closed before sending anything"
+            : "Connection closed inside the request head",
+        );
+      }
+      const before = len;
+      len += n;
+      const bytes = buf.subarray(0, len);
+      const found = bytes[0] === TLS_HANDSHAKE
+        ? parseTls(bytes)
+        : parseHttp(bytes, before);
+      if (found) {
+        return { ...found, conn: new PeekedConn(conn, buf.slice(0, len)) };
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Found = Omit<PeekResult, "conn">;
+
+const TLS_HANDSHAKE = 0x16;
+const CR = 13, LF = 10;
+
+/** Finds the end of the head: the index after "\r\n\r\n" (or a bare "\n\n"). */
+function headEnd(bytes: Uint8Array, from: number): number {
+  for (let i = Math.max(1, from); i < bytes.length; i++) {
+    if (bytes[i] !== LF) continue;
+    if (bytes[i - 1] === LF) return i + 1;
+    if (bytes[i - 1] === CR && bytes[i - 2] === LF) return i + 1;
+  }
+  return -1;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function parseHttp(bytes: Uint8Array, before: number): Found | null {
+  // Refuse early what cannot be an HTTP method, instead of waiting for the deadline.
+  const first = bytes[0]!;
+  if (first < 0x41 || first > 0x5a) {
+    throw new PeekBadRequestError("Neither HTTP nor TLS");
+  }
+  const end = headEnd(bytes, before - 3);
+  if (end < 0) return null;
+  const text = new TextDecoder("latin1").decode(bytes.subarray(0, end));
+  const lines = text.split("\n").map((l) =>
+    l.endsWith("\r") ? l.slice(0, -1) : l
+  );
+  const [method, target, version, ...extra] = lines[0]!.split(" ");
+  if (
+    !method || !TOKEN.test(method) || !target || extra.length ||
+    !version || !/^HTTP\/1\.[0-9]$/.test(version)
+  ) {
+    throw new PeekBadRequestError("Malformed request line");
+  }
+  const headers: Array<[string, string]> = [];
+  for (const line of lines.slice(1)) {
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    const name = line.slice(0, colon);
+    if (colon <= 0 || !TOKEN.test(name)) {
+      throw new PeekBadRequestError("Malformed header line");
+    }
+    headers.push([name.toLowerCase(), line.slice(colon + 1).trim()]);
+  }
+  const hosts = headers.filter(([n]) => n === "host");
+  if (hosts.length > 1) {
+    throw new PeekBadRequestError("More than one Host header");
+  }
+  // Absolute form wins over Host (RFC 9112 §3.2.2).
+  const absolute = /^https?:\/\/([^/?#]*)/i.exec(target);
+  const authority = absolute ? absolute[1]! : hosts[0]?.[1];
+  if (!authority) throw new PeekBadRequestError("Missing Host header");
+  const { host, port } = splitHostPort(authority.replace(/^[^@]*@/, ""));
+  return {
+    kind: "http",
+    host,
+    port,
+    http: { method, target, version, headers },
+    headLength: end,
+  };
+}
+
+/** Splits `name[:port]` or `[v6][:port]`; lower-cases and drops a trailing dot. */
+export function splitHostPort(
+  authority: string,
+): { host: string; port: number | undefined } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?$/.exec(
+    authority,
+  );
+  if (!m) {
+    throw new PeekBadRequestError(`Invalid host: "${authority.slice(0, 100)}"`);
+  }
+  let host = m[1]!.toLowerCase();
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  if (!/^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)$/.test(host) || host === "") {
+    throw new PeekBadRequestError(`Invalid host: "${authority.slice(0, 100)}"`);
+  }
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) {
+    throw new PeekBadRequestError(`Invalid port: ${m[2]}`);
+  }
+  return { host, port };
+}
+
+/**
+ * Collects the handshake bytes of TLS records until the ClientHello is whole,
+ * then reads its server_name extension. Records may split the message anywhere.
+ */
+function parseTls(bytes: Uint8Array): Found | null {
+  const hs: Uint8Array[] = [];
+  let hsLen = 0;
+  let at = 0;
+  let need = -1; // total handshake bytes of the ClientHello, once known
+  while (at + 5 <= bytes.length) {
+    const type = bytes[at]!, major = bytes[at + 1]!;
+    const recLen = (bytes[at + 3]! << 8) | bytes[at + 4]!;
+    if (
+      type !== TLS_HANDSHAKE || major !== 3 || recLen === 0 || recLen > 16384
+    ) {
+      throw new PeekBadRequestError("Malformed TLS record");
+    }
+    if (at + 5 + recLen > bytes.length) break;
+    const frag = bytes.subarray(at + 5, at + 5 + recLen);
+    hs.push(frag);
+    hsLen += frag.length;
+    at += 5 + recLen;
+    if (need < 0 && hsLen >= 4) {
+      const h = concat(hs, hsLen);
+      if (h[0] !== 1) {
+        throw new PeekBadRequestError("TLS handshake is not a ClientHello");
+      }
+      need = 4 + ((h[1]! << 16) | (h[2]! << 8) | h[3]!);
+    }
+    if (need >= 0 && hsLen >= need) {
+      const host = sniOf(concat(hs, hsLen).subarray(4, need));
+      return {
+        kind: "tls",
+        host,
+        port: undefined,
+        http: undefined,
+        headLength: at,
+      };
+    }
+  }
+  return null;
+}
+
+function concat(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Reads the SNI host name from a ClientHello body (RFC 8446 §4.1.2, RFC 6066 §3). */
+function sniOf(hello: Uint8Array): string {
+  const bad = () => new PeekBadRequestError("Malformed TLS ClientHello");
+  const v = new DataView(hello.buffer, hello.byteOffset, hello.byteLength);
+  let at = 2 + 32; // legacy_version, random
+  const skip = (lenBytes: 1 | 2) => {
+    if (at + lenBytes > hello.length) throw bad();
+    const n = lenBytes === 1 ? v.getUint8(at) : v.getUint16(at);
+    at += lenBytes + n;
+  };
+  skip(1); // session id
+  skip(2); // cipher suites
+  skip(1); // compression methods
+  if (at + 2 > hello.length) {
+    throw new PeekBadRequestError("TLS ClientHello without server name");
+  }
+  const extEnd = Math.min(hello.length, at + 2 + v.getUint16(at));
+  at += 2;
+  while (at + 4 <= extEnd) {
+    const type = v.getUint16(at), len = v.getUint16(at + 2);
+    at += 4;
+    if (at + len > extEnd) throw bad();
+    if (type === 0) {
+      // server_name_list: a list of (type, name); type 0 is host_name.
+      let p = at + 2;
+      const listEnd = at + len;
+      while (p + 3 <= listEnd) {
+        const nameType = v.getUint8(p), nameLen = v.getUint16(p + 1);
+        p += 3;
+        if (p + nameLen > listEnd) throw bad();
+        if (nameType === 0) {
+          const name = new TextDecoder("latin1").decode(
+            hello.subarray(p, p + nameLen),
+          );
+          return splitHostPort(name).host;
+        }
+        p += nameLen;
+      }
+      throw bad();
+    }
+    at += len;
+  }
+  throw new PeekBadRequestError("TLS ClientHello without server name");
+}
