@@ -120,6 +120,11 @@ export class PeekedConn implements PeekableConn {
     this.#prefix = prefix;
   }
 
+  /** Drops the first `n` replay bytes (a head the caller handled itself). */
+  skip(n: number): void {
+    this.#prefix = this.#prefix.subarray(Math.min(n, this.#prefix.length));
+  }
+
   /** Takes the replay bytes not yet read, so a caller can forward them itself. */
   takeBuffered(): Uint8Array {
     const out = this.#prefix;

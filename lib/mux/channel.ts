@@ -49,6 +49,12 @@ export interface Channel {
    * CLOSE, and with `SessionClosedError` when the session died.
    */
   write(p: Uint8Array): Promise<number>;
+  /**
+   * Writes `length` payload bytes stored at `buf[9 .. 9+length)` without
+   * copying: the first 9 bytes of `buf` are room for the frame header. `buf`
+   * must stay untouched until the promise settles.
+   */
+  writeFramed(buf: Uint8Array, length: number): Promise<void>;
   /** Sends EOF after all pending writes: the peer reads `null`; reading goes on. */
   closeWrite(): Promise<void>;
   /** Closes both directions; later calls to `read`/`write` reject. Idempotent. */
@@ -269,11 +275,6 @@ export class MuxChannel implements Channel {
     return this.writeFramed(frame, p.length).then(() => p.length);
   }
 
-  /**
-   * Sends `length` payload bytes stored at `buf[9 .. 9+length)`; the first 9
-   * bytes are room for the header, so nothing is copied. `buf` must not be
-   * touched until the promise settles.
-   */
   writeFramed(buf: Uint8Array, length: number): Promise<void> {
     const run = this.#writeChain.then(() => this.#sendFramed(buf, length));
     this.#writeChain = run.catch(() => {});

@@ -1,0 +1,188 @@
+/**
+ * The control handshake (shared/PROTOCOL.md §1): the client's `GET /` on the
+ * bare server host and the server's answer, after which the same connection
+ * carries the session. Extensions (§4) are request headers an old peer
+ * ignores: our server works without them, and our client with a server that
+ * never echoes them.
+ */
+
+/** The public name of the tunnel, `<sub>.<host>[:port]`. */
+export const HEADER_PUBLIC_HOST = "x-public-host";
+/** Sent by our client with its version; marks a tunnel request. */
+export const HEADER_CLIENT = "x-groktunnel-client";
+/** Features a side offers (client) or accepts (server), comma-separated. */
+export const HEADER_FEATURES = "x-groktunnel-features";
+/** A subdomain the client asks for. */
+export const HEADER_SUBDOMAIN = "x-groktunnel-subdomain";
+/** `<name> <secret>`: the client held this name before and wants it back. */
+export const HEADER_RESUME = "x-groktunnel-resume";
+/** The secret that proves, on reconnect, that this client held the name. */
+export const HEADER_SECRET = "x-groktunnel-secret";
+/** The liveness extension: PING/PONG (types 107/108) may be sent both ways. */
+export const FEATURE_PING = "ping";
+
+/** Largest response head a client accepts. */
+export const MAX_RESPONSE_HEAD = 16 * 1024;
+/** How long each side waits for the other's part of the handshake (ms). */
+export const HANDSHAKE_TIMEOUT = 10_000;
+
+/** The handshake failed: the server refused, or the answer was not HTTP. */
+export class HandshakeError extends Error {
+  /** The HTTP status, when the server answered with one. */
+  readonly status: number | undefined;
+  /** Creates the error; `status` is the server's HTTP status, if any. */
+  constructor(message: string, status?: number) {
+    super(message);
+    this.name = "HandshakeError";
+    this.status = status;
+  }
+}
+
+/** What the client asks for in its control request. */
+export interface ControlRequest {
+  /** Server host as the user named it. */
+  host: string;
+  /** Server port. */
+  port: number;
+  /** Our client's version. */
+  version: string;
+  /** A bearer token, when the server wants one. */
+  token?: string | undefined;
+  /** A requested subdomain. */
+  subdomain?: string | undefined;
+  /** The name and secret of a previous tunnel, to get the name back. */
+  resume?: { name: string; secret: string } | undefined;
+  /** Features offered. */
+  features?: string[];
+}
+
+const enc = new TextEncoder();
+
+/** Encodes the control request head. */
+export function encodeControlRequest(req: ControlRequest): Uint8Array {
+  const host = req.host.includes(":") ? `[${req.host}]` : req.host;
+  const lines = [
+    "GET / HTTP/1.1",
+    `Host: ${host}:${req.port}`,
+    `User-Agent: groktunnel/${req.version}`,
+    `X-Groktunnel-Client: ${req.version}`,
+  ];
+  if (req.features?.length) {
+    lines.push(`X-Groktunnel-Features: ${req.features.join(", ")}`);
+  }
+  if (req.token) lines.push(`Authorization: Bearer ${req.token}`);
+  if (req.subdomain) lines.push(`X-Groktunnel-Subdomain: ${req.subdomain}`);
+  if (req.resume) {
+    lines.push(`X-Groktunnel-Resume: ${req.resume.name} ${req.resume.secret}`);
+  }
+  return enc.encode(lines.join("\r\n") + "\r\n\r\n");
+}
+
+/** Encodes the server's 200: nothing may follow it until the first OPEN. */
+export function encodeControlResponse(
+  publicHost: string,
+  extra: Record<string, string> = {},
+): Uint8Array {
+  let head = "HTTP/1.1 200 OK\r\n" +
+    `X-Public-Host: ${publicHost}\r\n` +
+    "Connection: close\r\n";
+  for (const [k, v] of Object.entries(extra)) head += `${k}: ${v}\r\n`;
+  return enc.encode(head + "\r\n");
+}
+
+/** Encodes a refusal with a one-line plain-text reason the client prints. */
+export function encodeRefusal(
+  status: number,
+  reason: string,
+  message: string,
+): Uint8Array {
+  const body = enc.encode(message + "\n");
+  const head = enc.encode(
+    `HTTP/1.1 ${status} ${reason}\r\n` +
+      "Content-Type: text/plain; charset=utf-8\r\n" +
+      `Content-Length: ${body.length}\r\n` +
+      "Connection: close\r\n\r\n",
+  );
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** A parsed response head, and the bytes read past it (the session's start). */
+export interface ResponseHead {
+  /** Status code. */
+  status: number;
+  /** Header fields, names lower-cased (last one wins). */
+  headers: Map<string, string>;
+  /** Bytes that arrived after the blank line. */
+  rest: Uint8Array;
+}
+
+/** Reads a response head from `conn`, within the size limit and `timeout` ms. */
+export async function readResponseHead(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+  timeout: number = HANDSHAKE_TIMEOUT,
+): Promise<ResponseHead> {
+  const buf = new Uint8Array(MAX_RESPONSE_HEAD);
+  let len = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HandshakeError(`No answer from the server within ${timeout} ms`),
+        ),
+      timeout,
+    );
+  });
+  try {
+    for (;;) {
+      if (len === buf.length) {
+        throw new HandshakeError("Response head too large");
+      }
+      const reading = conn.read(buf.subarray(len));
+      reading.catch(() => {});
+      const n = await Promise.race([reading, deadline]);
+      if (n === null) {
+        throw new HandshakeError(
+          "The server closed the connection during the handshake",
+        );
+      }
+      const from = Math.max(0, len - 3);
+      len += n;
+      const end = indexOfBlankLine(buf.subarray(0, len), from);
+      if (end < 0) continue;
+      const lines = new TextDecoder().decode(buf.subarray(0, end)).split(
+        "\r\n",
+      );
+      const m = /^HTTP\/1\.[01] ([0-9]{3})/.exec(lines[0]!);
+      if (!m) throw new HandshakeError("The server did not answer with HTTP");
+      const headers = new Map<string, string>();
+      for (const line of lines.slice(1)) {
+        const colon = line.indexOf(":");
+        if (colon > 0) {
+          headers.set(
+            line.slice(0, colon).trim().toLowerCase(),
+            line.slice(colon + 1).trim(),
+          );
+        }
+      }
+      return { status: Number(m[1]), headers, rest: buf.slice(end, len) };
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function indexOfBlankLine(bytes: Uint8Array, from: number): number {
+  for (let i = from; i + 3 < bytes.length; i++) {
+    if (
+      bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 &&
+      bytes[i + 3] === 10
+    ) {
+      return i + 4;
+    }
+  }
+  return -1;
+}

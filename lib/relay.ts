@@ -1,0 +1,113 @@
+/**
+ * The relay: joins a socket and a channel until both directions are done.
+ *
+ * EOF travels both ways (socket EOF → channel EOF → the other socket's write
+ * side shut), so half-closed and close-delimited exchanges work. Any error
+ * tears down both sides: a cut-off transfer must look cut off, never complete.
+ * Read loops, not `conn.readable`: Deno closes the whole socket once
+ * `readable` sees EOF, which would break half-close.
+ */
+
+import type { Channel } from "./mux/channel.ts";
+import { DATA_HEADER_SIZE } from "./mux/frames.ts";
+import { ChannelClosedError } from "./mux/errors.ts";
+
+/** Bytes read from the socket per frame: large reads are the fast path. */
+export const RELAY_CHUNK = 256 * 1024;
+
+/** What the relay needs of a socket. */
+export interface RelayConn {
+  /** Reads into `p`; `null` at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`. */
+  write(p: Uint8Array): Promise<number>;
+  /** Shuts the write side. */
+  closeWrite(): Promise<void>;
+  /** Closes the socket. */
+  close(): void;
+}
+
+/** Byte counts of a finished relay. */
+export interface RelayStats {
+  /** Socket → channel. */
+  toChannel: number;
+  /** Channel → socket. */
+  toConn: number;
+}
+
+/**
+ * Relays between `conn` and `channel` (sending `first` into the channel
+ * before anything read from `conn`), then closes both.
+ */
+export async function relay(
+  conn: RelayConn,
+  channel: Channel,
+  first?: Uint8Array,
+): Promise<RelayStats> {
+  const stats: RelayStats = { toChannel: 0, toConn: 0 };
+  let failed = false;
+  const teardown = () => {
+    failed = true;
+    closeQuietly(conn);
+    channel.close();
+  };
+  const toChannel = (async () => {
+    // Two buffers: read into one while the other is being written.
+    const bufs = [
+      new Uint8Array(DATA_HEADER_SIZE + RELAY_CHUNK),
+      new Uint8Array(DATA_HEADER_SIZE + RELAY_CHUNK),
+    ];
+    let writing: Promise<void> = Promise.resolve();
+    try {
+      if (first && first.length) {
+        await channel.write(first);
+        stats.toChannel += first.length;
+      }
+      for (let k = 0;; k ^= 1) {
+        const buf = bufs[k]!;
+        const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
+        await writing;
+        if (n === null) break;
+        stats.toChannel += n;
+        writing = channel.writeFramed(buf, n);
+      }
+      await channel.closeWrite();
+    } catch (err) {
+      await writing.catch(() => {});
+      // The peer closed the channel: it wants no more; the other way may go on.
+      if (err instanceof ChannelClosedError) return;
+      if (!failed) teardown();
+    }
+  })();
+  const toConn = (async () => {
+    try {
+      for (;;) {
+        const chunk = await channel.readChunk();
+        if (chunk === null) break;
+        let off = 0;
+        while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+        stats.toConn += chunk.length;
+      }
+      await conn.closeWrite();
+    } catch {
+      if (!failed) teardown();
+    }
+  })();
+  // Done when both ways are done, or when the peer closed the channel and
+  // everything it sent was delivered (nothing more can go either way).
+  await Promise.race([
+    Promise.all([toChannel, toConn]),
+    Promise.all([channel.closed, toConn]),
+  ]);
+  closeQuietly(conn);
+  channel.close();
+  await Promise.allSettled([toChannel, toConn]);
+  return stats;
+}
+
+/** Closes a socket that may already be closed. */
+export function closeQuietly(conn: { close(): void }): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}

@@ -1,0 +1,72 @@
+/**
+ * groktunnel: put a localhost HTTP server on a public URL, through a server
+ * you run on a host with a wildcard DNS name. Speaks the original Go
+ * groktunnel's wire protocol (qmux), so either side interoperates with it.
+ *
+ * Run it (server, then a client exposing port 3000):
+ *
+ * ```sh
+ * deno run --allow-net --allow-env jsr:@x/groktunnel
+ * deno run --allow-net --allow-env jsr:@x/groktunnel 3000
+ * ```
+ *
+ * Or embed it:
+ *
+ * @example A server and a tunnel in one program
+ * ```ts
+ * import { connect, startServer } from "./mod.ts";
+ * const server = startServer({ host: "localhost", port: 0 });
+ * const backend = Deno.serve({ port: 0, onListen() {} }, () => new Response("hi"));
+ * const tunnel = await connect({ port: backend.addr.port, serverPort: server.addr.port });
+ * console.log(tunnel.url); // http://<name>.localhost:<port>
+ * await tunnel.close();
+ * await server.close();
+ * await backend.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type ClientEvent,
+  type ClientOptions,
+  connect,
+  TunnelClient,
+} from "./lib/client.ts";
+export {
+  type ServerOptions,
+  startServer,
+  type TunnelInfo,
+  TunnelServer,
+} from "./lib/server.ts";
+export { HandshakeError } from "./lib/handshake.ts";
+export {
+  type Channel,
+  ChannelClosedError,
+  type Duplex,
+  OpenFailedError,
+  type PingOptions,
+  ProtocolError,
+  Session,
+  SessionClosedError,
+  type SessionOptions,
+} from "./lib/mux/mod.ts";
+export {
+  peek,
+  type PeekableConn,
+  PeekBadRequestError,
+  PeekedConn,
+  PeekError,
+  type PeekOptions,
+  type PeekResult,
+  PeekTimeoutError,
+  PeekTooLargeError,
+} from "./lib/peek.ts";
+export { type HttpHead } from "./lib/peek.ts";
+export { VERSION } from "./lib/version.ts";
+
+if (import.meta.main) {
+  // JSR runs the package's "." export: make it the CLI too.
+  const { main } = await import("./main.ts");
+  Deno.exit(await main(Deno.args));
+}
