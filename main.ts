@@ -66,9 +66,9 @@ class UsageError extends Error {
   }
 }
 
-function parsePort(value: string, what: string): number {
+function parsePort(value: string, what: string, allowZero = false): number {
   const n = Number(value);
-  if (!/^[0-9]{1,5}$/.test(value) || n < 1 || n > 65535) {
+  if (!/^[0-9]{1,5}$/.test(value) || n < (allowZero ? 0 : 1) || n > 65535) {
     throw new UsageError(
       `${what} must be a port number (1-65535), not "${value}"`,
     );
@@ -167,13 +167,15 @@ export async function main(args: string[]): Promise<number> {
       );
       return 2;
     }
+    const mode = positionals[0];
+    const isServer = mode === undefined || mode === "server";
+    // A server may take port 0 (any free port; it prints the one it got).
     const port = values.port === undefined
       ? 9999
-      : parsePort(values.port, "--port");
+      : parsePort(values.port, "--port", isServer);
     const host = values.host ?? "localhost";
     const token = values.token ?? env("GROKTUNNEL_TOKEN");
-    const mode = positionals[0];
-    if (mode === undefined || mode === "server") {
+    if (isServer) {
       return await runServer({
         host,
         port,

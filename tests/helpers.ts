@@ -25,7 +25,7 @@ export async function sessionPair(
 }
 
 /** Deterministic pseudo-random bytes (xorshift32), different for each seed. */
-export function pattern(size: number, seed: number): Uint8Array {
+export function pattern(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   const words = new Uint32Array(out.buffer, 0, size >>> 2);
   let x = (seed * 2654435761) >>> 0 || 1;
