@@ -22,6 +22,7 @@ import {
   TunnelClient,
 } from "./lib/client.ts";
 import { VERSION } from "./lib/version.ts";
+import { runDemo } from "./lib/demo.ts";
 
 const USAGE =
   `groktunnel ${VERSION}: put a localhost HTTP server on a public URL
@@ -29,6 +30,7 @@ const USAGE =
 Usage:
   groktunnel <port> [options]        expose localhost:<port> through a server
   groktunnel [server] [options]      run a server
+  groktunnel demo                    server, app and tunnel in one process
 
 Options:
   -h, --host <host>        server host; tunnels are <name>.<host>  [localhost]
@@ -168,6 +170,14 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     const mode = positionals[0];
+    if (mode === "demo") {
+      const stop = new AbortController();
+      const abort = () => stop.abort();
+      Deno.addSignalListener("SIGINT", abort);
+      Deno.addSignalListener("SIGTERM", abort);
+      await runDemo((line) => console.log(line), stop.signal);
+      return 0;
+    }
     const isServer = mode === undefined || mode === "server";
     // A server may take port 0 (any free port; it prints the one it got).
     const port = values.port === undefined
