@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-env
+#!/usr/bin/env -S deno run --allow-net --allow-env --v8-flags=--max-semi-space-size=2
 /**
  * The groktunnel command line.
  *

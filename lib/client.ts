@@ -8,7 +8,8 @@
 import type { Channel } from "./mux/channel.ts";
 import { Session } from "./mux/session.ts";
 import { PeekedConn } from "./peek.ts";
-import { closeQuietly, relay } from "./relay.ts";
+import { relay } from "./relay.ts";
+import { closeQuietly } from "./sockets.ts";
 import { page } from "./pages.ts";
 import {
   encodeControlRequest,

@@ -8,6 +8,8 @@
  * server should answer with (400, 408, 431).
  */
 
+import { closeQuietly } from "./sockets.ts";
+
 /** Largest head (HTTP request head or TLS ClientHello) the peek buffers. */
 export const DEFAULT_PEEK_MAX_BYTES = 32 * 1024;
 /** How long a new connection may take to send its head (ms). */
@@ -151,9 +153,9 @@ export class PeekedConn implements PeekableConn {
     return this.#conn.closeWrite();
   }
 
-  /** Closes the socket. */
+  /** Closes the socket (once, however often called). */
   close(): void {
-    this.#conn.close();
+    closeQuietly(this.#conn);
   }
 }
 
@@ -180,7 +182,8 @@ export async function peek(
 ): Promise<PeekResult> {
   const max = options.maxBytes ?? DEFAULT_PEEK_MAX_BYTES;
   const ms = options.timeout ?? DEFAULT_PEEK_TIMEOUT;
-  const buf = new Uint8Array(max);
+  // Most heads are small: start at 2 KiB and double up to the limit.
+  let buf = new Uint8Array(Math.min(max, 2048));
   let len = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
@@ -189,6 +192,11 @@ export async function peek(
   try {
     for (;;) {
       if (len === max) throw new PeekTooLargeError(max);
+      if (len === buf.length) {
+        const bigger = new Uint8Array(Math.min(max, buf.length * 2));
+        bigger.set(buf);
+        buf = bigger;
+      }
       const reading = conn.read(buf.subarray(len));
       reading.catch(() => {}); // may reject after the deadline won
       const n = await Promise.race([reading, deadline]);

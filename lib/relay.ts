@@ -11,9 +11,8 @@
 import type { Channel } from "./mux/channel.ts";
 import { DATA_HEADER_SIZE } from "./mux/frames.ts";
 import { ChannelClosedError } from "./mux/errors.ts";
-
-/** Bytes read from the socket per frame: large reads are the fast path. */
-export const RELAY_CHUNK = 256 * 1024;
+import { acquire, release, SIZES } from "./buffers.ts";
+import { closeQuietly } from "./sockets.ts";
 
 /** What the relay needs of a socket. */
 export interface RelayConn {
@@ -52,11 +51,10 @@ export async function relay(
     channel.close();
   };
   const toChannel = (async () => {
-    // Two buffers: read into one while the other is being written.
-    const bufs = [
-      new Uint8Array(DATA_HEADER_SIZE + RELAY_CHUNK),
-      new Uint8Array(DATA_HEADER_SIZE + RELAY_CHUNK),
-    ];
+    // Two buffers: read into one while the other is being written. They
+    // start small and grow when a read fills one (a bulk transfer).
+    let level = 0;
+    let bufs = [acquire(0, DATA_HEADER_SIZE), acquire(0, DATA_HEADER_SIZE)];
     let writing: Promise<void> = Promise.resolve();
     try {
       if (first && first.length) {
@@ -70,6 +68,17 @@ export async function relay(
         if (n === null) break;
         stats.toChannel += n;
         writing = channel.writeFramed(buf, n);
+        if (n === SIZES[level] && level < SIZES.length - 1) {
+          // buf is being written; its twin is free: swap both for bigger ones.
+          await writing;
+          release(level, bufs[0]!);
+          release(level, bufs[1]!);
+          level++;
+          bufs = [
+            acquire(level, DATA_HEADER_SIZE),
+            acquire(level, DATA_HEADER_SIZE),
+          ];
+        }
       }
       await channel.closeWrite();
     } catch (err) {
@@ -77,6 +86,9 @@ export async function relay(
       // The peer closed the channel: it wants no more; the other way may go on.
       if (err instanceof ChannelClosedError) return;
       if (!failed) teardown();
+    } finally {
+      // Only once no write can still be using them.
+      writing.then(() => bufs.forEach((b) => release(level, b)), () => {});
     }
   })();
   const toConn = (async () => {
@@ -103,11 +115,4 @@ export async function relay(
   channel.close();
   await Promise.allSettled([toChannel, toConn]);
   return stats;
-}
-
-/** Closes a socket that may already be closed. */
-export function closeQuietly(conn: { close(): void }): void {
-  try {
-    conn.close();
-  } catch { /* already closed */ }
 }

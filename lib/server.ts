@@ -7,7 +7,8 @@
 
 import { OpenFailedError } from "./mux/errors.ts";
 import { Session } from "./mux/session.ts";
-import { closeQuietly, relay } from "./relay.ts";
+import { relay } from "./relay.ts";
+import { closeQuietly } from "./sockets.ts";
 import { page, reason, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
 import {
   DEFAULT_PEEK_MAX_BYTES,

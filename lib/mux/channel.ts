@@ -12,6 +12,7 @@
  */
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
+import { acquire, release, SIZES } from "../buffers.ts";
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,
@@ -39,8 +40,9 @@ export interface Channel {
    */
   read(p: Uint8Array): Promise<number | null>;
   /**
-   * Like `read`, but returns the next received chunk itself (no copy).
-   * At most `max` bytes when given.
+   * Like `read`, but returns received bytes without copying them out: a view
+   * that stays valid until the next `read`/`readChunk`/`close` of this channel
+   * (its memory is then reused). At most `max` bytes when given.
    */
   readChunk(max?: number): Promise<Uint8Array | null>;
   /**
@@ -101,8 +103,8 @@ export class MuxChannel implements Channel {
   #maxPacket: number;
   #localWindow: number; // what the peer may still send
   #unacked = 0; // consumed but not yet granted back
-  #chunks: Uint8Array[] = [];
-  #head = 0;
+  #segs: Segment[] = []; // received bytes, in pooled buffers
+  #lent: Segment | null = null; // handed out by readChunk, freed on next call
   #readable = new Signal();
 
   // Sending.
@@ -146,11 +148,7 @@ export class MuxChannel implements Channel {
 
   /** Payload bytes received and not yet read. */
   get buffered(): number {
-    let n = 0;
-    for (let i = this.#head; i < this.#chunks.length; i++) {
-      n += this.#chunks[i]!.length;
-    }
-    return n;
+    return this.#segs.reduce((n, seg) => n + seg.end - seg.start, 0);
   }
 
   // ---- called by the session ----
@@ -173,12 +171,49 @@ export class MuxChannel implements Channel {
     this.#localWindow -= length;
   }
 
-  /** Queues payload (copied: `chunk` is a view of the session's buffer). */
+  /**
+   * Queues payload. `chunk` is a view of the session's read buffer, so it is
+   * copied: small pieces are appended to the last segment, big ones fill
+   * pooled segments. Memory held is what the window allows, not more.
+   */
   onData(chunk: Uint8Array): void {
     if (this.#sentClose) return;
-    this.#chunks.push(chunk.slice());
     this.bytesRead += chunk.length;
+    let off = 0;
+    const tail = this.#segs[this.#segs.length - 1];
+    if (tail && tail.end < tail.buf.length) {
+      off = Math.min(chunk.length, tail.buf.length - tail.end);
+      tail.buf.set(chunk.subarray(0, off), tail.end);
+      tail.end += off;
+    }
+    while (off < chunk.length) {
+      const left = chunk.length - off;
+      const level = SIZES.findIndex((size) => size >= left);
+      const seg: Segment = {
+        level: level < 0 ? SIZES.length - 1 : level,
+        buf: EMPTY,
+        start: 0,
+        end: 0,
+      };
+      seg.buf = acquire(seg.level, 0);
+      seg.end = Math.min(left, seg.buf.length);
+      seg.buf.set(chunk.subarray(off, off + seg.end));
+      off += seg.end;
+      this.#segs.push(seg);
+    }
     this.#readable.notify();
+  }
+
+  /** Frees what a reader was lent and everything still queued. */
+  #dropAll(): void {
+    this.#returnLent();
+    for (const seg of this.#segs) release(seg.level, seg.buf);
+    this.#segs = [];
+  }
+
+  #returnLent(): void {
+    if (this.#lent) release(this.#lent.level, this.#lent.buf);
+    this.#lent = null;
   }
 
   onWindowAdjust(bytes: number): void {
@@ -207,8 +242,7 @@ export class MuxChannel implements Channel {
   /** The session ended: everything pending fails with `err`. */
   abort(err: Error): void {
     this.#error ??= err;
-    this.#chunks = [];
-    this.#head = 0;
+    this.#dropAll();
     this.#finish();
   }
 
@@ -221,25 +255,21 @@ export class MuxChannel implements Channel {
   // ---- the public API ----
 
   async readChunk(max = Infinity): Promise<Uint8Array | null> {
+    this.#returnLent();
     for (;;) {
       if (this.#error) throw this.#error;
-      const chunk = this.#chunks[this.#head];
-      if (chunk) {
-        let out = chunk;
-        if (chunk.length > max) {
-          out = chunk.subarray(0, max);
-          this.#chunks[this.#head] = chunk.subarray(max);
-        } else {
-          this.#chunks[this.#head++] = EMPTY;
-          if (this.#head === this.#chunks.length) {
-            this.#chunks.length = 0;
-            this.#head = 0;
-          } else if (this.#head > 64 && this.#head * 2 > this.#chunks.length) {
-            this.#chunks.splice(0, this.#head);
-            this.#head = 0;
-          }
+      const seg = this.#segs[0];
+      if (seg) {
+        const n = Math.min(seg.end - seg.start, max);
+        const out = seg.buf.subarray(seg.start, seg.start + n);
+        seg.start += n;
+        if (seg.start === seg.end) {
+          // Fully read: out of the queue (nothing more is appended to it)
+          // and lent until the next call.
+          this.#segs.shift();
+          this.#lent = seg;
         }
-        this.#consumed(out.length);
+        this.#consumed(n);
         return out;
       }
       if (this.#sentClose && !this.#recvClose) {
@@ -254,6 +284,7 @@ export class MuxChannel implements Channel {
     const chunk = await this.readChunk(p.length);
     if (chunk === null) return null;
     p.set(chunk);
+    this.#returnLent();
     return chunk.length;
   }
 
@@ -333,11 +364,18 @@ export class MuxChannel implements Channel {
       this.#sentClose = true;
       this.#host.send(encodeRecipientOnly(MSG_CLOSE, this.remoteId));
     }
-    this.#chunks = [];
-    this.#head = 0;
+    this.#dropAll();
     this.#readable.notify();
     this.#writable.notify();
   }
+}
+
+/** Received bytes `buf[start .. end)` in a pooled buffer of `SIZES[level]`. */
+interface Segment {
+  buf: Uint8Array;
+  level: number;
+  start: number;
+  end: number;
 }
 
 const EMPTY = new Uint8Array(0);

@@ -11,6 +11,7 @@
  */
 
 import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
+import { closeQuietly } from "../sockets.ts";
 import {
   OpenFailedError,
   ProtocolError,
@@ -410,7 +411,12 @@ export class Session {
       return;
     }
     this.#queue.push({ frame, done });
-    if (!this.#flushing) this.#flush();
+    if (!this.#flushing) {
+      // Start writing after the current microtasks: frames that other
+      // channels queue in this same tick then share one socket write.
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
   }
 
   async #flush(): Promise<void> {
@@ -477,9 +483,7 @@ export class Session {
     if (this.#error) return;
     this.#error = err;
     clearInterval(this.#pingTimer);
-    try {
-      this.#conn.close();
-    } catch { /* already closed */ }
+    closeQuietly(this.#conn);
     for (const ch of this.#channels.values()) ch.abort(err);
     this.#channels.clear();
     for (const p of this.#pending.values()) {

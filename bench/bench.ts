@@ -1,0 +1,373 @@
+/**
+ * `deno task bench`: the tunnel beside a direct connection, same machine,
+ * same run. Starts the backend (bench/backend.ts), a server and a client
+ * (main.ts) as separate processes, drives them with wrk and curl, and prints
+ * a table of both with their ratio and the goal of issue 5.
+ * Loopback only; about two minutes. Options: `--seconds N` per wrk run.
+ */
+
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import { BLOCK, block } from "./backend.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { seconds: { type: "string", default: "5" } },
+});
+const SECONDS = Number(values.seconds);
+const MiB = 1024 * 1024, GiB = 1024 * MiB;
+const root = new URL("../", import.meta.url).pathname;
+
+for (const tool of ["wrk", "curl"]) {
+  const found = await new Deno.Command("sh", {
+    args: ["-c", `command -v ${tool}`],
+    stdout: "null",
+  }).output();
+  if (!found.success) {
+    console.error(
+      `bench needs ${tool}: install it with  apt-get install -y wrk curl`,
+    );
+    Deno.exit(1);
+  }
+}
+
+/** A child process whose output we watch for a line. */
+function spawn(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+  }).spawn();
+  let out = "";
+  const waiters: Array<() => void> = [];
+  for (const s of [child.stdout, child.stderr]) {
+    (async () => {
+      for await (const t of s.pipeThrough(new TextDecoderStream())) {
+        out += t;
+        waiters.splice(0).forEach((w) => w());
+      }
+    })();
+  }
+  return {
+    child,
+    async waitFor(re: RegExp): Promise<RegExpMatchArray> {
+      const until = Date.now() + 20_000;
+      for (;;) {
+        const m = out.match(re);
+        if (m) return m;
+        if (Date.now() > until) throw new Error(`no ${re}: ${out}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
+  };
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" })
+    .output().then((o) => {
+      const text = new TextDecoder().decode(o.stdout);
+      if (!o.success) {
+        throw new Error(`${cmd} failed: ${new TextDecoder().decode(o.stderr)}`);
+      }
+      return text;
+    });
+}
+
+/** Peak resident memory in MB (through cat: Deno guards /proc behind -A). */
+async function peakRss(pid: number): Promise<number> {
+  const status = await run("cat", [`/proc/${pid}/status`]);
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+interface Target {
+  name: string;
+  port: number;
+  host: string;
+}
+
+async function wrk(t: Target, close: boolean) {
+  const args = [
+    "-t2",
+    "-c50",
+    `-d${SECONDS}s`,
+    "--latency",
+    "-H",
+    `Host: ${t.host}`,
+  ];
+  if (close) args.push("-H", "Connection: close");
+  const out = await run("wrk", [...args, `http://127.0.0.1:${t.port}/`]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
+  const pct = (p: string) =>
+    /(\d+\.\d+)(us|ms|s)\b/.exec(
+      new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(out)![1]!,
+    )!;
+  const ms = (m: RegExpExecArray) =>
+    Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 }[m[2] as "us"]);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? "0";
+  const sockErr = /Socket errors: (.*)/.exec(out)?.[1];
+  return {
+    rps,
+    p50: ms(pct("50")),
+    p99: ms(pct("99")),
+    errors: Number(errors),
+    sockErr,
+  };
+}
+
+async function curlDown(t: Target, bytes: number) {
+  const out = await run("curl", [
+    "-sS",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{speed_download} %{size_download} %{http_code}",
+    "-H",
+    `Host: ${t.host}`,
+    `http://127.0.0.1:${t.port}/bytes/${bytes}`,
+  ]);
+  const [speed, size, code] = out.split(" ").map(Number);
+  if (size !== bytes || code !== 200) throw new Error(`download: ${out}`);
+  return speed! / 1e6;
+}
+
+async function curlUp(t: Target, file: string, bytes: number) {
+  const out = await run("curl", [
+    "-sS",
+    "-T",
+    file,
+    "-w",
+    "\n%{speed_upload}",
+    "-H",
+    `Host: ${t.host}`,
+    `http://127.0.0.1:${t.port}/upload`,
+  ]);
+  const [json, speed] = out.trim().split("\n");
+  const r = JSON.parse(json!);
+  if (r.length !== bytes) throw new Error(`upload: ${out}`);
+  return { mbps: Number(speed) / 1e6, sha256: r.sha256 as string };
+}
+
+async function downSha(t: Target, bytes: number): Promise<string> {
+  const out = await run("sh", [
+    "-c",
+    `curl -sS -H 'Host: ${t.host}' http://127.0.0.1:${t.port}/bytes/${bytes} | sha256sum`,
+  ]);
+  return out.split(" ")[0]!;
+}
+
+/** 1,000 connections opened at once, one request each; ms until all answered. */
+async function thousand(t: Target) {
+  const req = new TextEncoder().encode(
+    `GET / HTTP/1.1\r\nHost: ${t.host}\r\nConnection: close\r\n\r\n`,
+  );
+  const started = performance.now();
+  const results = await Promise.all(Array.from({ length: 1000 }, async () => {
+    try {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+      await c.write(req);
+      const buf = new Uint8Array(4096);
+      let text = "";
+      for (;;) {
+        const n = await c.read(buf);
+        if (n === null) break;
+        text += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      c.close();
+      return text.startsWith("HTTP/1.1 200");
+    } catch {
+      return false;
+    }
+  }));
+  return {
+    ms: performance.now() - started,
+    ok: results.filter(Boolean).length,
+  };
+}
+
+function expectedSha(bytes: number): string {
+  const h = createHash("sha256");
+  const b = block();
+  for (let left = bytes; left > 0; left -= BLOCK) {
+    h.update(b.subarray(0, Math.min(left, BLOCK)));
+  }
+  return h.digest("hex");
+}
+
+async function fileOf(bytes: number): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "groktunnel-bench-" });
+  const f = await Deno.open(path, { write: true });
+  const b = block();
+  for (let left = bytes; left > 0; left -= BLOCK) {
+    await f.write(b.subarray(0, Math.min(left, BLOCK)));
+  }
+  f.close();
+  return path;
+}
+
+const backend = spawn(["run", "--allow-net", "bench/backend.ts"]);
+const backendPort = Number((await backend.waitFor(/listening (\d+)/))[1]);
+// Server and client run as `deno task start` runs them (small young generation).
+const V8 = "--v8-flags=--max-semi-space-size=2";
+const server = spawn([
+  "run",
+  "--allow-net",
+  "--allow-env",
+  V8,
+  "main.ts",
+  "server",
+  "-p",
+  "0",
+  "--max-connections",
+  "4096",
+]);
+const serverPort = Number(
+  (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+);
+const client = spawn([
+  "run",
+  "--allow-net",
+  "--allow-env",
+  V8,
+  "main.ts",
+  String(backendPort),
+  "-p",
+  String(serverPort),
+]);
+const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+const direct: Target = {
+  name: "direct",
+  port: backendPort,
+  host: `127.0.0.1:${backendPort}`,
+};
+const tunnel: Target = { name: "tunnel", port: serverPort, host: url.host };
+console.error(
+  `backend :${backendPort}, server :${serverPort}, tunnel ${url.host}; ${SECONDS} s per wrk run`,
+);
+
+const rows: string[][] = [];
+const row = (
+  what: string,
+  d: number,
+  t: number,
+  unit: string,
+  goal: number | undefined,
+  extra = "",
+) => {
+  Promise.all([peakRss(server.child.pid), peakRss(client.child.pid)]).then((
+    r,
+  ) =>
+    console.error(
+      `after ${what}: peak ${r.map((x) => x.toFixed(0)).join(" / ")} MB`,
+    )
+  );
+  const ratio = t / d;
+  rows.push([
+    what,
+    `${d.toFixed(unit === "ms" ? 0 : 0)} ${unit}`,
+    `${t.toFixed(0)} ${unit}`,
+    `${ratio.toFixed(2)}×`,
+    goal === undefined ? "" : `≥ ${goal}×`,
+    goal === undefined ? "" : ratio >= goal ? "yes" : "no",
+    extra,
+  ]);
+};
+const files: string[] = [];
+try {
+  for (
+    const [what, close, goal] of [["keep-alive req/s", false, 0.45], [
+      "new connection req/s",
+      true,
+      0.40,
+    ]] as const
+  ) {
+    const d = await wrk(direct, close);
+    const t = await wrk(tunnel, close);
+    row(
+      what,
+      d.rps,
+      t.rps,
+      "",
+      goal,
+      `p50 ${d.p50.toFixed(2)}/${t.p50.toFixed(2)} ms, p99 ${
+        d.p99.toFixed(2)
+      }/${t.p99.toFixed(2)} ms; non-2xx ${d.errors}/${t.errors}${
+        t.sockErr ? `; tunnel socket errors: ${t.sockErr}` : ""
+      }`,
+    );
+  }
+  const dDown = await curlDown(direct, GiB),
+    tDown = await curlDown(tunnel, GiB);
+  row("1 GiB download MB/s", dDown, tDown, "", 0.20);
+  const big = await fileOf(GiB);
+  files.push(big);
+  const dUp = await curlUp(direct, big, GiB),
+    tUp = await curlUp(tunnel, big, GiB);
+  row(
+    "1 GiB upload MB/s",
+    dUp.mbps,
+    tUp.mbps,
+    "",
+    undefined,
+    tUp.sha256 === dUp.sha256 ? "same SHA-256" : "SHA-256 DIFFERS",
+  );
+  const dK = await thousand(direct), tK = await thousand(tunnel);
+  rows.push([
+    "1,000 at once",
+    `${dK.ms.toFixed(0)} ms, ${dK.ok} ok`,
+    `${tK.ms.toFixed(0)} ms, ${tK.ok} ok`,
+    `${(tK.ms / dK.ms).toFixed(2)}× time`,
+    "all answered",
+    tK.ok === 1000 ? "yes" : "no",
+    "",
+  ]);
+  const want = expectedSha(64 * MiB);
+  const gotDown = await downSha(tunnel, 64 * MiB);
+  const small = await fileOf(64 * MiB);
+  files.push(small);
+  const gotUp = (await curlUp(tunnel, small, 64 * MiB)).sha256;
+  rows.push([
+    "integrity 64 MiB each way",
+    "",
+    `${gotDown === want ? "down ok" : "DOWN BAD"}, ${
+      gotUp === want ? "up ok" : "UP BAD"
+    }`,
+    "",
+    "SHA-256 equal",
+    gotDown === want && gotUp === want ? "yes" : "no",
+    "",
+  ]);
+  const sRss = await peakRss(server.child.pid),
+    cRss = await peakRss(client.child.pid);
+  rows.push([
+    "peak RSS server / client",
+    "",
+    `${sRss.toFixed(0)} / ${cRss.toFixed(0)} MB`,
+    "",
+    "≤ 80 MB each",
+    sRss <= 80 && cRss <= 80 ? "yes" : "no",
+    "",
+  ]);
+} finally {
+  for (const f of files) await Deno.remove(f).catch(() => {});
+  for (const p of [client, server, backend]) {
+    try {
+      p.child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await p.child.status;
+  }
+}
+
+const head = ["workload", "direct", "tunnel", "ratio", "goal", "met", "notes"];
+const widths = head.map((h, i) =>
+  Math.max(h.length, ...rows.map((r) => r[i]!.length))
+);
+const line = (r: string[]) =>
+  "| " + r.map((c, i) => c.padEnd(widths[i]!)).join(" | ") + " |";
+console.log(line(head));
+console.log("|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|");
+for (const r of rows) console.log(line(r));

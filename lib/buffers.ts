@@ -1,0 +1,24 @@
+/**
+ * Reusable byte buffers for relays. Most connections move a few kilobytes,
+ * so a relay starts small and grows only when reads fill its buffer; freed
+ * buffers are kept (a bounded number per size) for the next connection, so
+ * a burst of connections neither zeroes nor collects megabytes each.
+ */
+
+/** Buffer sizes, smallest first: a relay grows through them. */
+export const SIZES = [4 * 1024, 32 * 1024, 256 * 1024] as const;
+/** Buffers kept per size: at most ~4 MiB of each size stays allocated. */
+const KEEP = [1024, 128, 16];
+
+const free: Uint8Array[][] = SIZES.map(() => []);
+
+/** A buffer of `SIZES[level]` bytes plus `headroom` (contents undefined). */
+export function acquire(level: number, headroom: number): Uint8Array {
+  return free[level]!.pop() ?? new Uint8Array(SIZES[level]! + headroom);
+}
+
+/** Returns a buffer from `acquire(level, …)` for reuse. */
+export function release(level: number, buf: Uint8Array): void {
+  const list = free[level]!;
+  if (list.length < KEEP[level]!) list.push(buf);
+}
