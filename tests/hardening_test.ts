@@ -1,0 +1,422 @@
+/**
+ * A public port on a hostile internet: limits, auth, requested names,
+ * liveness, forged clients, slow heads and graceful shutdown.
+ */
+
+import assert from "node:assert/strict";
+import { startBackend } from "./backend.ts";
+import { decoder, encoder, within } from "./helpers.ts";
+import {
+  Proc,
+  rawRequest,
+  ResponseReader,
+  startClientProc,
+  startServerProc,
+} from "./process.ts";
+import { startServer } from "../lib/server.ts";
+import { TunnelClient } from "../lib/client.ts";
+import { Session } from "../lib/mux/session.ts";
+import { PeekedConn } from "../lib/peek.ts";
+
+/** A hand-made control request; the connection stays open on 200. */
+async function control(port: number, headers = "") {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(encoder.encode(
+    `GET / HTTP/1.1\r\nHost: localhost:${port}\r\nX-Groktunnel-Client: test\r\n${headers}\r\n`,
+  ));
+  const buf = new Uint8Array(8192);
+  let got = new Uint8Array(0);
+  let end = -1;
+  while (end < 0) {
+    const n = await within(5000, conn.read(buf), "control answer");
+    if (n === null) throw new Error(`closed: ${decoder.decode(got)}`);
+    got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+    end = decoder.decode(got).indexOf("\r\n\r\n");
+  }
+  const text = decoder.decode(got.subarray(0, end));
+  const status = Number(text.split(" ")[1]);
+  const host = /X-Public-Host: (\S+)/i.exec(text)?.[1];
+  let body = decoder.decode(got.subarray(end + 4));
+  if (status !== 200) {
+    const length = Number(/Content-Length: (\d+)/i.exec(text)?.[1] ?? 0);
+    while (encoder.encode(body).length < length) {
+      const n = await within(5000, conn.read(buf), "refusal body");
+      if (n === null) break;
+      body += decoder.decode(buf.subarray(0, n));
+    }
+    conn.close();
+  }
+  return {
+    status,
+    host,
+    head: text,
+    body: body.trim(),
+    conn,
+    rest: got.subarray(end + 4),
+  };
+}
+
+async function rss(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+  }).output();
+  return Number(/VmRSS:\s+(\d+)/.exec(decoder.decode(out.stdout))![1]) / 1024;
+}
+
+Deno.test("token: refused without it (401, the client exits 1), accepted with it", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, ["--token", "s3cret"]);
+  try {
+    const missing = await control(port);
+    assert.equal(missing.status, 401);
+    assert.match(missing.body, /requires a token/);
+    const wrong = await control(port, "Authorization: Bearer nope\r\n");
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.body, /Wrong token/);
+    // The CLI client without a token: one line and exit 1, no retry loop.
+    const refused = new Proc([String(backend.addr.port), "-p", String(port)]);
+    const status = await within(10_000, refused.done, "client exit");
+    assert.equal(status.code, 1);
+    assert.match(refused.stderr, /401.*requires a token/);
+    assert.doesNotMatch(refused.stderr, /reconnecting/);
+    // With the token from the environment it works.
+    const { client, url } = await startClientProc(backend.addr.port, port, [], {
+      GROKTUNNEL_TOKEN: "s3cret",
+    });
+    assert.equal((await rawRequest(port, url.host, "/hello")).status, 200);
+    await client.stop();
+  } finally {
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("requested names: granted, taken (409), invalid or reserved (400)", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, [
+    "--reserved",
+    "admin,www",
+  ]);
+  try {
+    const { client, url } = await startClientProc(backend.addr.port, port, [
+      "--subdomain",
+      "MyApp",
+    ]);
+    assert.equal(url.hostname, "myapp.localhost");
+    assert.equal((await rawRequest(port, url.host, "/hello")).status, 200);
+    const taken = await control(port, "X-Groktunnel-Subdomain: myapp\r\n");
+    assert.equal(taken.status, 409);
+    assert.match(taken.body, /in use/);
+    for (const bad of ["bad_name", "-x", "a".repeat(64), "admin", "_new"]) {
+      const r = await control(port, `X-Groktunnel-Subdomain: ${bad}\r\n`);
+      assert.equal(r.status, 400, bad);
+      assert.match(r.body, /not an available name/);
+    }
+    // The CLI says why and exits 1.
+    const second = new Proc([
+      String(backend.addr.port),
+      "-p",
+      String(port),
+      "--subdomain",
+      "myapp",
+    ]);
+    assert.equal(
+      (await within(10_000, second.done, "second client exit")).code,
+      1,
+    );
+    assert.match(second.stderr, /409.*in use/);
+    await client.stop();
+  } finally {
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("tunnel limits: per client IP (429) and in total (503)", async () => {
+  const perIp = await startServerProc(0, ["--max-tunnels-per-ip", "2"]);
+  const held = [await control(perIp.port), await control(perIp.port)];
+  assert.deepEqual(held.map((h) => h.status), [200, 200]);
+  const third = await control(perIp.port);
+  assert.equal(third.status, 429);
+  assert.match(third.body, /Too many tunnels from 127\.0\.0\.1 \(limit 2\)/);
+  // One leaves: a new one fits again.
+  held[0]!.conn.close();
+  await new Promise((r) => setTimeout(r, 200));
+  const again = await control(perIp.port);
+  assert.equal(again.status, 200);
+  again.conn.close();
+  held[1]!.conn.close();
+  await perIp.server.stop();
+
+  const total = await startServerProc(0, ["--max-tunnels", "1"]);
+  const one = await control(total.port);
+  assert.equal(one.status, 200);
+  const two = await control(total.port);
+  assert.equal(two.status, 503);
+  assert.match(two.body, /full/);
+  one.conn.close();
+  await total.server.stop();
+});
+
+Deno.test("connections per tunnel beyond the limit get a 503 page; others still pass", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, ["--max-connections", "2"]);
+  const { client, url } = await startClientProc(backend.addr.port, port);
+  try {
+    // Two slow requests hold both channels.
+    const slow = [1, 2].map(() => rawRequest(port, url.host, "/slow?ms=1500"));
+    await new Promise((r) => setTimeout(r, 300));
+    const third = await rawRequest(port, url.host, "/hello");
+    assert.equal(third.status, 503);
+    assert.match(third.text, /Too many connections/);
+    for (const r of await Promise.all(slow)) {
+      assert.equal(r.status, 200);
+      assert.equal(r.text, "slow done");
+    }
+    // Their channels are released once CLOSE has gone both ways (promptly).
+    const freed = Date.now();
+    let status = 0;
+    while (
+      (status = (await rawRequest(port, url.host, "/hello")).status) !== 200
+    ) {
+      assert.equal(status, 503);
+      assert.ok(Date.now() - freed < 2000, "channels released within 2 s");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("1,000 slow heads are held and cut at the timeout while an honest request succeeds", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, ["--peek-timeout", "2"]);
+  const { client, url } = await startClientProc(backend.addr.port, port);
+  const slow: Deno.TcpConn[] = [];
+  try {
+    const before = await rss(server.child.pid);
+    // Opened in batches: Deno's listen backlog is 511.
+    for (let i = 0; i < 10; i++) {
+      slow.push(
+        ...await Promise.all(Array.from({ length: 100 }, async () => {
+          const c = await Deno.connect({ hostname: "127.0.0.1", port });
+          await c.write(encoder.encode("GET / HTTP/1.1\r\nHost: som"));
+          return c;
+        })),
+      );
+    }
+    const opened = Date.now();
+    const honest = await within(
+      3000,
+      rawRequest(port, url.host, "/hello"),
+      "honest request",
+    );
+    assert.equal(honest.status, 200);
+    assert.ok(
+      Date.now() - opened < 1500,
+      "answered before the slow heads time out",
+    );
+    // Every slow head gets a 408 and is closed, at the timeout (2 s), not much later.
+    const answers = await within(
+      15_000,
+      Promise.all(slow.map(async (c) => {
+        const r = await new ResponseReader(c).next().catch(() => undefined);
+        return r?.status;
+      })),
+      "slow heads cut",
+    );
+    const cutAfter = Date.now() - opened;
+    assert.equal(answers.filter((s) => s === 408).length, 1000);
+    assert.ok(cutAfter < 10_000, `cut after ${cutAfter} ms`);
+    const after = await rss(server.child.pid);
+    assert.ok(
+      after - before < 64,
+      `server RSS grew ${before.toFixed(0)} → ${after.toFixed(0)} MB`,
+    );
+  } finally {
+    for (const c of slow) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("a forged client's bad frames end only its own session; memory stays flat", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc();
+  const { client, url } = await startClientProc(backend.addr.port, port);
+  try {
+    const before = await rss(server.child.pid);
+    const bad: Array<[string, Uint8Array]> = [
+      ["unknown message type", new Uint8Array([200, 0, 0, 0, 0])],
+      [
+        "a 2 GiB DATA length",
+        new Uint8Array([104, 0, 0, 0, 0, 0x80, 0, 0, 0, 1, 2, 3]),
+      ],
+      [
+        "a message for a channel that never existed",
+        new Uint8Array([103, 0, 0, 0, 9, 0, 0, 0, 1]),
+      ],
+    ];
+    for (const [what, bytes] of bad) {
+      const forged = await control(port);
+      assert.equal(forged.status, 200, what);
+      await forged.conn.write(bytes);
+      // The server hangs up on it...
+      const buf = new Uint8Array(64);
+      assert.equal(
+        await within(
+          5000,
+          forged.conn.read(buf).catch(() => null),
+          `hang-up after ${what}`,
+        ),
+        null,
+      );
+      forged.conn.close();
+      // ...logs why, frees the name...
+      await server.waitFor(
+        "stderr",
+        new RegExp(
+          `${forged.host!.replace(/[.]/g, "\\.")} ended .*Protocol error`,
+        ),
+        5000,
+      );
+      assert.equal((await rawRequest(port, forged.host!, "/")).status, 404);
+      // ...and the honest tunnel is unaffected.
+      assert.equal(
+        (await rawRequest(port, url.host, "/hello")).status,
+        200,
+        what,
+      );
+    }
+    const after = await rss(server.child.pid);
+    assert.ok(
+      after - before < 32,
+      `server RSS ${before.toFixed(0)} → ${after.toFixed(0)} MB`,
+    );
+  } finally {
+    await client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("liveness: the server drops a silent client that negotiated ping, and frees its name", async () => {
+  const lines: string[] = [];
+  const server = startServer({
+    port: 0,
+    pingInterval: 100,
+    pingTimeout: 600,
+    log: (l) => lines.push(l),
+  });
+  const c = await control(server.addr.port, "X-Groktunnel-Features: ping\r\n");
+  assert.equal(c.status, 200);
+  assert.match(c.head, /X-Groktunnel-Features: ping/);
+  // The client goes silent (laptop asleep): it neither answers nor closes.
+  const started = Date.now();
+  await within(
+    5000,
+    (async () => {
+      while (server.tunnels.length > 0) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(),
+    "silent client dropped",
+  );
+  const took = Date.now() - started;
+  assert.ok(took >= 500 && took < 3000, `dropped after ${took} ms`);
+  assert.ok(lines.some((l) => /ended .*silent/.test(l)), lines.join("\n"));
+  c.conn.close();
+  await server.close();
+});
+
+Deno.test("liveness: a client notices a silent server through ping and reconnects", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const fake = (async () => {
+    for (let i = 0; i < 2; i++) {
+      const conn = await listener.accept();
+      held.push(conn);
+      const buf = new Uint8Array(4096);
+      let text = "";
+      while (!text.includes("\r\n\r\n")) {
+        text += decoder.decode(buf.subarray(0, (await conn.read(buf))!));
+      }
+      assert.match(text, /X-Groktunnel-Features: ping/);
+      await conn.write(encoder.encode(
+        "HTTP/1.1 200 OK\r\nX-Public-Host: abc.localhost:1\r\nX-Groktunnel-Features: ping\r\n\r\n",
+      ));
+      // ...then silence: no PONG, no data, no close.
+    }
+  })();
+  const events: string[] = [];
+  const client = new TunnelClient({
+    port: 1,
+    serverPort: listener.addr.port,
+    ping: { interval: 100, timeout: 600 },
+    minBackoff: 50,
+    onEvent: (e) =>
+      events.push(
+        e.type === "disconnected" ? `disconnected: ${e.reason}` : e.type,
+      ),
+  });
+  const started = Date.now();
+  await within(5000, fake, "second connection");
+  const took = Date.now() - started;
+  assert.ok(
+    events.some((e) => /disconnected: Peer silent/.test(e)),
+    events.join(", "),
+  );
+  assert.ok(took >= 500 && took < 4000, `reconnected after ${took} ms`);
+  await client.close();
+  for (const c of held) c.close();
+  listener.close();
+});
+
+Deno.test("SIGTERM: the server stops accepting, finishes a request in flight, and exits 0", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc();
+  const { client, url } = await startClientProc(backend.addr.port, port);
+  try {
+    const inFlight = rawRequest(port, url.host, "/slow?ms=1500");
+    await new Promise((r) => setTimeout(r, 300));
+    server.child.kill("SIGTERM");
+    await server.waitFor("stderr", /shutting down/, 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    // No new connections once shutting down.
+    await assert.rejects(Deno.connect({ hostname: "127.0.0.1", port }));
+    const r = await within(5000, inFlight, "request in flight");
+    assert.equal(r.status, 200);
+    assert.equal(r.text, "slow done");
+    const status = await within(10_000, server.done, "server exit");
+    assert.equal(status.code, 0);
+  } finally {
+    await client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("a session opened by our Session over a raw control connection is the same protocol", async () => {
+  // Guards the helper above: a 200 from control() really starts a session.
+  const server = startServer({ port: 0, log: () => {} });
+  const c = await control(server.addr.port);
+  const session = new Session(new PeekedConn(c.conn, c.rest));
+  assert.equal(server.tunnels.length, 1);
+  session.close();
+  await within(
+    2000,
+    (async () => {
+      while (server.tunnels.length) await new Promise((r) => setTimeout(r, 20));
+    })(),
+    "name freed",
+  );
+  await server.close();
+});
