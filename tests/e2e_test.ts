@@ -480,3 +480,52 @@ Deno.test("sha256 helper agrees with node:crypto on chunked input", () => {
     createHash("sha256").update(data).digest("hex"),
   );
 });
+
+Deno.test("EOF travels both ways: a half-closed request and a close-delimited response", async () => {
+  // A raw backend that reads the whole request (to EOF), then answers with an
+  // HTTP/1.0 response delimited by closing the connection.
+  const raw = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for (let i = 0; i < 2; i++) {
+      const conn = await raw.accept();
+      const request = await readAll(conn); // returns only after the client's EOF
+      const body = encoder.encode(
+        `you sent ${request.length} bytes; sha256 ${sha256(request)}`,
+      );
+      await conn.write(encoder.encode("HTTP/1.0 200 OK\r\n\r\n"));
+      await conn.write(body);
+      conn.close();
+    }
+  })();
+  const { server, port } = await startServerProc();
+  const { client, url } = await startClientProc(raw.addr.port, port);
+  try {
+    for (const size of [0, 3 * MiB]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const payload = pattern(size, 3);
+      const head = encoder.encode(
+        `PUT /x HTTP/1.0\r\nHost: ${url.host}\r\n\r\n`,
+      );
+      await conn.write(head);
+      let off = 0;
+      while (off < payload.length) {
+        off += await conn.write(payload.subarray(off));
+      }
+      await conn.closeWrite(); // our EOF must reach the backend through the tunnel
+      const answer = decoder.decode(
+        await within(10_000, readAll(conn), "close-delimited answer"),
+      );
+      conn.close();
+      assert.match(answer, /^HTTP\/1\.0 200 OK\r\n\r\n/);
+      const expected = `you sent ${head.length + size} bytes; sha256 ${
+        sha256(head, payload)
+      }`;
+      assert.equal(answer.slice(answer.indexOf("\r\n\r\n") + 4), expected);
+    }
+    await serving;
+  } finally {
+    await client.stop();
+    await server.stop();
+    raw.close();
+  }
+});
