@@ -250,6 +250,18 @@ console.error(
 );
 
 const rows: string[][] = [];
+/** Shows which workload raised memory: peak RSS so far, on stderr. */
+const progress = async (what: string) => {
+  const [s, c] = await Promise.all([
+    peakRss(server.child.pid),
+    peakRss(client.child.pid),
+  ]);
+  console.error(
+    `after ${what}: peak RSS server ${s.toFixed(0)} MB, client ${
+      c.toFixed(0)
+    } MB`,
+  );
+};
 const row = (
   what: string,
   d: number,
@@ -258,17 +270,10 @@ const row = (
   goal: number | undefined,
   extra = "",
 ) => {
-  Promise.all([peakRss(server.child.pid), peakRss(client.child.pid)]).then((
-    r,
-  ) =>
-    console.error(
-      `after ${what}: peak ${r.map((x) => x.toFixed(0)).join(" / ")} MB`,
-    )
-  );
   const ratio = t / d;
   rows.push([
     what,
-    `${d.toFixed(unit === "ms" ? 0 : 0)} ${unit}`,
+    `${d.toFixed(0)} ${unit}`,
     `${t.toFixed(0)} ${unit}`,
     `${ratio.toFixed(2)}×`,
     goal === undefined ? "" : `≥ ${goal}×`,
@@ -287,6 +292,7 @@ try {
   ) {
     const d = await wrk(direct, close);
     const t = await wrk(tunnel, close);
+    await progress(what);
     row(
       what,
       d.rps,
@@ -302,6 +308,7 @@ try {
   }
   const dDown = await curlDown(direct, GiB),
     tDown = await curlDown(tunnel, GiB);
+  await progress("1 GiB download");
   row("1 GiB download MB/s", dDown, tDown, "", 0.20);
   const big = await fileOf(GiB);
   files.push(big);
@@ -315,7 +322,9 @@ try {
     undefined,
     tUp.sha256 === dUp.sha256 ? "same SHA-256" : "SHA-256 DIFFERS",
   );
+  await progress("1 GiB upload");
   const dK = await thousand(direct), tK = await thousand(tunnel);
+  await progress("1,000 at once");
   rows.push([
     "1,000 at once",
     `${dK.ms.toFixed(0)} ms, ${dK.ok} ok`,
