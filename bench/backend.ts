@@ -17,6 +17,17 @@ export function block(): Uint8Array<ArrayBuffer> {
   return b;
 }
 
+/** Hashes a request body as it streams in; answers `{ length, sha256 }`. */
+export async function uploadSink(req: Request): Promise<Response> {
+  const h = createHash("sha256");
+  let length = 0;
+  for await (const chunk of req.body ?? []) {
+    h.update(chunk);
+    length += chunk.length;
+  }
+  return Response.json({ length, sha256: h.digest("hex") });
+}
+
 if (import.meta.main) {
   const data = block();
   const tiny = new TextEncoder().encode("ok\n");
@@ -46,15 +57,7 @@ if (import.meta.main) {
           { headers: { "content-length": String(total) } },
         );
       }
-      if (path === "/upload") {
-        const h = createHash("sha256");
-        let length = 0;
-        for await (const chunk of req.body!) {
-          h.update(chunk);
-          length += chunk.length;
-        }
-        return Response.json({ length, sha256: h.digest("hex") });
-      }
+      if (path === "/upload") return uploadSink(req);
       return new Response(tiny);
     },
   );

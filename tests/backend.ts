@@ -1,7 +1,7 @@
 /** A real local HTTP server (Deno.serve) to put behind the tunnel in tests. */
 
-import { createHash } from "node:crypto";
 import { pattern } from "./helpers.ts";
+import { uploadSink } from "../bench/backend.ts";
 
 /** Pieces /stream sends, and the pause between them (ms). */
 export const STREAM_PIECES = 5, STREAM_PAUSE = 150;
@@ -33,15 +33,7 @@ export function startBackend(port = 0): Deno.HttpServer<Deno.NetAddr> {
           bytesBody(Number(path.slice(7))),
         );
       }
-      if (path === "/upload") {
-        const h = createHash("sha256");
-        let length = 0;
-        for await (const chunk of req.body!) {
-          h.update(chunk);
-          length += chunk.length;
-        }
-        return Response.json({ length, sha256: h.digest("hex") });
-      }
+      if (path === "/upload") return uploadSink(req);
       if (path === "/stream") {
         let i = 0;
         let timer: ReturnType<typeof setTimeout> | undefined;

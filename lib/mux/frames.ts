@@ -101,6 +101,7 @@ export class FrameDecoder {
   feed(bytes: Uint8Array, sink: DecoderSink): void {
     let i = 0;
     const n = bytes.length;
+    let view: DataView | undefined; // one per chunk, made on first need
     while (i < n) {
       if (this.#dataLeft > 0) {
         const take = Math.min(this.#dataLeft, n - i);
@@ -118,13 +119,10 @@ export class FrameDecoder {
         this.#need = size + 1;
         // Fast path: the whole header is in this chunk, no copy needed.
         if (n - i >= this.#need) {
-          const view = new DataView(
-            bytes.buffer,
-            bytes.byteOffset + i,
-            this.#need,
-          );
+          view ??= new DataView(bytes.buffer, bytes.byteOffset, n);
+          const at = i;
           i += this.#need;
-          this.#dispatch(type, view, sink);
+          this.#dispatch(type, view, at, sink);
           continue;
         }
       }
@@ -134,7 +132,7 @@ export class FrameDecoder {
       i += take;
       if (this.#have === this.#need) {
         this.#have = 0;
-        this.#dispatch(this.#header[0]!, this.#headerView, sink);
+        this.#dispatch(this.#header[0]!, this.#headerView, 0, sink);
       }
     }
   }
@@ -144,8 +142,9 @@ export class FrameDecoder {
     return this.#have === 0 && this.#dataLeft === 0;
   }
 
-  #dispatch(type: number, v: DataView, sink: DecoderSink): void {
-    const u = (at: number) => v.getUint32(at);
+  /** Decodes the header at `v[base ..]` (its type byte at `base`). */
+  #dispatch(type: number, v: DataView, base: number, sink: DecoderSink): void {
+    const u = (at: number) => v.getUint32(base + at);
     switch (type) {
       case MSG_DATA: {
         const recipient = u(1), length = u(5);
@@ -239,10 +238,16 @@ export function writeDataHeader(
   recipient: number,
   length: number,
 ): void {
-  const v = new DataView(buf.buffer, buf.byteOffset, DATA_HEADER_SIZE);
-  v.setUint8(0, MSG_DATA);
-  v.setUint32(1, recipient);
-  v.setUint32(5, length);
+  // Plain byte stores: no DataView per frame on the hot path.
+  buf[0] = MSG_DATA;
+  buf[1] = recipient >>> 24;
+  buf[2] = recipient >>> 16;
+  buf[3] = recipient >>> 8;
+  buf[4] = recipient;
+  buf[5] = length >>> 24;
+  buf[6] = length >>> 16;
+  buf[7] = length >>> 8;
+  buf[8] = length;
 }
 
 /** Encodes a whole DATA frame (copies the payload; for tests and tools). */
