@@ -68,6 +68,9 @@ export async function relay(
         if (n === null) break;
         stats.toChannel += n;
         writing = channel.writeFramed(buf, n);
+        // Awaited on the next turn; until then a rejection must not count as
+        // unhandled (Deno would end the process).
+        writing.catch(() => {});
         if (n === SIZES[level] && level < SIZES.length - 1) {
           // buf is being written; its twin is free: swap both for bigger ones.
           await writing;

@@ -134,8 +134,6 @@ interface Tunnel extends TunnelInfo {
   secret: string;
   ip: string;
   connections: number;
-  bytesIn: number;
-  bytesOut: number;
 }
 
 /**
@@ -318,9 +316,7 @@ export class TunnelServer {
         return;
       }
       t.connections++;
-      const stats = await relay(r.conn, ch, r.conn.takeBuffered());
-      t.bytesIn += stats.toChannel;
-      t.bytesOut += stats.toConn;
+      await relay(r.conn, ch, r.conn.takeBuffered());
     } finally {
       this.#inFlight--;
     }
@@ -446,8 +442,6 @@ export class TunnelServer {
       secret,
       ip,
       connections: 0,
-      bytesIn: 0,
-      bytesOut: 0,
     };
     this.#held.delete(name);
     this.#tunnels.set(name, tunnel);
@@ -472,7 +466,7 @@ export class TunnelServer {
     const secs = ((Date.now() - t.started) / 1000).toFixed(1);
     this.#log(
       `tunnel ${t.publicHost} ended after ${secs} s (${why}): ${t.connections} connections, ` +
-        `${t.bytesIn} bytes in, ${t.bytesOut} bytes out`,
+        `${t.session.bytesIn} bytes from the client, ${t.session.bytesOut} to it`,
     );
   }
 

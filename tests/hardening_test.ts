@@ -420,3 +420,53 @@ Deno.test("a session opened by our Session over a raw control connection is the 
   );
   await server.close();
 });
+
+Deno.test("a client killed in the middle of an upload ends that upload, not the server", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc();
+  const victim = await startClientProc(backend.addr.port, port);
+  const other = await startClientProc(backend.addr.port, port);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(encoder.encode(
+      `POST /upload HTTP/1.1\r\nHost: ${victim.url.host}\r\nContent-Length: ${
+        1 << 30
+      }\r\n\r\n`,
+    ));
+    const block = new Uint8Array(1 << 20);
+    let sent = 0;
+    const uploading = (async () => {
+      try {
+        while (sent < 1 << 30) sent += await conn.write(block);
+      } catch { /* cut off: expected */ }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    await victim.client.stop("SIGKILL");
+    await within(10_000, uploading, "upload cut off");
+    assert.ok(sent < 1 << 30, `sent ${sent} bytes`);
+    conn.close();
+    await server.waitFor(
+      "stderr",
+      new RegExp(`${victim.url.hostname.replace(/[.]/g, "\\.")}.* ended after`),
+      5000,
+    );
+    // The server is alive and the other tunnel works.
+    assert.equal(
+      (await rawRequest(port, other.url.host, "/hello")).status,
+      200,
+    );
+    assert.equal(
+      await Promise.race([
+        server.done.then(() => "exited"),
+        new Promise((r) => setTimeout(() => r("running"), 300)),
+      ]),
+      "running",
+    );
+    assert.doesNotMatch(server.stderr, /Uncaught/);
+  } finally {
+    await other.client.stop();
+    await victim.client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
