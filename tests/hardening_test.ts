@@ -470,3 +470,69 @@ Deno.test("a client killed in the middle of an upload ends that upload, not the 
     await backend.shutdown();
   }
 });
+
+Deno.test("a forged client sending DATA past the window it was granted is cut off; others unaffected", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc();
+  const honest = await startClientProc(backend.addr.port, port);
+  const forged = await control(port);
+  try {
+    assert.equal(forged.status, 200);
+    // A public request (never read by its sender) makes the server OPEN a channel.
+    const visitor = await Deno.connect({ hostname: "127.0.0.1", port });
+    await visitor.write(
+      encoder.encode(`GET /big HTTP/1.1\r\nHost: ${forged.host}\r\n\r\n`),
+    );
+    const open = new Uint8Array(13);
+    let got = 0;
+    while (got < 13) {
+      got +=
+        (await within(5000, forged.conn.read(open.subarray(got)), "OPEN"))!;
+    }
+    assert.equal(open[0], 100);
+    const v = new DataView(open.buffer);
+    const serverChannel = v.getUint32(1),
+      window = v.getUint32(5),
+      maxPacket = v.getUint32(9);
+    // Confirm, then send the window and 64 MiB more, ignoring any WINDOW_ADJUST.
+    const confirm = new Uint8Array(17);
+    new DataView(confirm.buffer).setUint8(0, 101);
+    new DataView(confirm.buffer).setUint32(1, serverChannel);
+    new DataView(confirm.buffer).setUint32(9, 1 << 20);
+    new DataView(confirm.buffer).setUint32(13, 32768);
+    await forged.conn.write(confirm);
+    const frame = new Uint8Array(9 + maxPacket);
+    frame[0] = 104;
+    new DataView(frame.buffer).setUint32(1, serverChannel);
+    new DataView(frame.buffer).setUint32(5, maxPacket);
+    const sending = (async () => {
+      try {
+        for (let sent = 0; sent < window + (64 << 20); sent += maxPacket) {
+          let off = 0;
+          while (off < frame.length) {
+            off += await forged.conn.write(frame.subarray(off));
+          }
+        }
+      } catch { /* the server hung up: expected */ }
+    })();
+    await server.waitFor(
+      "stderr",
+      /ended .*Protocol error: DATA of \d+ bytes exceeds window/,
+      15_000,
+    );
+    await within(10_000, sending, "forged sender cut off");
+    visitor.close();
+    assert.equal((await rawRequest(port, forged.host!, "/")).status, 404);
+    assert.equal(
+      (await rawRequest(port, honest.url.host, "/hello")).status,
+      200,
+    );
+  } finally {
+    try {
+      forged.conn.close();
+    } catch { /* closed */ }
+    await honest.client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
