@@ -39,7 +39,7 @@ if (import.meta.main) {
         console.log(`listening ${port}`);
       },
     },
-    async (req) => {
+    (req) => {
       const path = new URL(req.url).pathname;
       if (path.startsWith("/bytes/")) {
         let left = Number(path.slice(7));
