@@ -15,6 +15,7 @@ const { values } = parseArgs({
     window: { type: "string" },
     packet: { type: "string" },
     stall: { type: "boolean" },
+    fixed: { type: "boolean" },
   },
 });
 const MiB = 1024 * 1024;
@@ -27,9 +28,12 @@ if (values.peer) {
     port: Number(values.peer),
   });
   conn.setNoDelay(true);
+  const window = Number(values.window);
   const session = new Session(conn, {
-    window: Number(values.window),
+    window,
     maxPacket: Number(values.packet),
+    // --fixed: the whole window from the start, as the original grants it.
+    ...(values.fixed ? { initialWindow: window } : {}),
   });
   const rss = () =>
     Number(
@@ -66,7 +70,7 @@ if (values.peer) {
 async function withPeer<T>(
   window: number,
   packet: number,
-  stall: boolean,
+  stall: boolean | "fixed",
   body: (s: Session) => Promise<T>,
 ): Promise<T> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -81,7 +85,7 @@ async function withPeer<T>(
       String(window),
       "--packet",
       String(packet),
-      ...(stall ? ["--stall"] : []),
+      ...(stall === true ? ["--stall"] : stall === "fixed" ? ["--fixed"] : []),
     ],
     stdout: "inherit",
     stderr: "inherit",
@@ -133,27 +137,28 @@ async function send(
   return (channels * bytes) / ((performance.now() - started) / 1000) / 1e6;
 }
 
-const configs: Array<[string, number, number]> = [
-  ["original: 2 MiB window, 32 KiB packets", 2 * MiB, 32 * 1024],
-  ["1 MiB window, 256 KiB packets", 1 * MiB, 256 * 1024],
-  ["ours: 4 MiB window, 256 KiB packets", 4 * MiB, 256 * 1024],
-  ["16 MiB window, 256 KiB packets", 16 * MiB, 256 * 1024],
+// The original grants a fixed window; ours start at 256 KiB and grow.
+const configs: Array<[string, number, number, false | "fixed"]> = [
+  ["original: fixed 2 MiB window, 32 KiB packets", 2 * MiB, 32 * 1024, "fixed"],
+  ["growing to 1 MiB, 256 KiB packets", 1 * MiB, 256 * 1024, false],
+  ["ours: growing to 4 MiB, 256 KiB packets", 4 * MiB, 256 * 1024, false],
+  ["growing to 16 MiB, 256 KiB packets", 16 * MiB, 256 * 1024, false],
 ];
 console.log(
   "| receiver's window and max packet | 1 channel × 1 GiB | 16 channels × 64 MiB |",
 );
 console.log("|---|---|---|");
-for (const [name, window, packet] of configs) {
+for (const [name, window, packet, fixed] of configs) {
   const one = await withPeer(
     window,
     packet,
-    false,
+    fixed,
     (s) => send(s, 1, 1024 * MiB),
   );
   const many = await withPeer(
     window,
     packet,
-    false,
+    fixed,
     (s) => send(s, 16, 64 * MiB),
   );
   console.log(`| ${name} | ${one.toFixed(0)} MB/s | ${many.toFixed(0)} MB/s |`);
@@ -173,7 +178,7 @@ for (const window of [1 * MiB, 4 * MiB]) {
     return Number(await answer(probe)) / 100;
   });
   console.log(
-    `stalled reader, ${window / MiB} MiB window: ${
+    `stalled reader, window growing to ${window / MiB} MiB: ${
       (perChannel / MiB).toFixed(2)
     } MiB of receiver RSS per channel`,
   );

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { Session } from "../lib/mux/session.ts";
+import {
+  DEFAULT_INITIAL_WINDOW,
+  DEFAULT_WINDOW,
+  Session,
+} from "../lib/mux/session.ts";
 import {
   ChannelClosedError,
   OpenFailedError,
@@ -481,6 +485,28 @@ Deno.test("negotiated ping keeps a live session up", async () => {
   await new Promise((r) => setTimeout(r, 800));
   assert.equal(a.isClosed, false);
   assert.equal(b.isClosed, false);
+  a.close();
+  b.close();
+});
+
+Deno.test("windows start small and grow only for a reader that keeps up", async () => {
+  const [a, b] = await sessionPair();
+  const [stallA, stallB] = await Promise.all([a.open(), b.accept()]);
+  const [fastA, fastB] = await Promise.all([a.open(), b.accept()]);
+  // Never read: only the initial window arrives.
+  stallA.write(new Uint8Array(16 * MiB)).catch(() => {});
+  // Read 16 MiB promptly, then stop reading while the writer goes on.
+  fastA.write(new Uint8Array(64 * MiB)).catch(() => {});
+  const buf = new Uint8Array(256 * 1024);
+  let consumed = 0;
+  while (consumed < 16 * MiB) consumed += (await fastB!.read(buf))!;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(stallB!.bytesRead, DEFAULT_INITIAL_WINDOW);
+  const held = fastB!.bytesRead - consumed;
+  assert.ok(
+    held > 1 * MiB && held <= DEFAULT_WINDOW,
+    `the fast reader's window holds ${held} bytes`,
+  );
   a.close();
   b.close();
 });

@@ -99,7 +99,8 @@ export class MuxChannel implements Channel {
   #resolveClosed!: () => void;
 
   // Receiving.
-  #windowSize: number;
+  #windowSize: number; // granted now; grows toward #maxWindow as data is read
+  #maxWindow: number;
   #maxPacket: number;
   #localWindow: number; // what the peer may still send
   #unacked = 0; // consumed but not yet granted back
@@ -125,10 +126,12 @@ export class MuxChannel implements Channel {
     id: number,
     windowSize: number,
     maxPacket: number,
+    maxWindow: number = windowSize,
   ) {
     this.#host = host;
     this.id = id;
     this.#windowSize = windowSize;
+    this.#maxWindow = Math.max(windowSize, maxWindow);
     this.#maxPacket = maxPacket;
     this.#localWindow = windowSize;
     this.closed = new Promise((r) => this.#resolveClosed = r);
@@ -294,8 +297,16 @@ export class MuxChannel implements Channel {
       this.#unacked >= this.#windowSize / 2 && !this.#recvEOF &&
       !this.#recvClose && !this.#sentClose
     ) {
-      this.#localWindow += this.#unacked;
-      this.#host.send(encodeWindowAdjust(this.remoteId, this.#unacked));
+      // A reader that keeps up earns a bigger window (doubling up to the
+      // maximum); one that stalls never gets here and holds only what it has.
+      const growth = Math.min(
+        this.#windowSize,
+        this.#maxWindow - this.#windowSize,
+      );
+      this.#windowSize += growth;
+      const grant = this.#unacked + growth;
+      this.#localWindow += grant;
+      this.#host.send(encodeWindowAdjust(this.remoteId, grant));
       this.#unacked = 0;
     }
   }

@@ -2,6 +2,7 @@
 export { type Channel } from "./channel.ts";
 export * from "./errors.ts";
 export {
+  DEFAULT_INITIAL_WINDOW,
   DEFAULT_MAX_PACKET,
   DEFAULT_WINDOW,
   type Duplex,

@@ -36,8 +36,14 @@ import {
   PING_HEADER_SIZES,
 } from "./frames.ts";
 
-/** The window this side grants each channel unless told otherwise (4 MiB). */
+/** The largest window this side grants a channel unless told otherwise (4 MiB). */
 export const DEFAULT_WINDOW = 4 * 1024 * 1024;
+/**
+ * The window a channel starts with (256 KiB): it doubles each time the reader
+ * consumes half of it, up to the maximum, so bulk transfers ramp up within a
+ * few MiB while a reader that never reads costs only this much.
+ */
+export const DEFAULT_INITIAL_WINDOW = 256 * 1024;
 /** The largest DATA payload this side accepts unless told otherwise (256 KiB). */
 export const DEFAULT_MAX_PACKET = 256 * 1024;
 /** How long `open` waits for the peer's answer (ms). */
@@ -64,11 +70,17 @@ export interface Duplex {
 /** Options of {@linkcode Session}. */
 export interface SessionOptions {
   /**
-   * Window granted to the peer on each channel, in bytes: what a stalled
-   * reader may hold in memory.
+   * Largest window granted to the peer on each channel, in bytes: the most a
+   * stalled reader may hold in memory.
    * @default {4194304}
    */
   window?: number;
+  /**
+   * Window each channel starts with (at most `window`); it grows as the
+   * channel's reader consumes.
+   * @default {262144}
+   */
+  initialWindow?: number;
   /**
    * Largest DATA payload accepted from the peer.
    * @default {262144}
@@ -136,6 +148,7 @@ export class Session {
   readonly closed: Promise<SessionClosedError>;
   #conn: Duplex;
   #window: number;
+  #initialWindow: number;
   #maxPacket: number;
   #acceptChannels: boolean;
   #maxChannels: number;
@@ -164,6 +177,15 @@ export class Session {
   constructor(conn: Duplex, options: SessionOptions = {}) {
     this.#conn = conn;
     this.#window = options.window ?? DEFAULT_WINDOW;
+    this.#initialWindow = Math.min(
+      options.initialWindow ?? DEFAULT_INITIAL_WINDOW,
+      this.#window,
+    );
+    if (this.#initialWindow < 1) {
+      throw new RangeError(
+        `Initial window out of range: ${this.#initialWindow}`,
+      );
+    }
     this.#maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
     if (this.#maxPacket < MIN_PACKET || this.#maxPacket > MAX_PACKET) {
       throw new RangeError(`Max packet out of range: ${this.#maxPacket}`);
@@ -204,9 +226,12 @@ export class Session {
       );
     }
     const id = this.#nextId++;
-    const ch = new MuxChannel(this.#host, id, this.#window, this.#maxPacket);
+    const ch = this.#newChannel(id);
     this.#channels.set(id, ch);
-    this.#enqueue(encodeOpen(id, this.#window, this.#maxPacket), undefined);
+    this.#enqueue(
+      encodeOpen(id, this.#initialWindow, this.#maxPacket),
+      undefined,
+    );
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         resolve,
@@ -359,6 +384,16 @@ export class Session {
     }
   }
 
+  #newChannel(id: number): MuxChannel {
+    return new MuxChannel(
+      this.#host,
+      id,
+      this.#initialWindow,
+      this.#maxPacket,
+      this.#window,
+    );
+  }
+
   #onOpen(sender: number, window: number, maxPacket: number): void {
     if (
       !this.#acceptChannels || maxPacket < MIN_PACKET ||
@@ -368,11 +403,11 @@ export class Session {
       return;
     }
     const id = this.#nextId++;
-    const ch = new MuxChannel(this.#host, id, this.#window, this.#maxPacket);
+    const ch = this.#newChannel(id);
     ch.setRemote(sender, window, maxPacket);
     this.#channels.set(id, ch);
     this.#enqueue(
-      encodeOpenConfirm(sender, id, this.#window, this.#maxPacket),
+      encodeOpenConfirm(sender, id, this.#initialWindow, this.#maxPacket),
       undefined,
     );
     this.#acceptQueue.push(ch);
