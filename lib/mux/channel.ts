@@ -105,7 +105,7 @@ export class MuxChannel implements Channel {
   #localWindow: number; // what the peer may still send
   #unacked = 0; // consumed but not yet granted back
   #segs: Segment[] = []; // received bytes, in pooled buffers
-  #lent: Segment | null = null; // handed out by readChunk, freed on next call
+  #lent: Segment | null = null; // the last view came from it; see #returnLent
   #readable = new Signal();
 
   // Sending.
@@ -207,15 +207,27 @@ export class MuxChannel implements Channel {
     this.#readable.notify();
   }
 
-  /** Frees what a reader was lent and everything still queued. */
+  /**
+   * Drops everything queued (close, or the session died). A segment the
+   * reader holds a view of is left to the GC, never pooled: the reader may
+   * still be writing that view to a socket, and a pooled buffer could be
+   * refilled with another channel's bytes under it.
+   */
   #dropAll(): void {
-    this.#returnLent();
-    for (const seg of this.#segs) release(seg.level, seg.buf);
+    for (const seg of this.#segs) {
+      if (seg !== this.#lent) release(seg.level, seg.buf);
+    }
     this.#segs = [];
+    this.#lent = null;
   }
 
+  /**
+   * The reader asked for more, so it is done with its last view: pool that
+   * view's segment if it was read to the end (else it stays queued).
+   */
   #returnLent(): void {
-    if (this.#lent) release(this.#lent.level, this.#lent.buf);
+    const seg = this.#lent;
+    if (seg && seg !== this.#segs[0]) release(seg.level, seg.buf);
     this.#lent = null;
   }
 
@@ -266,12 +278,10 @@ export class MuxChannel implements Channel {
         const n = Math.min(seg.end - seg.start, max);
         const out = seg.buf.subarray(seg.start, seg.start + n);
         seg.start += n;
-        if (seg.start === seg.end) {
-          // Fully read: out of the queue (nothing more is appended to it)
-          // and lent until the next call.
-          this.#segs.shift();
-          this.#lent = seg;
-        }
+        // Lent until the next call; once read to the end it leaves the
+        // queue, so nothing more is appended to it.
+        this.#lent = seg;
+        if (seg.start === seg.end) this.#segs.shift();
         this.#consumed(n);
         return out;
       }
