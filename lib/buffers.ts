@@ -1,23 +1,31 @@
 /**
- * Reusable byte buffers for relays. Most connections move a few kilobytes,
- * so a relay starts small and grows only when reads fill its buffer; freed
- * buffers are kept (a bounded number per size) for the next connection, so
- * a burst of connections neither zeroes nor collects megabytes each.
+ * Reusable byte buffers for relays and received data. Most connections move a
+ * few kilobytes, so a relay starts small and grows only when reads fill its
+ * buffer; freed buffers are kept (a bounded number per size) for the next
+ * connection, so a burst of connections neither zeroes nor collects megabytes
+ * each.
+ *
+ * Every buffer of a level has the same length, `SIZES[level] + HEADROOM`:
+ * whoever released it, the next user gets exactly what it asks for.
  */
 
-/** Buffer sizes, smallest first: a relay grows through them. */
+import { DATA_HEADER_SIZE } from "./mux/frames.ts";
+
+/** Usable sizes, smallest first: a relay grows through them. */
 export const SIZES = [4 * 1024, 32 * 1024, 256 * 1024] as const;
+/** Bytes in front of the usable part: room for a DATA header (relays). */
+export const HEADROOM = DATA_HEADER_SIZE;
 /** Buffers kept per size: at most ~4 MiB of each size stays allocated. */
 const KEEP = [1024, 128, 16];
 
 const free: Uint8Array[][] = SIZES.map(() => []);
 
-/** A buffer of `SIZES[level]` bytes plus `headroom` (contents undefined). */
-export function acquire(level: number, headroom: number): Uint8Array {
-  return free[level]!.pop() ?? new Uint8Array(SIZES[level]! + headroom);
+/** A buffer of `HEADROOM + SIZES[level]` bytes (contents undefined). */
+export function acquire(level: number): Uint8Array {
+  return free[level]!.pop() ?? new Uint8Array(HEADROOM + SIZES[level]!);
 }
 
-/** Returns a buffer from `acquire(level, …)` for reuse. */
+/** Returns a buffer from `acquire(level)` for reuse. */
 export function release(level: number, buf: Uint8Array): void {
   const list = free[level]!;
   if (list.length < KEEP[level]!) list.push(buf);

@@ -54,7 +54,7 @@ export async function relay(
     // Two buffers: read into one while the other is being written. They
     // start small and grow when a read fills one (a bulk transfer).
     let level = 0;
-    let bufs = [acquire(0, DATA_HEADER_SIZE), acquire(0, DATA_HEADER_SIZE)];
+    let bufs = [acquire(0), acquire(0)];
     let writing: Promise<void> = Promise.resolve();
     try {
       if (first && first.length) {
@@ -77,10 +77,7 @@ export async function relay(
           release(level, bufs[0]!);
           release(level, bufs[1]!);
           level++;
-          bufs = [
-            acquire(level, DATA_HEADER_SIZE),
-            acquire(level, DATA_HEADER_SIZE),
-          ];
+          bufs = [acquire(level), acquire(level)];
         }
       }
       await channel.closeWrite();

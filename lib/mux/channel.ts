@@ -191,18 +191,13 @@ export class MuxChannel implements Channel {
     }
     while (off < chunk.length) {
       const left = chunk.length - off;
-      const level = SIZES.findIndex((size) => size >= left);
-      const seg: Segment = {
-        level: level < 0 ? SIZES.length - 1 : level,
-        buf: EMPTY,
-        start: 0,
-        end: 0,
-      };
-      seg.buf = acquire(seg.level, 0);
-      seg.end = Math.min(left, seg.buf.length);
-      seg.buf.set(chunk.subarray(off, off + seg.end));
-      off += seg.end;
-      this.#segs.push(seg);
+      const found = SIZES.findIndex((size) => size >= left);
+      const level = found < 0 ? SIZES.length - 1 : found;
+      const buf = acquire(level); // its headroom is simply more room here
+      const end = Math.min(left, buf.length);
+      buf.set(chunk.subarray(off, off + end));
+      off += end;
+      this.#segs.push({ buf, level, start: 0, end });
     }
     this.#readable.notify();
   }
@@ -391,12 +386,10 @@ export class MuxChannel implements Channel {
   }
 }
 
-/** Received bytes `buf[start .. end)` in a pooled buffer of `SIZES[level]`. */
+/** Received bytes `buf[start .. end)` in a pooled buffer of `level`. */
 interface Segment {
   buf: Uint8Array;
   level: number;
   start: number;
   end: number;
 }
-
-const EMPTY = new Uint8Array(0);

@@ -1,0 +1,14 @@
+import assert from "node:assert/strict";
+import { acquire, HEADROOM, release, SIZES } from "../lib/buffers.ts";
+
+Deno.test("pooled buffers of a level all have one length, whoever released them", () => {
+  for (let level = 0; level < SIZES.length; level++) {
+    const a = acquire(level);
+    assert.equal(a.length, HEADROOM + SIZES[level]!);
+    release(level, a);
+    const b = acquire(level);
+    assert.equal(b, a, "reused");
+    assert.equal(b.length, HEADROOM + SIZES[level]!);
+    release(level, b);
+  }
+});
