@@ -225,6 +225,8 @@ export async function peek(
 type Found = Omit<PeekResult, "conn">;
 
 const TLS_HANDSHAKE = 0x16;
+/** Heads are bytes; latin1 maps each to one character, whatever it is. */
+const LATIN1 = new TextDecoder("latin1");
 const CR = 13, LF = 10;
 
 /** Finds the end of the head: the index after "\r\n\r\n" (or a bare "\n\n"). */
@@ -247,7 +249,7 @@ function parseHttp(bytes: Uint8Array, before: number): Found | null {
   }
   const end = headEnd(bytes, before - 3);
   if (end < 0) return null;
-  const text = new TextDecoder("latin1").decode(bytes.subarray(0, end));
+  const text = LATIN1.decode(bytes.subarray(0, end));
   const lines = text.split("\n").map((l) =>
     l.endsWith("\r") ? l.slice(0, -1) : l
   );
@@ -393,7 +395,7 @@ function sniOf(hello: Uint8Array): string {
         p += 3;
         if (p + nameLen > listEnd) throw bad();
         if (nameType === 0) {
-          const name = new TextDecoder("latin1").decode(
+          const name = LATIN1.decode(
             hello.subarray(p, p + nameLen),
           );
           return splitHostPort(name).host;

@@ -26,14 +26,6 @@ export interface RelayConn {
   close(): void;
 }
 
-/** Byte counts of a finished relay. */
-export interface RelayStats {
-  /** Socket → channel. */
-  toChannel: number;
-  /** Channel → socket. */
-  toConn: number;
-}
-
 /**
  * Relays between `conn` and `channel` (sending `first` into the channel
  * before anything read from `conn`), then closes both.
@@ -42,11 +34,9 @@ export async function relay(
   conn: RelayConn,
   channel: Channel,
   first?: Uint8Array,
-): Promise<RelayStats> {
-  const stats: RelayStats = { toChannel: 0, toConn: 0 };
-  let failed = false;
+): Promise<void> {
+  // Both are idempotent, so either direction may tear down.
   const teardown = () => {
-    failed = true;
     closeQuietly(conn);
     channel.close();
   };
@@ -59,14 +49,12 @@ export async function relay(
     try {
       if (first && first.length) {
         await channel.write(first);
-        stats.toChannel += first.length;
       }
       for (let k = 0;; k ^= 1) {
         const buf = bufs[k]!;
         const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
         await writing;
         if (n === null) break;
-        stats.toChannel += n;
         writing = channel.writeFramed(buf, n);
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
@@ -85,7 +73,7 @@ export async function relay(
       await writing.catch(() => {});
       // The peer closed the channel: it wants no more; the other way may go on.
       if (err instanceof ChannelClosedError) return;
-      if (!failed) teardown();
+      teardown();
     } finally {
       // Only once no write can still be using them.
       writing.then(() => bufs.forEach((b) => release(level, b)), () => {});
@@ -98,11 +86,10 @@ export async function relay(
         if (chunk === null) break;
         let off = 0;
         while (off < chunk.length) off += await conn.write(chunk.subarray(off));
-        stats.toConn += chunk.length;
       }
       await conn.closeWrite();
     } catch {
-      if (!failed) teardown();
+      teardown();
     }
   })();
   // Done when both ways are done, or when the peer closed the channel and
@@ -114,5 +101,4 @@ export async function relay(
   closeQuietly(conn);
   channel.close();
   await Promise.allSettled([toChannel, toConn]);
-  return stats;
 }

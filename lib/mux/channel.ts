@@ -149,11 +149,6 @@ export class MuxChannel implements Channel {
     return this.#sentClose;
   }
 
-  /** Payload bytes received and not yet read. */
-  get buffered(): number {
-    return this.#segs.reduce((n, seg) => n + seg.end - seg.start, 0);
-  }
-
   // ---- called by the session ----
 
   /** Checks a DATA header against the window and max packet we granted. */

@@ -168,7 +168,7 @@ export class Session {
   #lastActivity = Date.now();
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #dataTarget: MuxChannel | undefined;
-  /** Bytes read from and written to the connection, frames included. */
+  /** Bytes read from the connection, frames included. */
   bytesIn = 0;
   /** Bytes written to the connection, frames included. */
   bytesOut = 0;
