@@ -18,6 +18,8 @@ export const HEADER_SUBDOMAIN = "x-groktunnel-subdomain";
 export const HEADER_RESUME = "x-groktunnel-resume";
 /** The secret that proves, on reconnect, that this client held the name. */
 export const HEADER_SECRET = "x-groktunnel-secret";
+/** The full public URL (`https://<name>.<host>`): tells our client the scheme. */
+export const HEADER_URL = "x-groktunnel-url";
 /** The liveness extension: PING/PONG (types 107/108) may be sent both ways. */
 export const FEATURE_PING = "ping";
 

@@ -5,11 +5,15 @@
 
 const REASONS: Record<number, string> = {
   200: "OK",
+  204: "No Content",
+  308: "Permanent Redirect",
   400: "Bad Request",
   401: "Unauthorized",
+  403: "Forbidden",
   404: "Not Found",
   408: "Request Timeout",
   409: "Conflict",
+  421: "Misdirected Request",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
   502: "Bad Gateway",
@@ -25,26 +29,50 @@ function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** Options of {@linkcode page}. */
+export interface PageOptions {
+  /** Leave the body out (for HEAD requests). */
+  headOnly?: boolean;
+  /** The heading and title; default the status and its reason. */
+  title?: string;
+  /** A command to show under the message, in a block that never breaks inside a flag. */
+  code?: string;
+  /** The footer line. */
+  footer?: string;
+  /** Extra header lines, each `Name: value`. */
+  headers?: string[];
+}
+
 /**
- * A whole HTTP response with a short HTML page; `message` is plain text.
- * `headOnly` leaves the body out (for HEAD requests).
+ * A whole HTTP response with a short HTML page, readable on a phone;
+ * `message` (and every option) is plain text, escaped here.
  */
 export function page(
   status: number,
   message: string,
-  options: { headOnly?: boolean } = {},
+  options: PageOptions = {},
 ): Uint8Array {
-  const title = `${status} ${reason(status)}`;
+  const statusLine = `${status} ${reason(status)}`;
+  const title = options.title ?? statusLine;
+  const code = options.code
+    ? `<pre><code>${escape(options.code)}</code></pre>`
+    : "";
   const body = `<!doctype html>
-<html><head><meta charset="utf-8"><title>${title}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}
-h1{font-size:1.4em}code{background:#f2f2f2;padding:.1em .3em}footer{color:#888;font-size:.85em}</style></head>
-<body><h1>${escape(title)}</h1><p>${
-    escape(message)
-  }</p><footer>groktunnel</footer></body></html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}
+h1{font-size:1.4em;overflow-wrap:anywhere}p{overflow-wrap:anywhere}pre{background:#f2f2f2;padding:.6em .8em;overflow-x:auto}
+code{white-space:pre}footer{color:#888;font-size:.85em}
+@media (prefers-color-scheme:dark){body{background:#161616;color:#ddd}pre{background:#262626}}</style></head>
+<body><h1>${escape(title)}</h1><p>${escape(message)}</p>${code}<footer>${
+    escape(options.footer ?? "groktunnel")
+  }</footer></body></html>
 `;
   const bytes = new TextEncoder().encode(body);
-  const head = `HTTP/1.1 ${title}\r\n` +
+  const extra = (options.headers ?? []).map((h) =>
+    `${h.replace(/[\r\n]/g, "")}\r\n`
+  ).join("");
+  const head = `HTTP/1.1 ${statusLine}\r\n` + extra +
     `Content-Type: text/html; charset=utf-8\r\n` +
     `Content-Length: ${bytes.length}\r\n` +
     `Cache-Control: no-store\r\n` +

@@ -1,15 +1,19 @@
 /**
- * The tunnel server: one listener; each new connection is peeked for its
- * name. The bare host (or the original's `_new.<host>`) is the control
- * endpoint where clients get a tunnel; `<sub>.<host>` is relayed through that
- * tunnel's session as a new channel; anything else gets a short error page.
+ * The tunnel server: listeners ("entrances"), each new connection peeked for
+ * its name. The bare host (or the original's `_new.<host>`) goes to the
+ * {@linkcode ControlEndpoint}; `<sub>.<host>` is relayed through that
+ * tunnel's session as a new channel; anything else gets a short page.
+ *
+ * Entrances: the main port speaks plain TCP (TLS passed through by SNI), or,
+ * with a certificate, ends TLS itself (lib/tls/). Beside a TLS port, an
+ * optional plain HTTP port redirects visitors to https and still takes the
+ * control handshake in plain text for the original Go client.
  */
 
 import { OpenFailedError } from "./mux/errors.ts";
-import { Session } from "./mux/session.ts";
 import { relay } from "./relay.ts";
-import { closeQuietly } from "./sockets.ts";
-import { page, reason, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
+import { answer, closeQuietly, type NetConn } from "./sockets.ts";
+import { page, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
 import {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
@@ -17,23 +21,17 @@ import {
   PeekError,
   type PeekResult,
 } from "./peek.ts";
-import { Routes } from "./routes.ts";
+import { Registry } from "./registry.ts";
 import {
-  constantTimeEqual,
-  isValidName,
-  randomName,
-  randomSecret,
-} from "./subdomains.ts";
-import {
-  encodeControlResponse,
-  encodeRefusal,
-  FEATURE_PING,
-  HEADER_CLIENT,
-  HEADER_FEATURES,
-  HEADER_RESUME,
-  HEADER_SUBDOMAIN,
-} from "./handshake.ts";
-import { VERSION } from "./version.ts";
+  ControlEndpoint,
+  type Entrance,
+  portSuffix,
+  type Tunnel,
+} from "./control.ts";
+import { type Certificate, readCertificate } from "./tls/certificate.ts";
+import { TlsListener } from "./tls/listener.ts";
+import { CertificateReloader, short } from "./tls/reloader.ts";
+import type { NodeTlsConn } from "./tls/node_conn.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;
@@ -41,7 +39,7 @@ export const DEFAULT_MAX_TUNNELS = 1000;
 export const DEFAULT_MAX_TUNNELS_PER_IP = 16;
 /** Public connections open at once through one tunnel. */
 export const DEFAULT_MAX_CONNECTIONS_PER_TUNNEL = 4096;
-/** How long a released name stays reserved for its previous holder (ms). */
+/** How long a name stays reserved for a client that vanished (ms). */
 export const DEFAULT_NAME_HOLD = 10 * 60_000;
 /** PING interval on sessions that negotiated it (ms). */
 export const DEFAULT_PING_INTERVAL = 10_000;
@@ -49,8 +47,20 @@ export const DEFAULT_PING_INTERVAL = 10_000;
 export const DEFAULT_PING_TIMEOUT = 30_000;
 /** How long the server waits for in-flight requests on shutdown (ms). */
 export const DEFAULT_SHUTDOWN_GRACE = 10_000;
-/** How long an error page's connection is drained before closing (ms). */
-const LINGER = 1000;
+
+/** Certificate files for a server that ends TLS itself. */
+export interface ServerTlsOptions {
+  /** PEM certificate chain, leaf first (normally `*.<host>` and `<host>`). */
+  certFile: string;
+  /** PEM private key. */
+  keyFile: string;
+  /**
+   * Milliseconds between looks at the files for a new pair; 0: only on
+   * {@linkcode TunnelServer.reloadCertificate}.
+   * @default {5000}
+   */
+  reloadInterval?: number;
+}
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -69,10 +79,23 @@ export interface ServerOptions {
    * @default {"127.0.0.1"}
    */
   hostname?: string;
+  /**
+   * End TLS on `port` with this certificate: public URLs and the control
+   * connection are https. Without it TLS is passed through by SNI.
+   */
+  tls?: ServerTlsOptions | undefined;
+  /**
+   * With `tls`: also listen for plain HTTP here. Visitors are redirected to
+   * https (308); the control handshake is served in plain text for old
+   * clients unless `httpsOnly`.
+   */
+  httpPort?: number | undefined;
+  /** With `httpPort`: refuse tunnels over plain HTTP. */
+  httpsOnly?: boolean;
   /** When set, clients must present it as `Authorization: Bearer <token>`. */
   token?: string | undefined;
   /**
-   * Milliseconds a new connection has to send its head.
+   * Milliseconds a new connection has to send its head (and its TLS handshake).
    * @default {10000}
    */
   peekTimeout?: number;
@@ -99,7 +122,8 @@ export interface ServerOptions {
   /** Names no client may ask for (besides the control names). */
   reservedNames?: string[];
   /**
-   * Milliseconds a released name is kept for its previous holder.
+   * Milliseconds a name is kept for a client that vanished (a clean exit
+   * frees it at once).
    * @default {600000}
    */
   nameHold?: number;
@@ -129,77 +153,145 @@ export interface TunnelInfo {
   started: number;
 }
 
-interface Tunnel extends TunnelInfo {
-  session: Session;
-  secret: string;
-  ip: string;
-  connections: number;
-}
+type Listener = { accept(): Promise<NetConn>; close(): void };
+type Kind = "plain" | "tls" | "redirect";
 
 /**
  * A running tunnel server; see {@linkcode startServer}.
  */
 export class TunnelServer {
-  /** The address the server listens on. */
+  /** The address of the main port (TLS when `tls` is set). */
   readonly addr: Deno.NetAddr;
+  /** The plain HTTP port beside a TLS one, if any. */
+  readonly httpAddr: Deno.NetAddr | undefined;
   /** The public base host. */
   readonly host: string;
+  /** Resolves once every port listens; rejects if one cannot be bound. */
+  readonly ready: Promise<void>;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
-  #listener: Deno.TcpListener;
-  #opts: Required<
-    Omit<
-      ServerOptions,
-      "token" | "log" | "reservedNames" | "host" | "port" | "hostname"
-    >
-  >;
-  #token: string | undefined;
-  #reserved: Set<string>;
+  #peek: { timeout: number; maxBytes: number };
+  #maxConnections: number;
   #log: (line: string) => void;
-  #routes = new Routes<Tunnel>();
-  #tunnels = new Map<string, Tunnel>();
-  #held = new Map<string, { secret: string; until: number }>();
-  #perIp = new Map<string, number>();
-  #conns = new Set<Deno.Conn>();
+  #registry: Registry<Tunnel>;
+  #control: ControlEndpoint;
+  #listeners: Listener[] = [];
+  #tls: TlsListener | undefined;
+  #reloader: CertificateReloader | undefined;
+  #httpsOnly: boolean;
+  #conns = new Set<NetConn>();
   #inFlight = 0;
   #closing = false;
 
-  /** Starts listening; prefer {@linkcode startServer}. */
+  /**
+   * Starts listening; prefer {@linkcode startServer}. Throws if a port
+   * cannot be bound, or a `CertificateError` for unusable certificate files.
+   */
   constructor(options: ServerOptions = {}) {
     this.host = normaliseHost(options.host ?? "localhost");
-    this.#token = options.token || undefined;
-    this.#reserved = new Set(
-      ["_new", ...(options.reservedNames ?? [])].map((n) => n.toLowerCase()),
-    );
-    this.#opts = {
-      peekTimeout: options.peekTimeout ?? DEFAULT_PEEK_TIMEOUT,
-      peekMaxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
+    this.#peek = {
+      timeout: options.peekTimeout ?? DEFAULT_PEEK_TIMEOUT,
+      maxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
+    };
+    this.#maxConnections = options.maxConnectionsPerTunnel ??
+      DEFAULT_MAX_CONNECTIONS_PER_TUNNEL;
+    this.#httpsOnly = options.httpsOnly ?? false;
+    const log = this.#log = options.log ??
+      ((line) => console.error(`${new Date().toISOString()} ${line}`));
+    this.#registry = new Registry<Tunnel>({
+      host: this.host,
       maxTunnels: options.maxTunnels ?? DEFAULT_MAX_TUNNELS,
       maxTunnelsPerIp: options.maxTunnelsPerIp ?? DEFAULT_MAX_TUNNELS_PER_IP,
-      maxConnectionsPerTunnel: options.maxConnectionsPerTunnel ??
-        DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
       nameHold: options.nameHold ?? DEFAULT_NAME_HOLD,
-      pingInterval: options.pingInterval ?? DEFAULT_PING_INTERVAL,
-      pingTimeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
-    };
-    this.#log = options.log ??
-      ((line) => console.error(`${new Date().toISOString()} ${line}`));
-    this.#listener = Deno.listen({
-      hostname: options.hostname ?? "127.0.0.1",
-      port: options.port ?? 9999,
+      reserved: new Set(
+        ["_new", ...(options.reservedNames ?? [])].map((n) => n.toLowerCase()),
+      ),
     });
-    this.addr = this.#listener.addr;
-    this.finished = this.#serve();
+    this.#control = new ControlEndpoint({
+      host: this.host,
+      token: options.token || undefined,
+      registry: this.#registry,
+      log,
+      closing: () => this.#closing,
+      ping: {
+        interval: options.pingInterval ?? DEFAULT_PING_INTERVAL,
+        timeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
+      },
+      maxChannels: this.#maxConnections,
+      ended: (t, why) => this.#ended(t, why),
+    });
+    const hostname = options.hostname ?? "127.0.0.1";
+    const port = options.port ?? 9999;
+    const loops: Array<Promise<void>> = [];
+    let ready: Promise<void> = Promise.resolve();
+    try {
+      if (options.tls) {
+        const cert = readCertificate(options.tls);
+        // Bind once with Deno to fail now (and learn the port for 0), then
+        // let node:tls take the address: its listen() only fails later.
+        const probe = Deno.listen({ hostname, port });
+        this.addr = probe.addr;
+        probe.close();
+        const tls = this.#tls = new TlsListener({
+          hostname,
+          port: this.addr.port,
+          certificate: cert,
+          handshakeTimeout: this.#peek.timeout,
+        });
+        this.#reloader = new CertificateReloader({
+          ...options.tls,
+          interval: options.tls.reloadInterval,
+          current: cert,
+          apply: (c) => tls.setCertificate(c),
+          log,
+        } as ConstructorParameters<typeof CertificateReloader>[0]);
+        ready = tls.ready;
+        this.#listeners.push(tls);
+        loops.push(this.#serve(tls, "tls"));
+        if (options.httpPort !== undefined) {
+          const http = Deno.listen({ hostname, port: options.httpPort });
+          this.httpAddr = http.addr;
+          this.#listeners.push(http);
+          loops.push(this.#serve(http, "redirect"));
+        }
+      } else {
+        const plain = Deno.listen({ hostname, port });
+        this.addr = plain.addr;
+        this.#listeners.push(plain);
+        loops.push(this.#serve(plain, "plain"));
+      }
+    } catch (err) {
+      this.#closing = true;
+      for (const l of this.#listeners) closeQuietly(l);
+      this.#reloader?.close();
+      throw err;
+    }
+    this.ready = ready;
+    this.finished = Promise.all(loops).then(() => {});
   }
 
   /** The tunnels open now. */
   get tunnels(): TunnelInfo[] {
-    return [...this.#tunnels.values()].map((t) => ({
+    return [...this.#registry.values()].map((t) => ({
       name: t.name,
       publicHost: t.publicHost,
       client: t.client,
       started: t.started,
     }));
+  }
+
+  /** The certificate served now, when the server ends TLS. */
+  get certificate(): Certificate | undefined {
+    return this.#reloader?.current;
+  }
+
+  /**
+   * Reads the certificate files again (as on SIGHUP). New handshakes use the
+   * new pair; open connections keep theirs. A bad pair is logged and the
+   * current one stays. True if a new certificate is now served.
+   */
+  reloadCertificate(): boolean {
+    return this.#reloader?.reload() ?? false;
   }
 
   /**
@@ -209,12 +301,13 @@ export class TunnelServer {
   async shutdown(grace: number = DEFAULT_SHUTDOWN_GRACE): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      closeQuietly(this.#listener);
+      for (const l of this.#listeners) closeQuietly(l);
+      this.#reloader?.close();
       const until = Date.now() + grace;
       while (this.#inFlight > 0 && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 20));
       }
-      for (const t of this.#tunnels.values()) t.session.close();
+      for (const t of this.#registry.values()) t.session.close();
       for (const c of this.#conns) closeQuietly(c);
     }
     await this.finished;
@@ -225,11 +318,11 @@ export class TunnelServer {
     return this.shutdown(0);
   }
 
-  async #serve(): Promise<void> {
+  async #serve(listener: Listener, kind: Kind): Promise<void> {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: NetConn;
       try {
-        conn = await this.#listener.accept();
+        conn = await listener.accept();
       } catch (err) {
         if (this.#closing) break;
         // Out of file descriptors and the like: wait, do not spin or die.
@@ -237,47 +330,27 @@ export class TunnelServer {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      this.#handle(conn);
+      this.#handle(conn, kind);
     }
     while (this.#conns.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
-  async #handle(conn: Deno.TcpConn): Promise<void> {
+  async #handle(conn: NetConn, kind: Kind): Promise<void> {
     this.#conns.add(conn);
     try {
       conn.setNoDelay(true);
       let r: PeekResult;
       try {
-        r = await peek(conn, {
-          timeout: this.#opts.peekTimeout,
-          maxBytes: this.#opts.peekMaxBytes,
-        });
+        r = await peek(conn, this.#peek);
       } catch (err) {
         if (err instanceof PeekError) {
           await answer(conn, page(err.status, err.message));
         }
         return;
       }
-      const tunnel = this.#routes.lookup(r.host, r.port);
-      if (r.kind === "tls") {
-        if (tunnel) await this.#public(tunnel, r);
-        else await answer(conn, TLS_UNRECOGNIZED_NAME);
-      } else if (r.host === this.host || r.host === `_new.${this.host}`) {
-        await this.#control(conn, r);
-      } else if (tunnel) {
-        await this.#public(tunnel, r);
-      } else {
-        await answer(
-          conn,
-          page(
-            404,
-            `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
-            {
-              headOnly: r.http?.method === "HEAD",
-            },
-          ),
-        );
-      }
+      if (kind === "plain") await this.#plain(conn, r);
+      else if (kind === "tls") await this.#terminated(conn as NodeTlsConn, r);
+      else await this.#redirect(conn, r);
     } catch (err) {
       this.#log(`connection error: ${(err as Error).message}`);
     } finally {
@@ -286,8 +359,101 @@ export class TunnelServer {
     }
   }
 
+  #isControl(host: string): boolean {
+    return host === this.host || host === `_new.${this.host}`;
+  }
+
+  /** The main port without certificates: HTTP by Host, TLS passed through by SNI. */
+  async #plain(conn: NetConn, r: PeekResult): Promise<void> {
+    const tunnel = this.#registry.lookup(r.host, r.port);
+    if (r.kind === "tls") {
+      if (tunnel) await this.#public(tunnel, r);
+      else await answer(conn, TLS_UNRECOGNIZED_NAME);
+    } else if (this.#isControl(r.host)) {
+      await this.#control.handle(conn, r, {
+        scheme: "http",
+        publicPort: r.port ?? 80,
+      });
+    } else await this.#routeHttp(conn, r, tunnel);
+  }
+
+  /** The main port with certificates: TLS ended, then HTTP by Host. */
+  async #terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
+    if (r.kind === "tls") {
+      return answer(conn, page(400, "TLS inside TLS: send HTTP over this port"));
+    }
+    const sni = conn.serverName;
+    if (sni !== undefined && sni !== r.host) {
+      return answer(
+        conn,
+        page(
+          421,
+          `This connection was opened for ${sni}, not ${r.host}: open a new one for ${r.host}.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      );
+    }
+    if (this.#isControl(r.host)) {
+      return this.#control.handle(conn, r, {
+        scheme: "https",
+        publicPort: r.port ?? 443,
+      });
+    }
+    await this.#routeHttp(conn, r, this.#registry.lookup(r.host, r.port));
+  }
+
+  /** The plain port beside TLS: 308 to https; the control handshake for old clients. */
+  async #redirect(conn: NetConn, r: PeekResult): Promise<void> {
+    if (r.kind === "tls") return answer(conn, TLS_UNRECOGNIZED_NAME);
+    const httpsPort = this.addr.port;
+    if (this.#isControl(r.host)) {
+      const entrance: Entrance = { scheme: "https", publicPort: httpsPort };
+      if (this.#httpsOnly) {
+        entrance.refuseTunnels =
+          `This server takes tunnels over https only: use --server https://${this.host}${
+            portSuffix("https", httpsPort)
+          }`;
+      }
+      // Browsers asking the bare host go to https too; clients stay here.
+      const http = r.http!;
+      const isClient = http.headers.some(([n, v]) =>
+        n === "x-groktunnel-client" ||
+        (n === "user-agent" && v.startsWith("Go-http-client/"))
+      );
+      if (isClient) return this.#control.handle(conn, r, entrance);
+    }
+    const http = r.http!;
+    const path = http.target.startsWith("/")
+      ? http.target
+      : http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
+    const location = `https://${r.host}${portSuffix("https", httpsPort)}${path}`;
+    await answer(
+      conn,
+      page(308, `This server is served over https: ${location}`, {
+        headOnly: http.method === "HEAD",
+        headers: [`Location: ${location}`],
+      }),
+    );
+  }
+
+  async #routeHttp(
+    conn: NetConn,
+    r: PeekResult,
+    tunnel: Tunnel | undefined,
+  ): Promise<void> {
+    if (tunnel) return this.#public(tunnel, r);
+    await answer(
+      conn,
+      page(
+        404,
+        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
+        { headOnly: r.http?.method === "HEAD" },
+      ),
+    );
+  }
+
   async #public(t: Tunnel, r: PeekResult): Promise<void> {
-    if (t.session.channelCount >= this.#opts.maxConnectionsPerTunnel) {
+    if (t.session.channelCount >= this.#maxConnections) {
       await answer(
         r.conn,
         page(
@@ -322,184 +488,12 @@ export class TunnelServer {
     }
   }
 
-  async #control(conn: Deno.TcpConn, r: PeekResult): Promise<void> {
-    const http = r.http!;
-    const header = (name: string) =>
-      http.headers.find(([n]) => n === name)?.[1];
-    const path = http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
-    const isClient = http.method === "GET" && path === "/" &&
-      (header(HEADER_CLIENT) !== undefined ||
-        (header("user-agent") ?? "").startsWith("Go-http-client/"));
-    if (!isClient) {
-      const headOnly = http.method === "HEAD";
-      await answer(
-        conn,
-        path === "/" && (http.method === "GET" || headOnly)
-          ? page(
-            200,
-            `This is a groktunnel ${VERSION} server. Expose a local port with: groktunnel <port> -h ${this.host}${
-              r.port ? ` -p ${r.port}` : ""
-            }`,
-            { headOnly },
-          )
-          : page(404, `Nothing here. Tunnels are at <name>.${this.host}.`, {
-            headOnly,
-          }),
-      );
-      return;
-    }
-    const ip = conn.remoteAddr.hostname;
-    const refuse = (status: number, message: string) => {
-      this.#log(`refused tunnel for ${ip}: ${status} ${message}`);
-      return answer(conn, encodeRefusal(status, reason(status), message));
-    };
-    if (this.#closing) return refuse(503, "The server is shutting down");
-    if (this.#token !== undefined) {
-      const auth = header("authorization") ?? "";
-      if (!constantTimeEqual(auth, `Bearer ${this.#token}`)) {
-        return refuse(
-          401,
-          auth ? "Wrong token" : "This server requires a token (--token)",
-        );
-      }
-    }
-    // Which name: a resumed one, a requested one, or a fresh random one.
-    let name: string | undefined;
-    let secret = randomSecret();
-    const [resumeName, resumeSecret] = (header(HEADER_RESUME) ?? "").split(" ");
-    // A name the server no longer knows (it restarted) is free: the old holder
-    // may have it back, as it could ask for it by --subdomain.
-    if (
-      resumeName && resumeSecret && isValidName(resumeName) &&
-      !this.#reserved.has(resumeName) &&
-      (this.#holdsFor(resumeName, resumeSecret) ||
-        (!this.#tunnels.has(resumeName) && !this.#heldByOther(resumeName)))
-    ) {
-      name = resumeName;
-      secret = resumeSecret;
-      const old = this.#tunnels.get(name);
-      if (old) {
-        // The same client again: its old connection is dead but not yet noticed.
-        this.#unregister(old, "replaced by a reconnect");
-        old.session.close();
-      }
-    }
-    const requested = header(HEADER_SUBDOMAIN)?.toLowerCase();
-    if (!name && requested) {
-      if (!isValidName(requested) || this.#reserved.has(requested)) {
-        return refuse(
-          400,
-          `"${
-            requested.slice(0, 80)
-          }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
-        );
-      }
-      if (this.#tunnels.has(requested) || this.#heldByOther(requested)) {
-        return refuse(409, `The name "${requested}" is in use`);
-      }
-      name = requested;
-    }
-    if (this.#tunnels.size >= this.#opts.maxTunnels) {
-      return refuse(
-        503,
-        `The server is full (${this.#opts.maxTunnels} tunnels)`,
-      );
-    }
-    if ((this.#perIp.get(ip) ?? 0) >= this.#opts.maxTunnelsPerIp) {
-      return refuse(
-        429,
-        `Too many tunnels from ${ip} (limit ${this.#opts.maxTunnelsPerIp})`,
-      );
-    }
-    name ??= this.#freshName();
-    const publicHost = `${name}.${this.host}${
-      r.port && r.port !== 80 ? `:${r.port}` : ""
-    }`;
-    const ping = (header(HEADER_FEATURES) ?? "").split(",").map((f) => f.trim())
-      .includes(FEATURE_PING);
-    const extra: Record<string, string> = { "X-Groktunnel-Secret": secret };
-    if (ping) extra["X-Groktunnel-Features"] = FEATURE_PING;
-    // The head is handled; bytes after it (if any) belong to the session.
-    r.conn.skip(r.headLength);
-    await writeAll(conn, encodeControlResponse(publicHost, extra));
-    conn.setKeepAlive(true);
-    const session = new Session(r.conn, {
-      acceptChannels: false,
-      maxChannels: this.#opts.maxConnectionsPerTunnel,
-    });
-    if (ping) {
-      session.enablePing({
-        interval: this.#opts.pingInterval,
-        timeout: this.#opts.pingTimeout,
-      });
-    }
-    const tunnel: Tunnel = {
-      name,
-      publicHost,
-      client: `${ip}:${conn.remoteAddr.port}`,
-      started: Date.now(),
-      session,
-      secret,
-      ip,
-      connections: 0,
-    };
-    this.#held.delete(name);
-    this.#tunnels.set(name, tunnel);
-    this.#routes.set(`${name}.${this.host}`, tunnel);
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
-    this.#log(`tunnel ${publicHost} started for ${tunnel.client}`);
-    const why = await session.closed;
-    this.#unregister(tunnel, why.message);
-  }
-
-  #unregister(t: Tunnel, why: string): void {
-    if (this.#tunnels.get(t.name) !== t) return;
-    this.#tunnels.delete(t.name);
-    this.#routes.delete(`${t.name}.${this.host}`);
-    const left = (this.#perIp.get(t.ip) ?? 1) - 1;
-    if (left > 0) this.#perIp.set(t.ip, left);
-    else this.#perIp.delete(t.ip);
-    this.#held.set(t.name, {
-      secret: t.secret,
-      until: Date.now() + this.#opts.nameHold,
-    });
+  #ended(t: Tunnel, why: string): void {
     const secs = ((Date.now() - t.started) / 1000).toFixed(1);
     this.#log(
       `tunnel ${t.publicHost} ended after ${secs} s (${why}): ${t.connections} connections, ` +
         `${t.session.bytesIn} bytes from the client, ${t.session.bytesOut} to it`,
     );
-  }
-
-  /** True if `name` is (or was recently) held by the client that knows `secret`. */
-  #holdsFor(name: string, secret: string): boolean {
-    const active = this.#tunnels.get(name);
-    if (active) return constantTimeEqual(active.secret, secret);
-    const held = this.#held.get(name);
-    return !!held && held.until > Date.now() &&
-      constantTimeEqual(held.secret, secret);
-  }
-
-  #heldByOther(name: string): boolean {
-    const held = this.#held.get(name);
-    if (held && held.until <= Date.now()) this.#held.delete(name);
-    return !!held && held.until > Date.now();
-  }
-
-  #freshName(): string {
-    // Expired holds are dropped as we go; the map stays bounded by the churn.
-    for (const [n, h] of this.#held) {
-      if (h.until > Date.now()) break;
-      this.#held.delete(n);
-    }
-    for (;;) {
-      const name = randomName();
-      if (
-        !this.#tunnels.has(name) && !this.#held.has(name) &&
-        !this.#reserved.has(name)
-      ) {
-        return name;
-      }
-    }
   }
 }
 
@@ -518,51 +512,10 @@ export function startServer(options: ServerOptions = {}): TunnelServer {
   return new TunnelServer(options);
 }
 
+/** A certificate in one line, for logs. */
+export { short as describeCertificate };
+
 function normaliseHost(host: string): string {
   const h = host.toLowerCase();
   return h.endsWith(".") ? h.slice(0, -1) : h;
-}
-
-async function writeAll(
-  conn: { write(p: Uint8Array): Promise<number> },
-  p: Uint8Array,
-): Promise<void> {
-  let off = 0;
-  while (off < p.length) off += await conn.write(p.subarray(off));
-}
-
-/**
- * Writes a whole answer, shuts the write side, and drains what the client
- * still sends for a moment: closing with unread input would reset the
- * connection and could destroy the answer before the client reads it.
- */
-async function answer(
-  conn: {
-    write(p: Uint8Array): Promise<number>;
-    read(p: Uint8Array): Promise<number | null>;
-    closeWrite(): Promise<void>;
-  },
-  bytes: Uint8Array,
-): Promise<void> {
-  try {
-    await writeAll(conn, bytes);
-    await conn.closeWrite();
-    const sink = new Uint8Array(16 * 1024);
-    const until = Date.now() + LINGER;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<null>((r) =>
-      timer = setTimeout(() => r(null), LINGER)
-    );
-    try {
-      while (Date.now() < until) {
-        const reading = conn.read(sink);
-        reading.catch(() => {});
-        if (await Promise.race([reading, deadline]) === null) break;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  } catch {
-    // The client is gone; nothing to answer.
-  }
 }

@@ -15,3 +15,69 @@ export function closeQuietly(conn: { close(): void }): void {
     conn.close();
   } catch { /* closed elsewhere */ }
 }
+
+/** A connection as the server handles it: a TCP socket or a TLS-terminated one. */
+export interface NetConn {
+  /** The peer's address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** Reads into `p`; `null` at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`. */
+  write(p: Uint8Array): Promise<number>;
+  /** Shuts the write side. */
+  closeWrite(): Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+  /** Disables Nagle's algorithm. */
+  setNoDelay(on?: boolean): void;
+  /** Turns TCP keepalive on. */
+  setKeepAlive(on?: boolean): void;
+}
+
+/** How long an error page's connection is drained before closing (ms). */
+export const ANSWER_LINGER = 1000;
+
+/** Writes all of `p`. */
+export async function writeAll(
+  conn: { write(p: Uint8Array): Promise<number> },
+  p: Uint8Array,
+): Promise<void> {
+  let off = 0;
+  while (off < p.length) off += await conn.write(p.subarray(off));
+}
+
+/**
+ * Writes a whole answer, shuts the write side, and drains what the client
+ * still sends for a moment: closing with unread input would reset the
+ * connection and could destroy the answer before the client reads it.
+ */
+export async function answer(
+  conn: {
+    write(p: Uint8Array): Promise<number>;
+    read(p: Uint8Array): Promise<number | null>;
+    closeWrite(): Promise<void>;
+  },
+  bytes: Uint8Array,
+): Promise<void> {
+  try {
+    await writeAll(conn, bytes);
+    await conn.closeWrite();
+    const sink = new Uint8Array(16 * 1024);
+    const until = Date.now() + ANSWER_LINGER;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<null>((r) =>
+      timer = setTimeout(() => r(null), ANSWER_LINGER)
+    );
+    try {
+      while (Date.now() < until) {
+        const reading = conn.read(sink);
+        reading.catch(() => {});
+        if (await Promise.race([reading, deadline]) === null) break;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch {
+    // The client is gone; nothing to answer.
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * The control endpoint: what the bare host answers. A browser gets a short
+ * page about the server; a client's `GET /` gets a tunnel (a name from the
+ * {@linkcode Registry}, a `200`, then the session on the same connection);
+ * a client's `DELETE /` with its name and secret (a clean exit) frees the
+ * name at once instead of holding it.
+ */
+
+import { Session } from "./mux/session.ts";
+import type { PeekResult } from "./peek.ts";
+import { page, reason } from "./pages.ts";
+import type { Registered, Registry } from "./registry.ts";
+import { answer, type NetConn, writeAll } from "./sockets.ts";
+import { constantTimeEqual } from "./subdomains.ts";
+import {
+  encodeControlResponse,
+  encodeRefusal,
+  FEATURE_PING,
+  HEADER_CLIENT,
+  HEADER_FEATURES,
+  HEADER_RESUME,
+  HEADER_SUBDOMAIN,
+} from "./handshake.ts";
+import { VERSION } from "./version.ts";
+
+/** A tunnel as the server keeps it. */
+export interface Tunnel extends Registered {
+  /** The public host, `<name>.<host>[:port]`. */
+  publicHost: string;
+  /** The client's address. */
+  client: string;
+  /** When it started (ms since the epoch). */
+  started: number;
+  /** The multiplexed session to the client. */
+  session: Session;
+  /** Public connections relayed so far. */
+  connections: number;
+}
+
+/** What the endpoint needs from the server. */
+export interface ControlContext {
+  /** The public base host. */
+  host: string;
+  /** The bearer token clients must present, if any. */
+  token: string | undefined;
+  /** The name table. */
+  registry: Registry<Tunnel>;
+  /** Log sink. */
+  log: (line: string) => void;
+  /** True once the server is shutting down. */
+  closing: () => boolean;
+  /** PING interval and timeout for clients that offer it (ms). */
+  ping: { interval: number; timeout: number };
+  /** Channels at once per session. */
+  maxChannels: number;
+  /** Called when a tunnel ended (after it left the registry). */
+  ended: (t: Tunnel, why: string) => void;
+}
+
+/** Where a control request came in: decides the public URL and what is allowed. */
+export interface Entrance {
+  /** The scheme visitors use for tunnels of clients coming in here. */
+  scheme: "http" | "https";
+  /** The port visitors use (left out of URLs when it is the scheme's default). */
+  publicPort: number | undefined;
+  /** If set, tunnels are refused here with this one-line reason (403). */
+  refuseTunnels?: string;
+}
+
+/** The control endpoint; see the module doc. */
+export class ControlEndpoint {
+  #c: ControlContext;
+
+  /** An endpoint over `context`. */
+  constructor(context: ControlContext) {
+    this.#c = context;
+  }
+
+  /** Answers one request to the bare host; a tunnel's life when it is one. */
+  async handle(conn: NetConn, r: PeekResult, entrance: Entrance): Promise<void> {
+    const http = r.http!;
+    const header = (name: string) =>
+      http.headers.find(([n]) => n === name)?.[1];
+    const path = http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
+    const isClient = header(HEADER_CLIENT) !== undefined ||
+      (header("user-agent") ?? "").startsWith("Go-http-client/");
+    if (isClient && http.method === "DELETE" && path === "/") {
+      return this.#release(conn, header(HEADER_RESUME));
+    }
+    if (!isClient || http.method !== "GET" || path !== "/") {
+      const headOnly = http.method === "HEAD";
+      const server = `${entrance.scheme}://${this.#c.host}${
+        portSuffix(entrance.scheme, entrance.publicPort)
+      }`;
+      await answer(
+        conn,
+        path === "/" && (http.method === "GET" || headOnly)
+          ? page(
+            200,
+            `Expose a local port through this server with: groktunnel <port> --server ${server}`,
+            {
+              headOnly,
+              title: `groktunnel server on ${this.#c.host}`,
+              code: `groktunnel 3000 --server ${server}`,
+              footer: `groktunnel ${VERSION}`,
+            },
+          )
+          : page(404, `Nothing here. Tunnels are at <name>.${this.#c.host}.`, {
+            headOnly,
+          }),
+      );
+      return;
+    }
+    await this.#tunnel(conn, r, entrance, header);
+  }
+
+  async #tunnel(
+    conn: NetConn,
+    r: PeekResult,
+    entrance: Entrance,
+    header: (name: string) => string | undefined,
+  ): Promise<void> {
+    const ip = conn.remoteAddr.hostname;
+    const refuse = (status: number, message: string) => {
+      this.#c.log(`refused tunnel for ${ip}: ${status} ${message}`);
+      return answer(conn, encodeRefusal(status, reason(status), message));
+    };
+    if (this.#c.closing()) return refuse(503, "The server is shutting down");
+    if (entrance.refuseTunnels) return refuse(403, entrance.refuseTunnels);
+    if (this.#c.token !== undefined) {
+      const auth = header("authorization") ?? "";
+      if (!constantTimeEqual(auth, `Bearer ${this.#c.token}`)) {
+        return refuse(
+          401,
+          auth ? "Wrong token" : "This server requires a token (--token)",
+        );
+      }
+    }
+    const [resumeName, resumeSecret] = (header(HEADER_RESUME) ?? "").split(" ");
+    const claim = this.#c.registry.claim(
+      ip,
+      header(HEADER_SUBDOMAIN),
+      resumeName && resumeSecret
+        ? { name: resumeName, secret: resumeSecret }
+        : undefined,
+    );
+    if ("status" in claim) return refuse(claim.status, claim.message);
+    const { name, secret, replaced } = claim;
+    if (replaced) {
+      // The same client again: its old connection is dead but not yet noticed.
+      this.#c.registry.remove(replaced);
+      this.#c.ended(replaced, "replaced by a reconnect");
+      replaced.session.close();
+    }
+    const publicHost = `${name}.${this.#c.host}${
+      portSuffix(entrance.scheme, entrance.publicPort)
+    }`;
+    const ping = (header(HEADER_FEATURES) ?? "").split(",").map((f) => f.trim())
+      .includes(FEATURE_PING);
+    const extra: Record<string, string> = {
+      "X-Groktunnel-Secret": secret,
+      "X-Groktunnel-Url": `${entrance.scheme}://${publicHost}`,
+    };
+    if (ping) extra["X-Groktunnel-Features"] = FEATURE_PING;
+    // The head is handled; bytes after it (if any) belong to the session.
+    r.conn.skip(r.headLength);
+    await writeAll(conn, encodeControlResponse(publicHost, extra));
+    conn.setKeepAlive(true);
+    const session = new Session(r.conn, {
+      acceptChannels: false,
+      maxChannels: this.#c.maxChannels,
+    });
+    if (ping) session.enablePing(this.#c.ping);
+    const tunnel: Tunnel = {
+      name,
+      secret,
+      ip,
+      publicHost,
+      client: `${ip}:${conn.remoteAddr.port}`,
+      started: Date.now(),
+      session,
+      connections: 0,
+    };
+    this.#c.registry.add(tunnel);
+    this.#c.log(
+      `tunnel ${publicHost} started for ${tunnel.client}${
+        entrance.scheme === "https" ? " (https)" : ""
+      }`,
+    );
+    const why = await session.closed;
+    if (this.#c.registry.remove(tunnel)) this.#c.ended(tunnel, why.message);
+  }
+
+  async #release(conn: NetConn, resume: string | undefined): Promise<void> {
+    const [name, secret] = (resume ?? "").split(" ");
+    const { ok, live } = name && secret
+      ? this.#c.registry.release(name, secret)
+      : { ok: false, live: undefined };
+    if (live) {
+      this.#c.ended(live, "the client stopped");
+      live.session.close();
+    }
+    if (ok) this.#c.log(`name ${name} released by its client`);
+    await answer(
+      conn,
+      ok
+        ? encodeRefusal(200, "OK", `Released "${name}"`)
+        : encodeRefusal(404, reason(404), "No such name held for that secret"),
+    );
+  }
+}
+
+/** `:port`, or nothing for the scheme's default port. */
+export function portSuffix(
+  scheme: "http" | "https",
+  port: number | undefined,
+): string {
+  if (!port) return "";
+  return (scheme === "http" && port === 80) ||
+      (scheme === "https" && port === 443)
+    ? ""
+    : `:${port}`;
+}

@@ -1,0 +1,224 @@
+/**
+ * Which names are taken, by whom, and for how long after: the tunnels up
+ * now, the names held for a client that went away (so nobody else takes its
+ * URL while it reconnects), and how many tunnels each IP has. It decides who
+ * gets a name; it opens no socket.
+ */
+
+import { Routes } from "./routes.ts";
+import {
+  constantTimeEqual,
+  isValidName,
+  randomName,
+  randomSecret,
+} from "./subdomains.ts";
+
+/** What a registered tunnel carries; the server adds its session. */
+export interface Registered {
+  /** The subdomain. */
+  name: string;
+  /** Proves on reconnect that a client held the name. */
+  secret: string;
+  /** The client's IP address, for the per-IP limit. */
+  ip: string;
+}
+
+/** Why a name cannot be had: an HTTP status and a one-line reason. */
+export interface Refusal {
+  /** HTTP status for the control answer. */
+  status: number;
+  /** One line the client prints. */
+  message: string;
+}
+
+/** Limits of a {@linkcode Registry}. */
+export interface RegistryOptions {
+  /** The public base host: routes are `<name>.<host>`. */
+  host: string;
+  /** Tunnels at once. */
+  maxTunnels: number;
+  /** Tunnels at once from one IP. */
+  maxTunnelsPerIp: number;
+  /** Milliseconds a name is held after its client vanished. */
+  nameHold: number;
+  /** Names nobody may ask for. */
+  reserved: Set<string>;
+}
+
+/** The name table; see the module doc. */
+export class Registry<T extends Registered> {
+  #o: RegistryOptions;
+  #routes = new Routes<T>();
+  #tunnels = new Map<string, T>();
+  #held = new Map<string, { secret: string; until: number }>();
+  #perIp = new Map<string, number>();
+
+  /** An empty table. */
+  constructor(options: RegistryOptions) {
+    this.#o = options;
+  }
+
+  /** The tunnels up now. */
+  values(): IterableIterator<T> {
+    return this.#tunnels.values();
+  }
+
+  /** How many tunnels are up. */
+  get size(): number {
+    return this.#tunnels.size;
+  }
+
+  /** The tunnel a peeked host routes to. */
+  lookup(host: string, port?: number): T | undefined {
+    return this.#routes.lookup(host, port);
+  }
+
+  /** The tunnel registered under `name`. */
+  get(name: string): T | undefined {
+    return this.#tunnels.get(name);
+  }
+
+  /**
+   * Decides the name for a new tunnel: the resumed one (with its secret),
+   * else the requested one, else a fresh one. `replaced` is a live tunnel of
+   * the same client to close (its connection died unnoticed).
+   */
+  claim(
+    ip: string,
+    requested: string | undefined,
+    resume: { name: string; secret: string } | undefined,
+  ): { name: string; secret: string; replaced?: T } | Refusal {
+    let name: string | undefined;
+    let secret = randomSecret();
+    let replaced: T | undefined;
+    // A name the server no longer knows (it restarted) is free: the old
+    // holder may have it back, as it could ask for it by --subdomain.
+    if (
+      resume && isValidName(resume.name) && !this.#o.reserved.has(resume.name) &&
+      (this.#holdsFor(resume.name, resume.secret) ||
+        (!this.#tunnels.has(resume.name) && !this.heldFor(resume.name)))
+    ) {
+      name = resume.name;
+      secret = resume.secret;
+      replaced = this.#tunnels.get(name);
+    }
+    if (!name && requested) {
+      const wanted = requested.toLowerCase();
+      if (!isValidName(wanted) || this.#o.reserved.has(wanted)) {
+        return {
+          status: 400,
+          message: `"${
+            wanted.slice(0, 80)
+          }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
+        };
+      }
+      if (this.#tunnels.has(wanted)) {
+        return { status: 409, message: `The name "${wanted}" is in use` };
+      }
+      const left = this.heldFor(wanted);
+      if (left) {
+        const mins = Math.ceil(left / 60_000);
+        return {
+          status: 409,
+          message: `The name "${wanted}" is held for its previous client for ${
+            mins === 1 ? "1 more minute" : `${mins} more minutes`
+          }; that client can reclaim it`,
+        };
+      }
+      name = wanted;
+    }
+    if (!replaced && this.#tunnels.size >= this.#o.maxTunnels) {
+      return {
+        status: 503,
+        message: `The server is full (${this.#o.maxTunnels} tunnels)`,
+      };
+    }
+    const fromIp = (this.#perIp.get(ip) ?? 0) -
+      (replaced && replaced.ip === ip ? 1 : 0);
+    if (fromIp >= this.#o.maxTunnelsPerIp) {
+      return {
+        status: 429,
+        message: `Too many tunnels from ${ip} (limit ${this.#o.maxTunnelsPerIp})`,
+      };
+    }
+    name ??= this.#freshName();
+    return replaced ? { name, secret, replaced } : { name, secret };
+  }
+
+  /** Puts a tunnel in the table (after {@linkcode claim}). */
+  add(t: T): void {
+    this.#held.delete(t.name);
+    this.#tunnels.set(t.name, t);
+    this.#routes.set(`${t.name}.${this.#o.host}`, t);
+    this.#perIp.set(t.ip, (this.#perIp.get(t.ip) ?? 0) + 1);
+  }
+
+  /**
+   * Takes a tunnel out; its name is held for its secret unless `release`
+   * (a clean exit). False if it was not (or no longer) in the table.
+   */
+  remove(t: T, release = false): boolean {
+    if (this.#tunnels.get(t.name) !== t) return false;
+    this.#tunnels.delete(t.name);
+    this.#routes.delete(`${t.name}.${this.#o.host}`);
+    const left = (this.#perIp.get(t.ip) ?? 1) - 1;
+    if (left > 0) this.#perIp.set(t.ip, left);
+    else this.#perIp.delete(t.ip);
+    if (!release && this.#o.nameHold > 0) {
+      this.#held.set(t.name, {
+        secret: t.secret,
+        until: Date.now() + this.#o.nameHold,
+      });
+    }
+    return true;
+  }
+
+  /**
+   * A client's clean exit: frees `name` now if `secret` proves it is the
+   * holder. Returns the live tunnel to close, if there is one.
+   */
+  release(
+    name: string,
+    secret: string,
+  ): { ok: boolean; live: T | undefined } {
+    if (!this.#holdsFor(name, secret)) return { ok: false, live: undefined };
+    this.#held.delete(name);
+    const live = this.#tunnels.get(name);
+    if (live) this.remove(live, true);
+    return { ok: true, live };
+  }
+
+  /** Milliseconds `name` stays held for someone else (0: not held). */
+  heldFor(name: string): number {
+    const held = this.#held.get(name);
+    if (!held) return 0;
+    const left = held.until - Date.now();
+    if (left <= 0) this.#held.delete(name);
+    return Math.max(0, left);
+  }
+
+  #holdsFor(name: string, secret: string): boolean {
+    const active = this.#tunnels.get(name);
+    if (active) return constantTimeEqual(active.secret, secret);
+    const held = this.#held.get(name);
+    return !!held && held.until > Date.now() &&
+      constantTimeEqual(held.secret, secret);
+  }
+
+  #freshName(): string {
+    // Expired holds are dropped as we go; the map stays bounded by the churn.
+    for (const [n, h] of this.#held) {
+      if (h.until > Date.now()) break;
+      this.#held.delete(n);
+    }
+    for (;;) {
+      const name = randomName();
+      if (
+        !this.#tunnels.has(name) && !this.#held.has(name) &&
+        !this.#o.reserved.has(name)
+      ) {
+        return name;
+      }
+    }
+  }
+}
