@@ -10,8 +10,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import {
+  describeCertificate,
   type ServerOptions,
   startServer,
   type TunnelServer,
@@ -23,6 +23,17 @@ import {
 } from "./lib/client.ts";
 import { VERSION } from "./lib/version.ts";
 import { runDemo } from "./lib/demo.ts";
+import {
+  type Flags,
+  parseCommandLine,
+  parseCount,
+  parseHostName,
+  parsePort,
+  parseSeconds,
+  parseServerAddress,
+  UsageError,
+} from "./lib/cli_args.ts";
+import { CertificateError, covers } from "./lib/tls/certificate.ts";
 
 const USAGE =
   `groktunnel ${VERSION}: put a localhost HTTP server on a public URL
@@ -32,78 +43,48 @@ Usage:
   groktunnel [server] [options]      run a server
   groktunnel demo                    server, app and tunnel in one process
 
+  (From a clone: deno run --allow-net --allow-env main.ts <port>. To get a
+  groktunnel command: deno install -g --allow-net --allow-env -n groktunnel main.ts)
+
 Options:
   -h, --host <host>        server host; tunnels are <name>.<host>  [localhost]
   -p, --port <port>        server port                             [9999]
       --token <token>      shared secret (or GROKTUNNEL_TOKEN)
-      --help               show this help
+      --help               show this help (also -h alone)
       --version            show the version
 
 Client options:
-      --local-host <host>  where the local server listens          [127.0.0.1]
+      --server <url>       the server: https://tunnel.example.com[:port]
+                           (or http://…, or host:port); replaces -h/-p
+      --tls                reach the server over TLS (as an https:// --server)
+      --ca <file>          trust this CA for the server (needs --allow-read=<file>)
+      --insecure           skip TLS verification; allow a token without TLS
+      --local-host <host>  where the local server listens  [127.0.0.1, then ::1]
       --subdomain <name>   ask for this name instead of a random one
 
 Server options:
   -b, --bind <address>     address to listen on (0.0.0.0 for all)  [127.0.0.1]
+      --tls-cert <file>    end TLS with this PEM chain (normally *.<host> and <host>)
+      --tls-key <file>     its PEM key (both need --allow-read=<file>)
+      --http-port <port>   with TLS: plain HTTP here redirects to https (308);
+                           it still takes old clients' plain handshakes
+      --https-only         with --http-port: refuse tunnels over plain HTTP
+      --cert-reload-interval <seconds>  look for new cert files (0: SIGHUP only) [5]
       --max-tunnels <n>            tunnels at once                 [1000]
       --max-tunnels-per-ip <n>     tunnels at once per client IP   [16]
       --max-connections <n>        public connections per tunnel   [4096]
       --peek-timeout <seconds>     time to send a request head     [10]
       --peek-max-bytes <n>         largest request head            [32768]
       --reserved <a,b,...>         names no client may ask for
+      --name-hold <seconds>        a vanished client's name is kept [600]
       --shutdown-grace <seconds>   in-flight time on SIGINT/SIGTERM [10]
 
 Examples:
   groktunnel                          # server for *.localhost on :9999
   groktunnel 3000                     # prints http://<name>.localhost:9999
-  groktunnel -b 0.0.0.0 -p 80 -h tunnel.example.com
-  groktunnel 3000 -h tunnel.example.com -p 80
+  groktunnel -b 0.0.0.0 -p 443 -h tunnel.example.com --tls-cert c.pem --tls-key k.pem --http-port 80
+  groktunnel 3000 --server https://tunnel.example.com
 `;
-
-/** A usage error: exit 2 with a one-line message and the usage. */
-class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-function parsePort(value: string, what: string, allowZero = false): number {
-  const n = Number(value);
-  if (!/^[0-9]{1,5}$/.test(value) || n < (allowZero ? 0 : 1) || n > 65535) {
-    throw new UsageError(
-      `${what} must be a port number (1-65535), not "${value}"`,
-    );
-  }
-  return n;
-}
-
-function parseCount(
-  value: string | undefined,
-  what: string,
-): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^[0-9]+$/.test(value) || Number(value) < 1) {
-    throw new UsageError(
-      `${what} must be a positive whole number, not "${value}"`,
-    );
-  }
-  return Number(value);
-}
-
-function parseSeconds(
-  value: string | undefined,
-  what: string,
-): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^[0-9]+(\.[0-9]+)?$/.test(value) || n <= 0) {
-    throw new UsageError(
-      `${what} must be a positive number of seconds, not "${value}"`,
-    );
-  }
-  return Math.round(n * 1000);
-}
 
 function env(name: string): string | undefined {
   return Deno.permissions.querySync({ name: "env", variable: name }).state ===
@@ -126,42 +107,29 @@ function styles() {
   };
 }
 
-/** Runs the CLI with `args`; resolves to the exit code. */
+/** Fails with a one-line reason unless `path` may be read. */
+function needRead(path: string, flag: string): void {
+  if (
+    Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+  ) {
+    throw new UsageError(
+      `${flag} needs read access to "${path}": add --allow-read=${path}`,
+    );
+  }
+}
+
+/** Runs the CLI with \`args\`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const s = styles();
-  let values, positionals;
   try {
-    ({ values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        host: { type: "string", short: "h" },
-        port: { type: "string", short: "p" },
-        bind: { type: "string", short: "b" },
-        token: { type: "string" },
-        "local-host": { type: "string" },
-        subdomain: { type: "string" },
-        "max-tunnels": { type: "string" },
-        "max-tunnels-per-ip": { type: "string" },
-        "max-connections": { type: "string" },
-        "peek-timeout": { type: "string" },
-        "peek-max-bytes": { type: "string" },
-        reserved: { type: "string" },
-        "shutdown-grace": { type: "string" },
-        help: { type: "boolean" },
-        version: { type: "boolean" },
-      },
-    }));
-    if (values.help) {
+    const parsed = parseCommandLine(args);
+    if (parsed.mode === "help") {
       console.log(USAGE);
       return 0;
     }
-    if (values.version) {
+    if (parsed.mode === "version") {
       console.log(`groktunnel ${VERSION}`);
       return 0;
-    }
-    if (positionals.length > 1) {
-      throw new UsageError(`Unexpected argument: "${positionals[1]}"`);
     }
     if (Deno.permissions.querySync({ name: "net" }).state !== "granted") {
       console.error(
@@ -169,8 +137,7 @@ export async function main(args: string[]): Promise<number> {
       );
       return 2;
     }
-    const mode = positionals[0];
-    if (mode === "demo") {
+    if (parsed.mode !== "server" && parsed.mode !== "client") {
       const stop = new AbortController();
       const abort = () => stop.abort();
       Deno.addSignalListener("SIGINT", abort);
@@ -178,52 +145,105 @@ export async function main(args: string[]): Promise<number> {
       await runDemo((line) => console.log(line), stop.signal);
       return 0;
     }
-    const isServer = mode === undefined || mode === "server";
-    // A server may take port 0 (any free port; it prints the one it got).
-    const port = values.port === undefined
-      ? 9999
-      : parsePort(values.port, "--port", isServer);
-    const host = values.host ?? "localhost";
-    const token = values.token ?? env("GROKTUNNEL_TOKEN");
-    if (isServer) {
+    const f: Flags = parsed.flags;
+    const str = (k: string) => f[k] as string | undefined;
+    const token = str("token") ?? env("GROKTUNNEL_TOKEN");
+    if (parsed.mode === "server") {
+      const cert = str("tls-cert"), key = str("tls-key");
+      if ((cert === undefined) !== (key === undefined)) {
+        throw new UsageError("--tls-cert and --tls-key go together");
+      }
+      if (cert === undefined && (f["http-port"] !== undefined || f["https-only"])) {
+        throw new UsageError(
+          "--http-port and --https-only need --tls-cert and --tls-key",
+        );
+      }
+      if (f["https-only"] && f["http-port"] === undefined) {
+        throw new UsageError("--https-only needs --http-port");
+      }
+      if (cert !== undefined) {
+        needRead(cert, "--tls-cert");
+        needRead(key!, "--tls-key");
+      }
+      const port = str("port") === undefined
+        ? 9999
+        : parsePort(str("port")!, "--port", true);
       return await runServer({
-        host,
+        host: parseHostName(str("host") ?? "localhost", "--host"),
         port,
-        hostname: values.bind ?? "127.0.0.1",
+        hostname: str("bind") ?? "127.0.0.1",
         token,
-        maxTunnels: parseCount(values["max-tunnels"], "--max-tunnels"),
+        tls: cert !== undefined
+          ? {
+            certFile: cert,
+            keyFile: key!,
+            reloadInterval: parseSeconds(
+              str("cert-reload-interval"),
+              "--cert-reload-interval",
+              true,
+            ) ?? 5000,
+          }
+          : undefined,
+        httpPort: str("http-port") === undefined
+          ? undefined
+          : parsePort(str("http-port")!, "--http-port", true),
+        httpsOnly: f["https-only"] === true ? true : undefined,
+        maxTunnels: parseCount(str("max-tunnels"), "--max-tunnels"),
         maxTunnelsPerIp: parseCount(
-          values["max-tunnels-per-ip"],
+          str("max-tunnels-per-ip"),
           "--max-tunnels-per-ip",
         ),
         maxConnectionsPerTunnel: parseCount(
-          values["max-connections"],
+          str("max-connections"),
           "--max-connections",
         ),
-        peekTimeout: parseSeconds(values["peek-timeout"], "--peek-timeout"),
-        peekMaxBytes: parseCount(values["peek-max-bytes"], "--peek-max-bytes"),
-        reservedNames: values.reserved?.split(",").map((n) => n.trim()).filter(
-          Boolean,
-        ),
-        grace: parseSeconds(values["shutdown-grace"], "--shutdown-grace") ??
+        peekTimeout: parseSeconds(str("peek-timeout"), "--peek-timeout"),
+        peekMaxBytes: parseCount(str("peek-max-bytes"), "--peek-max-bytes"),
+        reservedNames: str("reserved")?.split(",").map((n) => n.trim())
+          .filter(Boolean),
+        nameHold: parseSeconds(str("name-hold"), "--name-hold", true),
+        grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
           10_000,
       }, s);
     }
-    const localPort = parsePort(mode, "The local port");
+    const where = parseServerAddress(
+      str("server"),
+      str("host"),
+      str("port"),
+      f.tls === true,
+    );
+    if (str("server") !== undefined && str("host") !== undefined) {
+      throw new UsageError("Give the server by --server or by -h, not both");
+    }
+    let caCerts: string[] | undefined;
+    const ca = str("ca");
+    if (ca !== undefined) {
+      needRead(ca, "--ca");
+      try {
+        caCerts = [Deno.readTextFileSync(ca)];
+      } catch (err) {
+        throw new UsageError(
+          `Cannot read the CA file "${ca}": ${(err as Error).message}`,
+        );
+      }
+      if (!caCerts[0]!.includes("BEGIN CERTIFICATE")) {
+        throw new UsageError(`"${ca}" holds no PEM certificate`);
+      }
+    }
     return await runClient({
-      port: localPort,
-      localHost: values["local-host"] ?? "127.0.0.1",
-      server: host,
-      serverPort: port,
+      port: parsed.port,
+      localHost: str("local-host"),
+      server: where.host,
+      serverPort: where.port,
+      tls: where.tls,
+      caCerts,
+      insecure: f.insecure === true ? true : undefined,
       token,
-      subdomain: values.subdomain,
+      subdomain: str("subdomain"),
     }, s);
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    ) {
-      console.error(`groktunnel: ${(err as Error).message}\n`);
+    if (err instanceof UsageError) {
+      console.error(`groktunnel: ${err.message}\n`);
       console.error(USAGE);
       return 2;
     }
@@ -243,6 +263,18 @@ function defined<T>(o: Loose<T>): T {
   ) as unknown as T;
 }
 
+/** How to run this program again, as printed hints should say it. */
+function selfCommand(): string {
+  const m = Deno.mainModule;
+  let where = m;
+  if (m.startsWith("file:")) {
+    const path = decodeURIComponent(new URL(m).pathname);
+    const cwd = Deno.cwd();
+    where = path.startsWith(cwd + "/") ? path.slice(cwd.length + 1) : path;
+  }
+  return `deno run --allow-net --allow-env ${where}`;
+}
+
 async function runServer(
   o: Loose<ServerOptions> & { hostname: string; port: number; grace: number },
   s: Styles,
@@ -251,25 +283,55 @@ async function runServer(
   let server: TunnelServer;
   try {
     server = startServer(clean);
+    await server.ready;
   } catch (err) {
     console.error(
       s.red(
-        `groktunnel: cannot listen on ${o.hostname}:${o.port}: ${
-          (err as Error).message
-        }`,
+        err instanceof CertificateError
+          ? `groktunnel: ${err.message}`
+          : `groktunnel: cannot listen on ${o.hostname}:${o.port}: ${
+            (err as Error).message
+          }`,
       ),
     );
     return 1;
   }
+  const tls = server.certificate;
   const where = `${server.addr.hostname}:${server.addr.port}`;
   console.error(
-    `${
-      s.bold("groktunnel server")
-    } ${VERSION} listening on ${where} for *.${server.host}`,
+    `${s.bold("groktunnel server")} ${VERSION} listening on ${where}${
+      tls ? " (https)" : ""
+    } for *.${server.host}`,
   );
+  if (server.httpAddr) {
+    console.error(
+      `plain http on ${server.httpAddr.hostname}:${server.httpAddr.port}: redirects to https${
+        o.httpsOnly ? "" : "; takes old clients' handshakes"
+      }`,
+    );
+  }
+  if (tls) {
+    console.error(`certificate: ${describeCertificate(tls)}`);
+    for (const name of [server.host, `x.${server.host}`]) {
+      if (!covers(tls, name)) {
+        console.error(
+          s.yellow(
+            `warning: the certificate does not cover ${
+              name === server.host ? name : `*.${server.host}`
+            }: browsers will refuse it`,
+          ),
+        );
+      }
+    }
+  }
+  const scheme = tls ? "https" : "http";
+  const port = server.addr.port;
+  const defaultPort = tls ? 443 : 80;
   console.error(
     s.dim(
-      `clients run: groktunnel <port> -h ${server.host} -p ${server.addr.port}`,
+      `clients run: ${selfCommand()} <port> --server ${scheme}://${server.host}${
+        port === defaultPort ? "" : `:${port}`
+      }`,
     ),
   );
   let stopping = false;
@@ -281,26 +343,41 @@ async function runServer(
     );
     server.shutdown(o.grace);
   };
+  const reload = () => {
+    if (!server.reloadCertificate()) {
+      console.error("SIGHUP: the certificate files hold no new certificate");
+    }
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  if (tls) Deno.addSignalListener("SIGHUP", reload);
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+  if (tls) Deno.removeSignalListener("SIGHUP", reload);
   console.error("server stopped");
   return 0;
 }
 
 async function runClient(
-  o: Loose<ClientOptions> & { port: number; localHost: string },
+  o: Loose<ClientOptions> & { port: number },
   s: Styles,
 ): Promise<number> {
-  const target = `http://${o.localHost}:${o.port}`;
   let lastUrl: string | undefined;
   const onEvent = (e: ClientEvent) => {
     switch (e.type) {
       case "connecting":
         if (e.attempt === 0 && !lastUrl) {
           console.error(s.dim(`connecting to ${e.server}…`));
+          if (o.insecure) {
+            console.error(
+              s.yellow(
+                o.tls
+                  ? "warning: --insecure: the server's certificate is NOT checked"
+                  : "warning: --insecure: the token and traffic cross the network unencrypted",
+              ),
+            );
+          }
         }
         break;
       case "connected":
@@ -319,7 +396,7 @@ async function runClient(
         }
         lastUrl = e.url;
         console.error(
-          `${s.green("forwarding")} ${s.bold(e.url)} → ${target}  ${
+          `${s.green("forwarding")} ${s.bold(e.url)} → ${e.local}  ${
             s.dim("(Ctrl-C to stop)")
           }`,
         );
@@ -340,8 +417,19 @@ async function runClient(
     }
   };
   const clean = defined<ClientOptions>(o);
-  const client = new TunnelClient({ ...clean, onEvent });
-  const stop = () => client.close();
+  let client: TunnelClient;
+  try {
+    client = new TunnelClient({ ...clean, onEvent });
+  } catch (err) {
+    console.error(s.red(`groktunnel: ${(err as Error).message}`));
+    return 1;
+  }
+  let stopping = false;
+  const stop = () => {
+    if (stopping) Deno.exit(130); // a second Ctrl-C: stop now
+    stopping = true;
+    client.close();
+  };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {

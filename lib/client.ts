@@ -6,19 +6,26 @@
  */
 
 import type { Channel } from "./mux/channel.ts";
+import {
+  DEFAULT_CONNECT_TIMEOUT,
+  DialError,
+  type DialedConn,
+  dialServer,
+  isLoopback,
+} from "./dial.ts";
 import { Session } from "./mux/session.ts";
 import { PeekedConn } from "./peek.ts";
 import { relay } from "./relay.ts";
-import { closeQuietly } from "./sockets.ts";
+import { closeQuietly, writeAll } from "./sockets.ts";
 import { page } from "./pages.ts";
 import {
   encodeControlRequest,
   FEATURE_PING,
-  HANDSHAKE_TIMEOUT,
   HandshakeError,
   HEADER_FEATURES,
   HEADER_PUBLIC_HOST,
   HEADER_SECRET,
+  HEADER_URL,
   readResponseHead,
 } from "./handshake.ts";
 import { VERSION } from "./version.ts";
@@ -33,16 +40,21 @@ export const CLIENT_PING_INTERVAL = 10_000;
 export const CLIENT_PING_TIMEOUT = 30_000;
 /** Server answers that retrying cannot fix: the client stops. */
 const FATAL_STATUSES = new Set([400, 401, 403, 404, 409]);
+/** Local hosts tried in turn when none is given. */
+const LOCAL_HOSTS = ["127.0.0.1", "::1"];
+/** How long a clean stop waits for the server to free the name (ms). */
+export const RELEASE_TIMEOUT = 2_000;
 
 /** Options of {@linkcode connect}. */
 export interface ClientOptions {
   /** The local port to expose. */
   port: number;
   /**
-   * The local host to connect to.
-   * @default {"127.0.0.1"}
+   * The local host to connect to. When left out, `127.0.0.1` and then `::1`
+   * are tried (as browsers do for `localhost`), and the one that answered
+   * is kept.
    */
-  localHost?: string;
+  localHost?: string | undefined;
   /**
    * The server's host name (the bare host of its tunnels).
    * @default {"localhost"}
@@ -53,6 +65,27 @@ export interface ClientOptions {
    * @default {9999}
    */
   serverPort?: number;
+  /**
+   * Reach the server over TLS (`https://` URLs), verified against the
+   * runtime's root store or `caCerts`.
+   * @default {false}
+   */
+  tls?: boolean;
+  /** PEM CA certificates to trust for the server instead of the root store. */
+  caCerts?: string[] | undefined;
+  /**
+   * Skip TLS verification, and allow a token over plain TCP to a remote
+   * server. Only when asked: it gives up what TLS is for.
+   * @default {false}
+   */
+  insecure?: boolean;
+  /**
+   * Milliseconds to connect (TCP and TLS) and to get the server's answer.
+   * @default {10000}
+   */
+  connectTimeout?: number;
+  /** Aborting it stops the client (as {@linkcode TunnelClient.close}). */
+  signal?: AbortSignal | undefined;
   /** Token for a server started with `--token`. */
   token?: string | undefined;
   /** A subdomain to ask for. */
@@ -84,7 +117,7 @@ export interface ClientOptions {
 /** What the client reports through `onEvent`. */
 export type ClientEvent =
   | { type: "connecting"; server: string; attempt: number }
-  | { type: "connected"; url: string; resumed: boolean }
+  | { type: "connected"; url: string; resumed: boolean; local: string }
   | { type: "disconnected"; reason: string }
   | { type: "retrying"; delay: number; reason: string }
   | { type: "local-error"; message: string };
@@ -96,12 +129,20 @@ export class TunnelClient {
   /** Resolves with the first public URL; rejects if the server refuses. */
   readonly ready: Promise<string>;
   #o:
-    & Required<Omit<ClientOptions, "token" | "subdomain" | "onEvent">>
+    & Required<
+      Omit<
+        ClientOptions,
+        "token" | "subdomain" | "onEvent" | "caCerts" | "signal" | "localHost"
+      >
+    >
     & ClientOptions;
   #url: string | undefined;
   #stopped = false;
   #session: Session | undefined;
-  #conn: Deno.Conn | undefined;
+  #conn: DialedConn | undefined;
+  #everUp = false;
+  /** Local hosts to try, the one that answered last first. */
+  #local: string[];
   #wake: (() => void) | undefined;
   #resume: { name: string; secret: string } | undefined;
   #resolveReady!: (url: string) => void;
@@ -115,10 +156,13 @@ export class TunnelClient {
     ) {
       throw new RangeError(`Invalid local port: ${options.port}`);
     }
+    this.#local = options.localHost ? [options.localHost] : [...LOCAL_HOSTS];
     this.#o = {
-      localHost: "127.0.0.1",
       server: "localhost",
       serverPort: 9999,
+      tls: false,
+      insecure: false,
+      connectTimeout: DEFAULT_CONNECT_TIMEOUT,
       reconnect: true,
       minBackoff: MIN_BACKOFF,
       maxBackoff: MAX_BACKOFF,
@@ -130,6 +174,21 @@ export class TunnelClient {
       this.#rejectReady = reject;
     });
     this.ready.catch(() => {});
+    if (
+      this.#o.token && !this.#o.tls && !this.#o.insecure &&
+      !isLoopback(this.#o.server)
+    ) {
+      const err = new HandshakeError(
+        `Refusing to send the token in the clear to ${this.#o.server}: use https (--server https://${this.#o.server}) or --insecure`,
+      );
+      this.#rejectReady(err);
+      this.finished = Promise.reject(err);
+      this.finished.catch(() => {});
+      return;
+    }
+    options.signal?.addEventListener("abort", () => this.close(), {
+      once: true,
+    });
     this.finished = this.#run();
   }
 
@@ -138,14 +197,52 @@ export class TunnelClient {
     return this.#url;
   }
 
-  /** Ends the session (the server frees the name at once) and stops. */
+  /**
+   * Stops: tells the server to free the name at once (a clean exit, unlike
+   * a lost connection, after which the name is held for this client), then
+   * ends the session.
+   */
   close(): Promise<void> {
+    if (this.#stopped) return this.finished.catch(() => {});
     this.#stopped = true;
-    this.#session?.close();
-    if (this.#conn) closeQuietly(this.#conn);
     this.#wake?.();
     this.#rejectReady(new HandshakeError("Closed before the tunnel was up"));
-    return this.finished.catch(() => {});
+    const resume = this.#session ? this.#resume : undefined;
+    const done = (async () => {
+      if (resume) await this.#release(resume).catch(() => {});
+      this.#session?.close();
+      if (this.#conn) closeQuietly(this.#conn);
+    })();
+    return done.then(() => this.finished.catch(() => {}));
+  }
+
+  /** `DELETE /` with the name and secret: the server frees the name. */
+  async #release(resume: { name: string; secret: string }): Promise<void> {
+    const conn = await dialServer({
+      host: this.#o.server,
+      port: this.#o.serverPort,
+      tls: this.#o.tls,
+      caCerts: this.#o.caCerts,
+      insecure: this.#o.insecure,
+      timeout: RELEASE_TIMEOUT,
+    });
+    try {
+      const host = this.#o.server.includes(":")
+        ? `[${this.#o.server}]`
+        : this.#o.server;
+      await writeAll(
+        conn,
+        new TextEncoder().encode(
+          `DELETE / HTTP/1.1\r\nHost: ${host}:${this.#o.serverPort}\r\n` +
+            `X-Groktunnel-Client: ${VERSION}\r\n` +
+            `X-Groktunnel-Resume: ${resume.name} ${resume.secret}\r\n` +
+            "Connection: close\r\n\r\n",
+        ),
+      );
+      await readResponseHead(conn, RELEASE_TIMEOUT);
+    } finally {
+      closeQuietly(conn);
+    }
   }
 
   #emit(event: ClientEvent): void {
@@ -153,7 +250,7 @@ export class TunnelClient {
   }
 
   async #run(): Promise<void> {
-    const server = `${this.#o.server}:${this.#o.serverPort}`;
+    const server = `${this.#o.tls ? "https" : "http"}://${this.#o.server}:${this.#o.serverPort}`;
     for (let attempt = 0; !this.#stopped;) {
       this.#emit({ type: "connecting", server, attempt });
       let reason: string;
@@ -161,14 +258,25 @@ export class TunnelClient {
         const up = await this.#connectOnce();
         if (up) attempt = 0;
         reason = up ?? "closed";
-        if (up !== undefined) this.#emit({ type: "disconnected", reason });
+        if (up !== undefined && !this.#stopped) {
+          this.#emit({ type: "disconnected", reason });
+        }
       } catch (err) {
+        if (this.#stopped) break;
+        // Before the server was ever reached, any failure ends the client
+        // (a typo, DNS, a certificate, nobody listening): retrying would
+        // hide it. Once it was up, only refusals retrying cannot fix do.
+        const refusedForGood = err instanceof HandshakeError &&
+          err.status !== undefined && FATAL_STATUSES.has(err.status);
+        const neverUp = !this.#everUp &&
+          !(err instanceof HandshakeError && err.status !== undefined);
         if (
-          err instanceof HandshakeError && err.status !== undefined &&
-          FATAL_STATUSES.has(err.status)
+          refusedForGood || neverUp ||
+          (err instanceof DialError && err.permanent) ||
+          !this.#o.reconnect
         ) {
           this.#stopped = true;
-          this.#rejectReady(err);
+          this.#rejectReady(err as Error);
           throw err;
         }
         reason = (err as Error).message;
@@ -193,12 +301,18 @@ export class TunnelClient {
 
   /** One connection's life; resolves with why it ended (after it was up). */
   async #connectOnce(): Promise<string | undefined> {
-    const conn = await dial(dialHost(this.#o.server), this.#o.serverPort);
+    const conn = await dialServer({
+      host: this.#o.server,
+      port: this.#o.serverPort,
+      tls: this.#o.tls,
+      caCerts: this.#o.caCerts,
+      insecure: this.#o.insecure,
+      timeout: this.#o.connectTimeout,
+      signal: this.#o.signal,
+    });
     this.#conn = conn;
     try {
       if (this.#stopped) return undefined;
-      conn.setNoDelay(true);
-      conn.setKeepAlive(true);
       const request = encodeControlRequest({
         host: this.#o.server,
         port: this.#o.serverPort,
@@ -208,11 +322,8 @@ export class TunnelClient {
         resume: this.#resume,
         features: [FEATURE_PING],
       });
-      let off = 0;
-      while (off < request.length) {
-        off += await conn.write(request.subarray(off));
-      }
-      const head = await readResponseHead(conn);
+      await writeAll(conn, request);
+      const head = await readResponseHead(conn, this.#o.connectTimeout);
       if (head.status !== 200) {
         const message = await refusalMessage(conn, head.rest, head.headers);
         throw new HandshakeError(
@@ -238,8 +349,17 @@ export class TunnelClient {
       const secret = head.headers.get(HEADER_SECRET);
       const resumed = this.#resume?.name === name;
       this.#resume = secret ? { name, secret } : undefined;
-      this.#url = `http://${publicHost}`;
-      this.#emit({ type: "connected", url: this.#url, resumed });
+      this.#everUp = true;
+      const url = head.headers.get(HEADER_URL);
+      this.#url = url && /^https?:\/\/[^\s/]+$/.test(url)
+        ? url
+        : `${this.#o.tls ? "https" : "http"}://${publicHost}`;
+      this.#emit({
+        type: "connected",
+        url: this.#url,
+        resumed,
+        local: `http://${hostPort(this.#local[0]!, this.#o.port)}`,
+      });
       this.#resolveReady(this.#url);
       for await (const ch of session) this.#serve(ch);
       return (await session.closed).message;
@@ -248,15 +368,31 @@ export class TunnelClient {
     }
   }
 
+  async #dialLocal(): Promise<Deno.TcpConn> {
+    let first: unknown;
+    for (const host of this.#local) {
+      try {
+        const conn = await Deno.connect({ hostname: host, port: this.#o.port });
+        if (host !== this.#local[0]) {
+          // Remember it: the next connection tries it first.
+          this.#local = [host, ...this.#local.filter((h) => h !== host)];
+        }
+        return conn;
+      } catch (err) {
+        first ??= err;
+      }
+    }
+    throw first;
+  }
+
   async #serve(ch: Channel): Promise<void> {
-    const target = `${this.#o.localHost}:${this.#o.port}`;
     let local: Deno.TcpConn;
     try {
-      local = await Deno.connect({
-        hostname: this.#o.localHost,
-        port: this.#o.port,
-      });
+      local = await this.#dialLocal();
     } catch (err) {
+      const target = this.#local.map((h) => hostPort(h, this.#o.port)).join(
+        " or ",
+      );
       const why = (err as Error).message;
       this.#emit({
         type: "local-error",
@@ -298,38 +434,14 @@ export async function connect(options: ClientOptions): Promise<TunnelClient> {
   return client;
 }
 
-/** `*.localhost` is loopback (RFC 6761); dial it as IPv4, where servers bind by default. */
-function dialHost(host: string): string {
-  return host === "localhost" || host.endsWith(".localhost")
-    ? "127.0.0.1"
-    : host;
-}
-
-async function dial(hostname: string, port: number): Promise<Deno.TcpConn> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const dialing = Deno.connect({ hostname, port });
-  try {
-    return await Promise.race([
-      dialing,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(new Error(`Connecting to ${hostname}:${port} timed out`)),
-          HANDSHAKE_TIMEOUT,
-        );
-      }),
-    ]);
-  } catch (err) {
-    dialing.then((c) => c.close(), () => {});
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+/** `host:port`, with IPv6 addresses in brackets. */
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Reads a refusal's short body (bounded) to show the server's reason. */
 async function refusalMessage(
-  conn: Deno.Conn,
+  conn: DialedConn,
   rest: Uint8Array,
   headers: Map<string, string>,
 ): Promise<string> {

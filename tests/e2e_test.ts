@@ -340,7 +340,7 @@ Deno.test("local server down: the public request gets a 502 page and the client 
       assert.match(
         r.text,
         new RegExp(
-          `local server at 127\\.0\\.0\\.1:${localPort} is not answering`,
+          `local server at 127\\.0\\.0\\.1:${localPort} or \\[::1\\]:${localPort} is not answering`,
         ),
       );
     }
