@@ -153,7 +153,9 @@ export async function main(args: string[]): Promise<number> {
       if ((cert === undefined) !== (key === undefined)) {
         throw new UsageError("--tls-cert and --tls-key go together");
       }
-      if (cert === undefined && (f["http-port"] !== undefined || f["https-only"])) {
+      if (
+        cert === undefined && (f["http-port"] !== undefined || f["https-only"])
+      ) {
         throw new UsageError(
           "--http-port and --https-only need --tls-cert and --tls-key",
         );

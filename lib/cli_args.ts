@@ -146,7 +146,9 @@ export function parsePort(
   const n = Number(value);
   if (!/^[0-9]{1,5}$/.test(value) || n < (allowZero ? 0 : 1) || n > 65535) {
     throw new UsageError(
-      `${what} must be a port number (${allowZero ? 0 : 1}-65535), not "${value}"`,
+      `${what} must be a port number (${
+        allowZero ? 0 : 1
+      }-65535), not "${value}"`,
     );
   }
   return n;

@@ -8,8 +8,8 @@
 import type { Channel } from "./mux/channel.ts";
 import {
   DEFAULT_CONNECT_TIMEOUT,
-  DialError,
   type DialedConn,
+  DialError,
   dialServer,
   isLoopback,
 } from "./dial.ts";
@@ -250,7 +250,9 @@ export class TunnelClient {
   }
 
   async #run(): Promise<void> {
-    const server = `${this.#o.tls ? "https" : "http"}://${this.#o.server}:${this.#o.serverPort}`;
+    const server = `${
+      this.#o.tls ? "https" : "http"
+    }://${this.#o.server}:${this.#o.serverPort}`;
     for (let attempt = 0; !this.#stopped;) {
       this.#emit({ type: "connecting", server, attempt });
       let reason: string;

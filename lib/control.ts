@@ -77,7 +77,11 @@ export class ControlEndpoint {
   }
 
   /** Answers one request to the bare host; a tunnel's life when it is one. */
-  async handle(conn: NetConn, r: PeekResult, entrance: Entrance): Promise<void> {
+  async handle(
+    conn: NetConn,
+    r: PeekResult,
+    entrance: Entrance,
+  ): Promise<void> {
     const http = r.http!;
     const header = (name: string) =>
       http.headers.find(([n]) => n === name)?.[1];

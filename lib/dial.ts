@@ -12,7 +12,10 @@ import { NodeTlsConn } from "./tls/node_conn.ts";
 import type { NetConn } from "./sockets.ts";
 
 /** A dialed connection to the server: no-delay and keepalive already set. */
-export type DialedConn = Pick<NetConn, "read" | "write" | "closeWrite" | "close">;
+export type DialedConn = Pick<
+  NetConn,
+  "read" | "write" | "closeWrite" | "close"
+>;
 
 /** How long dialing (TCP and TLS handshake) may take by default (ms). */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;

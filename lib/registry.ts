@@ -94,7 +94,8 @@ export class Registry<T extends Registered> {
     // A name the server no longer knows (it restarted) is free: the old
     // holder may have it back, as it could ask for it by --subdomain.
     if (
-      resume && isValidName(resume.name) && !this.#o.reserved.has(resume.name) &&
+      resume && isValidName(resume.name) &&
+      !this.#o.reserved.has(resume.name) &&
       (this.#holdsFor(resume.name, resume.secret) ||
         (!this.#tunnels.has(resume.name) && !this.heldFor(resume.name)))
     ) {
@@ -138,7 +139,8 @@ export class Registry<T extends Registered> {
     if (fromIp >= this.#o.maxTunnelsPerIp) {
       return {
         status: 429,
-        message: `Too many tunnels from ${ip} (limit ${this.#o.maxTunnelsPerIp})`,
+        message:
+          `Too many tunnels from ${ip} (limit ${this.#o.maxTunnelsPerIp})`,
       };
     }
     name ??= this.#freshName();

@@ -238,13 +238,15 @@ export class TunnelServer {
           certificate: cert,
           handshakeTimeout: this.#peek.timeout,
         });
-        this.#reloader = new CertificateReloader({
-          ...options.tls,
-          interval: options.tls.reloadInterval,
-          current: cert,
-          apply: (c) => tls.setCertificate(c),
-          log,
-        } as ConstructorParameters<typeof CertificateReloader>[0]);
+        this.#reloader = new CertificateReloader(
+          {
+            ...options.tls,
+            interval: options.tls.reloadInterval,
+            current: cert,
+            apply: (c) => tls.setCertificate(c),
+            log,
+          } as ConstructorParameters<typeof CertificateReloader>[0],
+        );
         ready = tls.ready;
         this.#listeners.push(tls);
         loops.push(this.#serve(tls, "tls"));
@@ -380,7 +382,10 @@ export class TunnelServer {
   /** The main port with certificates: TLS ended, then HTTP by Host. */
   async #terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
     if (r.kind === "tls") {
-      return answer(conn, page(400, "TLS inside TLS: send HTTP over this port"));
+      return answer(
+        conn,
+        page(400, "TLS inside TLS: send HTTP over this port"),
+      );
     }
     const sni = conn.serverName;
     if (sni !== undefined && sni !== r.host) {
@@ -426,7 +431,9 @@ export class TunnelServer {
     const path = http.target.startsWith("/")
       ? http.target
       : http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
-    const location = `https://${r.host}${portSuffix("https", httpsPort)}${path}`;
+    const location = `https://${r.host}${
+      portSuffix("https", httpsPort)
+    }${path}`;
     await answer(
       conn,
       page(308, `This server is served over https: ${location}`, {

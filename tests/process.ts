@@ -12,9 +12,13 @@ export class Proc {
   #changed: Array<() => void> = [];
   readonly done: Promise<Deno.CommandStatus>;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  constructor(
+    args: string[],
+    env: Record<string, string> = {},
+    denoFlags: string[] = [],
+  ) {
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", MAIN, ...args],
+      args: ["run", "--allow-net", "--allow-env", ...denoFlags, MAIN, ...args],
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
@@ -131,9 +135,9 @@ export interface RawResponse {
 
 /** Reads HTTP/1.1 responses (Content-Length bodies) off one connection. */
 export class ResponseReader {
-  #conn: Deno.Conn;
+  #conn: { read(p: Uint8Array): Promise<number | null> };
   #buf = new Uint8Array(0);
-  constructor(conn: Deno.Conn) {
+  constructor(conn: { read(p: Uint8Array): Promise<number | null> }) {
     this.#conn = conn;
   }
   async #fill(): Promise<boolean> {

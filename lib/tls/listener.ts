@@ -78,7 +78,9 @@ export class TlsListener implements AsyncIterable<NodeTlsConn> {
       this.#server.listen(options.port, options.hostname, () => {
         this.#server.off("error", reject);
         const a = this.#server.address();
-        if (a && typeof a === "object") this.addr = { ...this.addr, port: a.port };
+        if (a && typeof a === "object") {
+          this.addr = { ...this.addr, port: a.port };
+        }
         resolve();
       });
     });

@@ -68,9 +68,7 @@ export class CertificateReloader {
     try {
       next = readCertificate(this.#o);
     } catch (err) {
-      const why = err instanceof CertificateError
-        ? err.message
-        : String(err);
+      const why = err instanceof CertificateError ? err.message : String(err);
       // A pair half-written (the cert before its key) fails until the other
       // file lands: say it once, not on every look.
       if (why !== this.#lastError) {
