@@ -2,7 +2,8 @@
  * The benchmark's local HTTP backend, run as its own process:
  * `/` a tiny response, `/bytes/<n>` n bytes streamed from memory,
  * `/upload` a sink answering `{ length, sha256 }`.
- * Prints `listening <port>` on stdout once up.
+ * Prints `listening <port>` on stdout once up. With `<port> <cert> <key>`
+ * it serves https with that certificate (the bench's direct https column).
  */
 
 import { createHash } from "node:crypto";
@@ -17,13 +18,24 @@ export function block(): Uint8Array<ArrayBuffer> {
   return b;
 }
 
-/** Hashes a request body as it streams in; answers `{ length, sha256 }`. */
+/**
+ * Hashes a request body as it streams in; answers `{ length, sha256 }`.
+ * A body cut off mid-way (the uploader vanished) is an expected outcome
+ * here, answered with 400, not an error for Deno.serve to print.
+ */
 export async function uploadSink(req: Request): Promise<Response> {
   const h = createHash("sha256");
   let length = 0;
-  for await (const chunk of req.body ?? []) {
-    h.update(chunk);
-    length += chunk.length;
+  try {
+    for await (const chunk of req.body ?? []) {
+      h.update(chunk);
+      length += chunk.length;
+    }
+  } catch (err) {
+    return new Response(
+      `upload cut off after ${length} bytes: ${(err as Error).name}\n`,
+      { status: 400 },
+    );
   }
   return Response.json({ length, sha256: h.digest("hex") });
 }
@@ -31,8 +43,16 @@ export async function uploadSink(req: Request): Promise<Response> {
 if (import.meta.main) {
   const data = block();
   const tiny = new TextEncoder().encode("ok\n");
+  const [, certFile, keyFile] = Deno.args;
+  const tls = certFile && keyFile
+    ? {
+      cert: Deno.readTextFileSync(certFile),
+      key: Deno.readTextFileSync(keyFile),
+    }
+    : {};
   const server = Deno.serve(
     {
+      ...tls,
       hostname: "127.0.0.1",
       port: Number(Deno.args[0] ?? 0),
       onListen({ port }) {

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { BLOCK, block } from "./backend.ts";
+import { HOST, makeCerts } from "../tests/certs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -88,6 +89,21 @@ interface Target {
   name: string;
   port: number;
   host: string;
+  /** For https targets: the CA to trust and the name to ask for. */
+  tls?: { ca: string; name: string };
+}
+
+/** curl's arguments to reach `path` on `t`. */
+function curlTarget(t: Target, path: string): string[] {
+  return t.tls
+    ? [
+      "--cacert",
+      t.tls.ca,
+      "--resolve",
+      `${t.tls.name}:${t.port}:127.0.0.1`,
+      `https://${t.tls.name}:${t.port}${path}`,
+    ]
+    : ["-H", `Host: ${t.host}`, `http://127.0.0.1:${t.port}${path}`];
 }
 
 async function wrk(t: Target, close: boolean) {
@@ -100,7 +116,8 @@ async function wrk(t: Target, close: boolean) {
     `Host: ${t.host}`,
   ];
   if (close) args.push("-H", "Connection: close");
-  const out = await run("wrk", [...args, `http://127.0.0.1:${t.port}/`]);
+  const scheme = t.tls ? "https" : "http";
+  const out = await run("wrk", [...args, `${scheme}://127.0.0.1:${t.port}/`]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
   const pct = (p: string) =>
     /(\d+\.\d+)(us|ms|s)\b/.exec(
@@ -126,9 +143,7 @@ async function curlDown(t: Target, bytes: number) {
     "/dev/null",
     "-w",
     "%{speed_download} %{size_download} %{http_code}",
-    "-H",
-    `Host: ${t.host}`,
-    `http://127.0.0.1:${t.port}/bytes/${bytes}`,
+    ...curlTarget(t, `/bytes/${bytes}`),
   ]);
   const [speed, size, code] = out.split(" ").map(Number);
   if (size !== bytes || code !== 200) throw new Error(`download: ${out}`);
@@ -142,9 +157,7 @@ async function curlUp(t: Target, file: string, bytes: number) {
     file,
     "-w",
     "\n%{speed_upload}",
-    "-H",
-    `Host: ${t.host}`,
-    `http://127.0.0.1:${t.port}/upload`,
+    ...curlTarget(t, "/upload"),
   ]);
   const [json, speed] = out.trim().split("\n");
   const r = JSON.parse(json!);
@@ -282,6 +295,7 @@ const row = (
   ]);
 };
 const files: string[] = [];
+const extra: Array<ReturnType<typeof spawn>> = [];
 try {
   for (
     const [what, close, goal] of [["keep-alive req/s", false, 0.45], [
@@ -361,14 +375,124 @@ try {
     sRss <= 80 && cRss <= 80 ? "yes" : "no",
     "",
   ]);
+  await httpsRows();
 } finally {
-  for (const f of files) await Deno.remove(f).catch(() => {});
-  for (const p of [client, server, backend]) {
+  for (const f of files) {
+    await Deno.remove(f, { recursive: true }).catch(() => {});
+  }
+  for (const p of [...extra, client, server, backend]) {
     try {
       p.child.kill("SIGTERM");
     } catch { /* gone */ }
     await p.child.status;
   }
+}
+
+/**
+ * The same workloads over https: the backend served directly by Deno.serve
+ * with the certificate, beside a TLS-ending server and a client reaching it
+ * over TLS (the backend behind the tunnel stays plain, as a local app is).
+ */
+async function httpsRows(): Promise<void> {
+  const certs = await makeCerts();
+  files.push(certs.dir);
+  const read = `--allow-read=${certs.dir}`;
+  const tlsBackend = spawn([
+    "run",
+    "--allow-net",
+    read,
+    "bench/backend.ts",
+    "0",
+    certs.cert1,
+    certs.key1,
+  ]);
+  extra.push(tlsBackend);
+  const tlsBackendPort = Number(
+    (await tlsBackend.waitFor(/listening (\d+)/))[1],
+  );
+  const tlsServer = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    read,
+    V8,
+    "main.ts",
+    "server",
+    "-p",
+    "0",
+    "-h",
+    HOST,
+    "--tls-cert",
+    certs.cert1,
+    "--tls-key",
+    certs.key1,
+    "--max-connections",
+    "4096",
+  ]);
+  extra.push(tlsServer);
+  const tlsPort = Number(
+    (await tlsServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  const tlsClient = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    read,
+    V8,
+    "main.ts",
+    String(backendPort),
+    "--server",
+    `https://${HOST}:${tlsPort}`,
+    "--ca",
+    certs.ca1File,
+  ]);
+  extra.push(tlsClient);
+  const tlsUrl = new URL((await tlsClient.waitFor(/^(https:\/\/\S+)$/m))[1]!);
+  const directTls: Target = {
+    name: "direct https",
+    port: tlsBackendPort,
+    host: `${HOST}:${tlsBackendPort}`,
+    tls: { ca: certs.ca1File, name: HOST },
+  };
+  const tunnelTls: Target = {
+    name: "tunnel https",
+    port: tlsPort,
+    host: tlsUrl.host,
+    tls: { ca: certs.ca1File, name: tlsUrl.hostname },
+  };
+  for (
+    const [what, close, goal] of [
+      ["https keep-alive req/s", false, 0.45],
+      ["https new connection req/s", true, 0.40],
+    ] as const
+  ) {
+    const d = await wrk(directTls, close);
+    const t = await wrk(tunnelTls, close);
+    row(
+      what,
+      d.rps,
+      t.rps,
+      "",
+      goal,
+      `p50 ${d.p50.toFixed(2)}/${t.p50.toFixed(2)} ms; non-2xx ${d.errors}/${t.errors}${
+        t.sockErr ? `; tunnel socket errors: ${t.sockErr}` : ""
+      }`,
+    );
+  }
+  const dDown = await curlDown(directTls, GiB);
+  const tDown = await curlDown(tunnelTls, GiB);
+  row("https 1 GiB download MB/s", dDown, tDown, "", 0.20);
+  const sRss = await peakRss(tlsServer.child.pid);
+  const cRss = await peakRss(tlsClient.child.pid);
+  rows.push([
+    "https peak RSS server / client",
+    "",
+    `${sRss.toFixed(0)} / ${cRss.toFixed(0)} MB`,
+    "",
+    "",
+    "",
+    "",
+  ]);
 }
 
 const head = ["workload", "direct", "tunnel", "ratio", "goal", "met", "notes"];

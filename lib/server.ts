@@ -387,8 +387,10 @@ export class TunnelServer {
         page(400, "TLS inside TLS: send HTTP over this port"),
       );
     }
+    // RFC 6066 allows only DNS names in SNI; an IP literal (some tools send
+    // one) names no tunnel, so it cannot be misdirected.
     const sni = conn.serverName;
-    if (sni !== undefined && sni !== r.host) {
+    if (sni !== undefined && sni !== r.host && !/^[0-9.]+$|:/.test(sni)) {
       return answer(
         conn,
         page(

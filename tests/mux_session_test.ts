@@ -130,18 +130,23 @@ Deno.test("1,000 channels at once each echo their own bytes", async () => {
   b.close();
 });
 
+/**
+ * Streams `bytes` one way in `block`-sized writes and reads: many transfers
+ * run at once, so none holds much.
+ */
 async function transfer(
   from: Channel,
   to: Channel,
   bytes: number,
   seed: number,
+  block = 64 * 1024,
 ) {
   const [sent, got] = await Promise.all([
-    pump(from, bytes, seed).then(async (h) => {
+    pump(from, bytes, seed, block).then(async (h) => {
       await from.closeWrite();
       return h;
     }),
-    drain(to),
+    drain(to, block),
   ]);
   assert.equal(got.length, bytes);
   assert.equal(got.sha256, sent);
@@ -258,8 +263,8 @@ Deno.test("stress: 200 channels of random sizes both ways, all byte-exact", asyn
     Promise.all(sizes.map(async (size, i) => {
       const [ca, cb] = await Promise.all([a.open(), b.accept()]);
       await Promise.all([
-        transfer(ca, cb!, size, i),
-        transfer(cb!, ca, size >> 1, i + 1000),
+        transfer(ca, cb!, size, i, 16 * 1024),
+        transfer(cb!, ca, size >> 1, i + 1000, 16 * 1024),
       ]);
       ca.close();
       cb!.close();

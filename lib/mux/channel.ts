@@ -13,6 +13,9 @@
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import { acquire, release, SIZES } from "../buffers.ts";
+
+/** Largest piece {@linkcode Channel.write} copies into a frame at a time. */
+export const WRITE_PIECE = 256 * 1024;
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,
@@ -311,10 +314,23 @@ export class MuxChannel implements Channel {
     }
   }
 
-  write(p: Uint8Array): Promise<number> {
-    const frame = new Uint8Array(DATA_HEADER_SIZE + p.length);
-    frame.set(p, DATA_HEADER_SIZE);
-    return this.writeFramed(frame, p.length).then(() => p.length);
+  /**
+   * Writes all of `p` through one framing buffer of at most
+   * {@linkcode WRITE_PIECE} bytes: a big write costs a piece of memory, not
+   * a copy of itself. (Relays use `writeFramed` and copy nothing.)
+   */
+  async write(p: Uint8Array): Promise<number> {
+    const frame = new Uint8Array(
+      DATA_HEADER_SIZE + Math.min(p.length, WRITE_PIECE),
+    );
+    for (let off = 0; off < p.length || p.length === 0;) {
+      const n = Math.min(WRITE_PIECE, p.length - off);
+      frame.set(p.subarray(off, off + n), DATA_HEADER_SIZE);
+      await this.writeFramed(frame, n);
+      off += n;
+      if (p.length === 0) break;
+    }
+    return p.length;
   }
 
   writeFramed(buf: Uint8Array, length: number): Promise<void> {
