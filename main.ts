@@ -416,6 +416,9 @@ async function runClient(
       case "local-error":
         console.error(s.yellow(e.message));
         break;
+      case "notice":
+        console.error(s.dim(e.message));
+        break;
     }
   };
   const clean = defined<ClientOptions>(o);

@@ -35,11 +35,14 @@ export {
 } from "./lib/client.ts";
 export {
   type ServerOptions,
+  type ServerTlsOptions,
   startServer,
   type TunnelInfo,
   TunnelServer,
 } from "./lib/server.ts";
 export { HandshakeError } from "./lib/handshake.ts";
+export { DialError } from "./lib/dial.ts";
+export { type Certificate, CertificateError } from "./lib/tls/certificate.ts";
 export {
   type Channel,
   ChannelClosedError,

@@ -474,7 +474,9 @@ async function httpsRows(): Promise<void> {
       t.rps,
       "",
       goal,
-      `p50 ${d.p50.toFixed(2)}/${t.p50.toFixed(2)} ms; non-2xx ${d.errors}/${t.errors}${
+      `p50 ${d.p50.toFixed(2)}/${
+        t.p50.toFixed(2)
+      } ms; non-2xx ${d.errors}/${t.errors}${
         t.sockErr ? `; tunnel socket errors: ${t.sockErr}` : ""
       }`,
     );

@@ -120,7 +120,8 @@ export type ClientEvent =
   | { type: "connected"; url: string; resumed: boolean; local: string }
   | { type: "disconnected"; reason: string }
   | { type: "retrying"; delay: number; reason: string }
-  | { type: "local-error"; message: string };
+  | { type: "local-error"; message: string }
+  | { type: "notice"; message: string };
 
 /** A running client; see {@linkcode connect}. */
 export class TunnelClient {
@@ -360,7 +361,9 @@ export class TunnelClient {
         type: "connected",
         url: this.#url,
         resumed,
-        local: `http://${hostPort(this.#local[0]!, this.#o.port)}`,
+        local: this.#o.localHost
+          ? `http://${hostPort(this.#o.localHost, this.#o.port)}`
+          : `http://localhost:${this.#o.port}`,
       });
       this.#resolveReady(this.#url);
       for await (const ch of session) this.#serve(ch);
@@ -377,6 +380,12 @@ export class TunnelClient {
         const conn = await Deno.connect({ hostname: host, port: this.#o.port });
         if (host !== this.#local[0]) {
           // Remember it: the next connection tries it first.
+          this.#emit({
+            type: "notice",
+            message: `The local server answers on http://${
+              hostPort(host, this.#o.port)
+            }, not ${hostPort(this.#local[0]!, this.#o.port)}: using that`,
+          });
           this.#local = [host, ...this.#local.filter((h) => h !== host)];
         }
         return conn;

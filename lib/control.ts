@@ -101,7 +101,7 @@ export class ControlEndpoint {
         path === "/" && (http.method === "GET" || headOnly)
           ? page(
             200,
-            `Expose a local port through this server with: groktunnel <port> --server ${server}`,
+            `Expose a local port through this server with the command below. Get groktunnel with: deno install -g --allow-net --allow-env -n groktunnel jsr:@x/groktunnel`,
             {
               headOnly,
               title: `groktunnel server on ${this.#c.host}`,

@@ -13,10 +13,12 @@ export async function runDemo(
   signal: AbortSignal,
 ): Promise<void> {
   let server: TunnelServer;
+  let taken = false;
   try {
     server = startServer({ port: 9999, log: () => {} });
   } catch {
-    server = startServer({ port: 0, log: () => {} }); // 9999 is taken
+    taken = true;
+    server = startServer({ port: 0, log: () => {} });
   }
   const app: Deno.HttpServer<Deno.NetAddr> = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
@@ -32,6 +34,11 @@ export async function runDemo(
     serverPort: server.addr.port,
   });
   try {
+    if (taken) {
+      log(
+        `server:  port 9999 is taken (another groktunnel?), so this demo uses ${server.addr.port}`,
+      );
+    }
     log(`server:  listening on 127.0.0.1:${server.addr.port} for *.localhost`);
     log(`app:     a hello-world HTTP server on 127.0.0.1:${app.addr.port}`);
     log(`client:  exposing it at ${tunnel.url}`);

@@ -523,6 +523,7 @@ export function startServer(options: ServerOptions = {}): TunnelServer {
 
 /** A certificate in one line, for logs. */
 export { short as describeCertificate };
+export type { Certificate };
 
 function normaliseHost(host: string): string {
   const h = host.toLowerCase();

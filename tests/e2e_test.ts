@@ -49,7 +49,7 @@ Deno.test("the tunnel end to end", async (t) => {
         // Status goes to stderr, maybe a moment after the URL on stdout.
         await client.waitFor(
           "stderr",
-          /forwarding http:\/\/\S+ → http:\/\/127\.0\.0\.1:\d+/,
+          /forwarding http:\/\/\S+ → http:\/\/localhost:\d+/,
           5000,
         );
         assert.equal(client.stdout, `${url.origin}\n`);
