@@ -34,6 +34,8 @@ import {
   UsageError,
 } from "./lib/cli_args.ts";
 import { CertificateError, covers } from "./lib/tls/certificate.ts";
+import { encodeQr } from "./lib/qr/encode.ts";
+import { renderQr } from "./lib/qr/render.ts";
 
 const USAGE =
   `groktunnel ${VERSION}: put a localhost HTTP server on a public URL
@@ -61,6 +63,7 @@ Client options:
       --insecure           skip TLS verification; allow a token without TLS
       --local-host <host>  where the local server listens  [127.0.0.1, then ::1]
       --subdomain <name>   ask for this name instead of a random one
+      --qr                 also show the URL as a QR code (for phones)
 
 Server options:
   -b, --bind <address>     address to listen on (0.0.0.0 for all)  [127.0.0.1]
@@ -232,17 +235,21 @@ export async function main(args: string[]): Promise<number> {
         throw new UsageError(`"${ca}" holds no PEM certificate`);
       }
     }
-    return await runClient({
-      port: parsed.port,
-      localHost: str("local-host"),
-      server: where.host,
-      serverPort: where.port,
-      tls: where.tls,
-      caCerts,
-      insecure: f.insecure === true ? true : undefined,
-      token,
-      subdomain: str("subdomain"),
-    }, s);
+    return await runClient(
+      {
+        port: parsed.port,
+        localHost: str("local-host"),
+        server: where.host,
+        serverPort: where.port,
+        tls: where.tls,
+        caCerts,
+        insecure: f.insecure === true ? true : undefined,
+        token,
+        subdomain: str("subdomain"),
+      },
+      s,
+      f.qr === true,
+    );
   } catch (err) {
     if (err instanceof UsageError) {
       console.error(`groktunnel: ${err.message}\n`);
@@ -364,6 +371,7 @@ async function runServer(
 async function runClient(
   o: Loose<ClientOptions> & { port: number },
   s: Styles,
+  qr: boolean,
 ): Promise<number> {
   let lastUrl: string | undefined;
   const onEvent = (e: ClientEvent) => {
@@ -386,6 +394,11 @@ async function runClient(
         if (e.url !== lastUrl) {
           // The URL alone on stdout, for scripts; the rest on stderr.
           console.log(e.url);
+          if (qr) {
+            const colour = Deno.stderr.isTerminal() &&
+              env("NO_COLOR") === undefined;
+            console.error(renderQr(encodeQr(e.url), colour).join("\n"));
+          }
           if (lastUrl) {
             console.error(
               s.yellow(

@@ -34,6 +34,7 @@ const FLAGS: Record<
   insecure: { type: "boolean", side: "client" },
   "local-host": { type: "string", side: "client" },
   subdomain: { type: "string", side: "client" },
+  qr: { type: "boolean", side: "client" },
   // server
   bind: { type: "string", short: "b", side: "server" },
   "tls-cert": { type: "string", side: "server" },
