@@ -3,7 +3,8 @@
  * same run. Starts the backend (bench/backend.ts), a server and a client
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
- * Loopback only; about two minutes. Options: `--seconds N` per wrk run.
+ * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
+ * `--only plain|https` for one half of the table.
  */
 
 import { createHash } from "node:crypto";
@@ -13,7 +14,11 @@ import { HOST, makeCerts } from "../tests/certs.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
-  options: { seconds: { type: "string", default: "5" } },
+  options: {
+    seconds: { type: "string", default: "5" },
+    // Only some rows: "plain" or "https".
+    only: { type: "string" },
+  },
 });
 const SECONDS = Number(values.seconds);
 const MiB = 1024 * 1024, GiB = 1024 * MiB;
@@ -264,7 +269,12 @@ console.error(
 
 const rows: string[][] = [];
 /** Shows which workload raised memory: peak RSS so far, on stderr. */
-const progress = async (what: string) => {
+const progress = (what: string) => progressOf(what, server, client);
+async function progressOf(
+  what: string,
+  server: ReturnType<typeof spawn>,
+  client: ReturnType<typeof spawn>,
+) {
   const [s, c] = await Promise.all([
     peakRss(server.child.pid),
     peakRss(client.child.pid),
@@ -274,7 +284,7 @@ const progress = async (what: string) => {
       c.toFixed(0)
     } MB`,
   );
-};
+}
 const row = (
   what: string,
   d: number,
@@ -297,6 +307,22 @@ const row = (
 const files: string[] = [];
 const extra: Array<ReturnType<typeof spawn>> = [];
 try {
+  if (values.only !== "https") await plainRows();
+  if (values.only !== "plain") await httpsRows();
+} finally {
+  for (const f of files) {
+    await Deno.remove(f, { recursive: true }).catch(() => {});
+  }
+  for (const p of [...extra, client, server, backend]) {
+    try {
+      p.child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await p.child.status;
+  }
+}
+
+/** The plain rows: the backend directly, and through a plain tunnel. */
+async function plainRows(): Promise<void> {
   for (
     const [what, close, goal] of [["keep-alive req/s", false, 0.45], [
       "new connection req/s",
@@ -375,17 +401,6 @@ try {
     sRss <= 80 && cRss <= 80 ? "yes" : "no",
     "",
   ]);
-  await httpsRows();
-} finally {
-  for (const f of files) {
-    await Deno.remove(f, { recursive: true }).catch(() => {});
-  }
-  for (const p of [...extra, client, server, backend]) {
-    try {
-      p.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await p.child.status;
-  }
 }
 
 /**
@@ -468,6 +483,7 @@ async function httpsRows(): Promise<void> {
   ) {
     const d = await wrk(directTls, close);
     const t = await wrk(tunnelTls, close);
+    await progressOf(what, tlsServer, tlsClient);
     row(
       what,
       d.rps,
@@ -483,6 +499,7 @@ async function httpsRows(): Promise<void> {
   }
   const dDown = await curlDown(directTls, GiB);
   const tDown = await curlDown(tunnelTls, GiB);
+  await progressOf("https 1 GiB download", tlsServer, tlsClient);
   row("https 1 GiB download MB/s", dDown, tDown, "", 0.20);
   const sRss = await peakRss(tlsServer.child.pid);
   const cRss = await peakRss(tlsClient.child.pid);

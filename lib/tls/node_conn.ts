@@ -27,6 +27,8 @@ export class NodeTlsConn {
   #error: Error | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
+  /** The write waiting for "drain" (writes are awaited one at a time). */
+  #drained: ((err?: Error) => void) | undefined;
 
   /** Wraps a connected, handshaken socket. */
   constructor(sock: TLSSocket) {
@@ -47,15 +49,24 @@ export class NodeTlsConn {
       this.#ended = true;
       this.#notify();
     });
+    sock.on("drain", () => this.#drain());
     sock.on("error", (err: Error) => {
       this.#error ??= err;
       this.#notify();
+      this.#drain(err);
     });
     sock.on("close", () => {
       this.#closed = true;
       this.#ended = true;
       this.#notify();
+      this.#drain(new Deno.errors.BadResource("The connection is closed"));
     });
+  }
+
+  #drain(err?: Error): void {
+    const waiting = this.#drained;
+    this.#drained = undefined;
+    waiting?.(err);
   }
 
   #notify(): void {
@@ -94,11 +105,20 @@ export class NodeTlsConn {
         this.#error ?? new Deno.errors.BadResource("The connection is closed"),
       );
     }
+    // Resolve once the socket took the bytes AND its buffer is below its
+    // high-water mark: the callback alone may come before the bytes left,
+    // and a fast writer would pile up a whole transfer in memory.
     return new Promise((resolve, reject) => {
-      this.#sock.write(p, (err?: Error | null) => {
-        if (err) reject(err);
-        else resolve(p.length);
-      });
+      let pending = 2;
+      const done = (err?: Error | null) => {
+        if (err) {
+          pending = -1;
+          reject(err);
+        } else if (--pending === 0) resolve(p.length);
+      };
+      const below = this.#sock.write(p, done);
+      if (below) done();
+      else this.#drained = done;
     });
   }
 
