@@ -35,6 +35,7 @@ import {
 } from "./lib/cli_args.ts";
 import { CertificateError, covers } from "./lib/tls/certificate.ts";
 import { encodeQr } from "./lib/qr/encode.ts";
+import { IpFilter } from "./lib/ip_filter.ts";
 import { renderQr } from "./lib/qr/render.ts";
 
 const USAGE =
@@ -64,6 +65,15 @@ Client options:
       --local-host <host>  where the local server listens  [127.0.0.1, then ::1]
       --subdomain <name>   ask for this name instead of a random one
       --qr                 also show the URL as a QR code (for phones)
+      --forwarded-headers <replace|append|off>
+                           X-Forwarded-*/Forwarded for the app: replace what
+                           visitors sent with what the server saw, keep theirs
+                           and add ours (a proxy in front), or leave alone [replace]
+      --host-header <rewrite|value>  Host sent to the app (rewrite: localhost:<port>)
+      --basic-auth <user:password>   visitors must log in (repeatable)
+      --allow-ip <cidr>    only these visitors (repeatable; the server checks)
+      --deny-ip <cidr>     never these visitors (repeatable)
+      --proxy-protocol <v1|v2>  send a PROXY header to the app first
 
 Server options:
   -b, --bind <address>     address to listen on (0.0.0.0 for all)  [127.0.0.1]
@@ -79,6 +89,8 @@ Server options:
       --peek-timeout <seconds>     time to send a request head     [10]
       --peek-max-bytes <n>         largest request head            [32768]
       --reserved <a,b,...>         names no client may ask for
+      --allow-ip <cidr>            visitors allowed to any tunnel (repeatable)
+      --deny-ip <cidr>             visitors refused everywhere (repeatable)
       --name-hold <seconds>        a vanished client's name is kept [600]
       --shutdown-grace <seconds>   in-flight time on SIGINT/SIGTERM [10]
 
@@ -108,6 +120,21 @@ function styles() {
     red: wrap(31),
     dim: wrap(2),
   };
+}
+
+/** `value` if it is one of `allowed` (or absent); else a usage error. */
+function oneOf<T extends string>(
+  value: string | undefined,
+  flag: string,
+  allowed: readonly T[],
+): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(
+      `${flag} takes ${allowed.join(", ")}, not "${value}"`,
+    );
+  }
+  return value as T;
 }
 
 /** Fails with a one-line reason unless `path` may be read. */
@@ -150,6 +177,17 @@ export async function main(args: string[]): Promise<number> {
     }
     const f: Flags = parsed.flags;
     const str = (k: string) => f[k] as string | undefined;
+    const list = (k: string) => (f[k] as string[] | undefined) ?? [];
+    const cidrs = (k: string) => {
+      for (const c of list(k)) {
+        try {
+          new IpFilter([c]);
+        } catch (err) {
+          throw new UsageError(`--${k}: ${(err as Error).message}`);
+        }
+      }
+      return list(k).length ? list(k) : undefined;
+    };
     const token = str("token") ?? env("GROKTUNNEL_TOKEN");
     if (parsed.mode === "server") {
       const cert = str("tls-cert"), key = str("tls-key");
@@ -206,6 +244,8 @@ export async function main(args: string[]): Promise<number> {
         peekMaxBytes: parseCount(str("peek-max-bytes"), "--peek-max-bytes"),
         reservedNames: str("reserved")?.split(",").map((n) => n.trim())
           .filter(Boolean),
+        allowIps: cidrs("allow-ip"),
+        denyIps: cidrs("deny-ip"),
         nameHold: parseSeconds(str("name-hold"), "--name-hold", true),
         grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
           10_000,
@@ -246,6 +286,27 @@ export async function main(args: string[]): Promise<number> {
         insecure: f.insecure === true ? true : undefined,
         token,
         subdomain: str("subdomain"),
+        forwardedHeaders: oneOf(
+          str("forwarded-headers"),
+          "--forwarded-headers",
+          ["replace", "append", "off"] as const,
+        ),
+        hostHeader: str("host-header"),
+        basicAuth: list("basic-auth").map((c) => {
+          if (c.indexOf(":") < 1) {
+            throw new UsageError(
+              `--basic-auth takes user:password, not "${c.slice(0, 40)}"`,
+            );
+          }
+          return c;
+        }),
+        allowIps: cidrs("allow-ip"),
+        denyIps: cidrs("deny-ip"),
+        proxyProtocol: oneOf(
+          str("proxy-protocol"),
+          "--proxy-protocol",
+          ["v1", "v2"] as const,
+        ),
       },
       s,
       f.qr === true,

@@ -42,6 +42,15 @@ export {
 } from "./lib/server.ts";
 export { HandshakeError } from "./lib/handshake.ts";
 export { DialError } from "./lib/dial.ts";
+export type { ForwardedMode } from "./lib/forwarded.ts";
+export type { ProxyProtocolVersion } from "./lib/proxy_protocol.ts";
+export {
+  type Http1Event,
+  Http1Error,
+  type Http1Head,
+  Http1Parser,
+  type Http1ParserOptions,
+} from "./lib/http1/parser.ts";
 export { type Certificate, CertificateError } from "./lib/tls/certificate.ts";
 export {
   type Channel,

@@ -35,6 +35,12 @@ const FLAGS: Record<
   "local-host": { type: "string", side: "client" },
   subdomain: { type: "string", side: "client" },
   qr: { type: "boolean", side: "client" },
+  "forwarded-headers": { type: "string", side: "client" },
+  "host-header": { type: "string", side: "client" },
+  "basic-auth": { type: "string", side: "client", multiple: true },
+  "proxy-protocol": { type: "string", side: "client" },
+  "allow-ip": { type: "string", side: "both", multiple: true },
+  "deny-ip": { type: "string", side: "both", multiple: true },
   // server
   bind: { type: "string", short: "b", side: "server" },
   "tls-cert": { type: "string", side: "server" },
@@ -52,8 +58,8 @@ const FLAGS: Record<
   "shutdown-grace": { type: "string", side: "server" },
 };
 
-/** Parsed flags: strings and booleans by long name. */
-export type Flags = Record<string, string | boolean | undefined>;
+/** Parsed flags: strings, booleans and (repeatable flags) lists by long name. */
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 /** What the words ask for. */
 export type Parsed =
@@ -72,7 +78,11 @@ export function parseCommandLine(args: string[]): Parsed {
     const options = Object.fromEntries(
       Object.entries(FLAGS).map(([k, v]) => [
         k,
-        v.short ? { type: v.type, short: v.short } : { type: v.type },
+        {
+          type: v.type,
+          ...(v.short ? { short: v.short } : {}),
+          ...(v.multiple ? { multiple: true } : {}),
+        },
       ]),
     );
     ({ values, positionals } = parseArgs({

@@ -29,6 +29,12 @@ import {
   readResponseHead,
 } from "./handshake.ts";
 import { VERSION } from "./version.ts";
+import { type ChannelFacts, FEATURE_FACTS, readFacts } from "./facts.ts";
+import type { ForwardedMode } from "./forwarded.ts";
+import { filterIsNoop, RequestFilter } from "./request_filter.ts";
+import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
+import { checkCredentialSyntax } from "./basic_auth.ts";
+import { IpFilter } from "./ip_filter.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */
 export const MIN_BACKOFF = 500;
@@ -91,6 +97,29 @@ export interface ClientOptions {
   /** A subdomain to ask for. */
   subdomain?: string | undefined;
   /**
+   * `X-Forwarded-*` and `Forwarded` on every request: `replace` drops what
+   * the visitor sent and adds what the server saw; `append` keeps theirs
+   * (another proxy in front); `off` leaves them alone.
+   * @default {"replace"}
+   */
+  forwardedHeaders?: ForwardedMode;
+  /**
+   * `Host` sent to the local app: `"rewrite"` for `localhost:<port>`, or a
+   * value; unchanged when left out.
+   */
+  hostHeader?: string | undefined;
+  /** `user:password` pairs; visitors without one of them get 401. */
+  basicAuth?: string[] | undefined;
+  /** CIDR blocks of visitors allowed in (the server checks them). */
+  allowIps?: string[] | undefined;
+  /** CIDR blocks of visitors refused (the server checks them). */
+  denyIps?: string[] | undefined;
+  /**
+   * Send a PROXY protocol header (`v1` or `v2`) to the local app first, on
+   * every connection: for apps that read it (TLS passed through, say).
+   */
+  proxyProtocol?: ProxyProtocolVersion | undefined;
+  /**
    * Whether to reconnect when the server goes away.
    * @default {true}
    */
@@ -133,7 +162,17 @@ export class TunnelClient {
     & Required<
       Omit<
         ClientOptions,
-        "token" | "subdomain" | "onEvent" | "caCerts" | "signal" | "localHost"
+        | "token"
+        | "subdomain"
+        | "onEvent"
+        | "caCerts"
+        | "signal"
+        | "localHost"
+        | "hostHeader"
+        | "basicAuth"
+        | "allowIps"
+        | "denyIps"
+        | "proxyProtocol"
       >
     >
     & ClientOptions;
@@ -142,6 +181,8 @@ export class TunnelClient {
   #session: Session | undefined;
   #conn: DialedConn | undefined;
   #everUp = false;
+  /** The server sends channel facts first on every channel. */
+  #facts = false;
   /** Local hosts to try, the one that answered last first. */
   #local: string[];
   #wake: (() => void) | undefined;
@@ -158,11 +199,14 @@ export class TunnelClient {
       throw new RangeError(`Invalid local port: ${options.port}`);
     }
     this.#local = options.localHost ? [options.localHost] : [...LOCAL_HOSTS];
+    for (const c of options.basicAuth ?? []) checkCredentialSyntax(c);
+    new IpFilter(options.allowIps, options.denyIps); // throws on a bad block
     this.#o = {
       server: "localhost",
       serverPort: 9999,
       tls: false,
       insecure: false,
+      forwardedHeaders: "replace",
       connectTimeout: DEFAULT_CONNECT_TIMEOUT,
       reconnect: true,
       minBackoff: MIN_BACKOFF,
@@ -323,7 +367,9 @@ export class TunnelClient {
         token: this.#o.token,
         subdomain: this.#o.subdomain,
         resume: this.#resume,
-        features: [FEATURE_PING],
+        features: [FEATURE_PING, FEATURE_FACTS],
+        allowIps: this.#o.allowIps,
+        denyIps: this.#o.denyIps,
       });
       await writeAll(conn, request);
       const head = await readResponseHead(conn, this.#o.connectTimeout);
@@ -348,6 +394,7 @@ export class TunnelClient {
         (f) => f.trim(),
       );
       if (features.includes(FEATURE_PING)) session.enablePing(this.#o.ping);
+      this.#facts = features.includes(FEATURE_FACTS);
       const name = publicHost.split(".")[0]!;
       const secret = head.headers.get(HEADER_SECRET);
       const resumed = this.#resume?.name === name;
@@ -397,6 +444,19 @@ export class TunnelClient {
   }
 
   async #serve(ch: Channel): Promise<void> {
+    let facts: ChannelFacts | undefined;
+    if (this.#facts) {
+      try {
+        facts = await readFacts(ch);
+      } catch (err) {
+        this.#emit({
+          type: "local-error",
+          message: `Dropped a connection: ${(err as Error).message}`,
+        });
+        ch.close();
+        return;
+      }
+    }
     let local: Deno.TcpConn;
     try {
       local = await this.#dialLocal();
@@ -421,7 +481,31 @@ export class TunnelClient {
       return;
     }
     local.setNoDelay(true);
-    await relay(local, ch);
+    if (this.#o.proxyProtocol) {
+      try {
+        await writeAll(local, proxyHeader(this.#o.proxyProtocol, facts));
+      } catch {
+        closeQuietly(local);
+        ch.close();
+        return;
+      }
+    }
+    const filterOptions = {
+      forwarded: this.#o.forwardedHeaders,
+      host: this.#o.hostHeader === "rewrite"
+        ? `localhost:${this.#o.port}`
+        : this.#o.hostHeader,
+      basicAuth: this.#o.basicAuth ?? [],
+      facts,
+    };
+    await relay(
+      local,
+      ch,
+      undefined,
+      filterIsNoop(filterOptions)
+        ? undefined
+        : new RequestFilter(filterOptions),
+    );
   }
 }
 

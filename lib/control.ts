@@ -16,12 +16,16 @@ import {
   encodeControlResponse,
   encodeRefusal,
   FEATURE_PING,
+  HEADER_ALLOW_IP,
   HEADER_CLIENT,
+  HEADER_DENY_IP,
   HEADER_FEATURES,
   HEADER_RESUME,
   HEADER_SUBDOMAIN,
 } from "./handshake.ts";
 import { VERSION } from "./version.ts";
+import { FEATURE_FACTS } from "./facts.ts";
+import { IpFilter } from "./ip_filter.ts";
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {
@@ -35,6 +39,10 @@ export interface Tunnel extends Registered {
   session: Session;
   /** Public connections relayed so far. */
   connections: number;
+  /** The client reads channel facts first on every channel. */
+  facts: boolean;
+  /** The client's own allow and deny lists for visitors. */
+  visitors: IpFilter;
 }
 
 /** What the endpoint needs from the server. */
@@ -140,6 +148,14 @@ export class ControlEndpoint {
         );
       }
     }
+    let visitors: IpFilter;
+    try {
+      const list = (h: string) =>
+        (header(h) ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+      visitors = new IpFilter(list(HEADER_ALLOW_IP), list(HEADER_DENY_IP));
+    } catch (err) {
+      return refuse(400, (err as Error).message);
+    }
     const [resumeName, resumeSecret] = (header(HEADER_RESUME) ?? "").split(" ");
     const claim = this.#c.registry.claim(
       ip,
@@ -159,13 +175,19 @@ export class ControlEndpoint {
     const publicHost = `${name}.${this.#c.host}${
       portSuffix(entrance.scheme, entrance.publicPort)
     }`;
-    const ping = (header(HEADER_FEATURES) ?? "").split(",").map((f) => f.trim())
-      .includes(FEATURE_PING);
+    const offered = (header(HEADER_FEATURES) ?? "").split(",").map((f) =>
+      f.trim()
+    );
+    const ping = offered.includes(FEATURE_PING);
+    const facts = offered.includes(FEATURE_FACTS);
     const extra: Record<string, string> = {
       "X-Groktunnel-Secret": secret,
       "X-Groktunnel-Url": `${entrance.scheme}://${publicHost}`,
     };
-    if (ping) extra["X-Groktunnel-Features"] = FEATURE_PING;
+    const accepted = [ping && FEATURE_PING, facts && FEATURE_FACTS].filter(
+      Boolean,
+    );
+    if (accepted.length) extra["X-Groktunnel-Features"] = accepted.join(", ");
     // The head is handled; bytes after it (if any) belong to the session.
     r.conn.skip(r.headLength);
     await writeAll(conn, encodeControlResponse(publicHost, extra));
@@ -184,6 +206,8 @@ export class ControlEndpoint {
       started: Date.now(),
       session,
       connections: 0,
+      facts,
+      visitors,
     };
     this.#c.registry.add(tunnel);
     this.#c.log(

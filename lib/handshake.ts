@@ -18,6 +18,10 @@ export const HEADER_SUBDOMAIN = "x-groktunnel-subdomain";
 export const HEADER_RESUME = "x-groktunnel-resume";
 /** The secret that proves, on reconnect, that this client held the name. */
 export const HEADER_SECRET = "x-groktunnel-secret";
+/** CIDR blocks allowed to reach the tunnel, comma-separated. */
+export const HEADER_ALLOW_IP = "x-groktunnel-allow-ip";
+/** CIDR blocks refused, comma-separated. */
+export const HEADER_DENY_IP = "x-groktunnel-deny-ip";
 /** The full public URL (`https://<name>.<host>`): tells our client the scheme. */
 export const HEADER_URL = "x-groktunnel-url";
 /** The liveness extension: PING/PONG (types 107/108) may be sent both ways. */
@@ -56,6 +60,10 @@ export interface ControlRequest {
   resume?: { name: string; secret: string } | undefined;
   /** Features offered. */
   features?: string[];
+  /** CIDR blocks that may reach the tunnel (checked by the server). */
+  allowIps?: readonly string[] | undefined;
+  /** CIDR blocks refused by the server. */
+  denyIps?: readonly string[] | undefined;
 }
 
 const enc = new TextEncoder();
@@ -76,6 +84,12 @@ export function encodeControlRequest(req: ControlRequest): Uint8Array {
   if (req.subdomain) lines.push(`X-Groktunnel-Subdomain: ${req.subdomain}`);
   if (req.resume) {
     lines.push(`X-Groktunnel-Resume: ${req.resume.name} ${req.resume.secret}`);
+  }
+  if (req.allowIps?.length) {
+    lines.push(`X-Groktunnel-Allow-Ip: ${req.allowIps.join(", ")}`);
+  }
+  if (req.denyIps?.length) {
+    lines.push(`X-Groktunnel-Deny-Ip: ${req.denyIps.join(", ")}`);
   }
   return enc.encode(lines.join("\r\n") + "\r\n\r\n");
 }

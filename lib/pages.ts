@@ -95,3 +95,14 @@ export const TLS_UNRECOGNIZED_NAME: Uint8Array = new Uint8Array([
   0x02,
   0x70,
 ]);
+
+/** A TLS fatal alert `access_denied` (RFC 8446 §6.2): the TLS way to say 403. */
+export const TLS_ACCESS_DENIED: Uint8Array = new Uint8Array([
+  0x15,
+  0x03,
+  0x01,
+  0x00,
+  0x02,
+  0x02,
+  0x31,
+]);

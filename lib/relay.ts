@@ -13,6 +13,10 @@ import { DATA_HEADER_SIZE } from "./mux/frames.ts";
 import { ChannelClosedError } from "./mux/errors.ts";
 import { acquire, release, SIZES } from "./buffers.ts";
 import { closeQuietly } from "./sockets.ts";
+import type { InboundFilter } from "./request_filter.ts";
+
+/** How long a refused visitor's answer waits for the app to finish earlier answers (ms). */
+export const REPLY_WAIT = 5_000;
 
 /** What the relay needs of a socket. */
 export interface RelayConn {
@@ -28,13 +32,18 @@ export interface RelayConn {
 
 /**
  * Relays between `conn` and `channel` (sending `first` into the channel
- * before anything read from `conn`), then closes both.
+ * before anything read from `conn`), then closes both. With `filter`, what
+ * comes from the channel passes through it on the way to `conn`; when it
+ * refuses, `conn` gets EOF, and once the app has sent what it still had
+ * (or after {@linkcode REPLY_WAIT}), the refusal goes back on the channel.
  */
 export async function relay(
   conn: RelayConn,
   channel: Channel,
   first?: Uint8Array,
+  filter?: InboundFilter,
 ): Promise<void> {
+  let reply: Uint8Array | undefined;
   // Both are idempotent, so either direction may tear down.
   const teardown = () => {
     closeQuietly(conn);
@@ -68,7 +77,8 @@ export async function relay(
           bufs = [acquire(level), acquire(level)];
         }
       }
-      await channel.closeWrite();
+      // A refusal still to send: it goes after the app's last bytes.
+      if (!reply) await channel.closeWrite();
     } catch (err) {
       await writing.catch(() => {});
       // The peer closed the channel: it wants no more; the other way may go on.
@@ -84,10 +94,37 @@ export async function relay(
       for (;;) {
         const chunk = await channel.readChunk();
         if (chunk === null) break;
-        let off = 0;
-        while (off < chunk.length) off += await conn.write(chunk.subarray(off));
+        if (!filter) {
+          let off = 0;
+          while (off < chunk.length) {
+            off += await conn.write(chunk.subarray(off));
+          }
+          continue;
+        }
+        const r = filter.push(chunk);
+        for (const piece of r.out) {
+          let off = 0;
+          while (off < piece.length) {
+            off += await conn.write(piece.subarray(off));
+          }
+        }
+        if (r.reply) {
+          reply = r.reply;
+          break;
+        }
       }
       await conn.closeWrite();
+      if (reply) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          toChannel,
+          new Promise((r) => timer = setTimeout(r, REPLY_WAIT)),
+        ]);
+        clearTimeout(timer);
+        await channel.write(reply);
+        await channel.closeWrite();
+        teardown();
+      }
     } catch {
       teardown();
     }

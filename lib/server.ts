@@ -13,7 +13,9 @@
 import { OpenFailedError } from "./mux/errors.ts";
 import { relay } from "./relay.ts";
 import { answer, closeQuietly, type NetConn } from "./sockets.ts";
-import { page, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
+import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
+import { type ChannelFacts, encodeFacts } from "./facts.ts";
+import { IpFilter } from "./ip_filter.ts";
 import {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
@@ -92,6 +94,10 @@ export interface ServerOptions {
   httpPort?: number | undefined;
   /** With `httpPort`: refuse tunnels over plain HTTP. */
   httpsOnly?: boolean;
+  /** CIDR blocks of visitors allowed to reach any tunnel (empty: all). */
+  allowIps?: string[];
+  /** CIDR blocks of visitors refused for every tunnel. */
+  denyIps?: string[];
   /** When set, clients must present it as `Authorization: Bearer <token>`. */
   token?: string | undefined;
   /**
@@ -179,6 +185,7 @@ export class TunnelServer {
   #tls: TlsListener | undefined;
   #reloader: CertificateReloader | undefined;
   #httpsOnly: boolean;
+  #visitors: IpFilter;
   #conns = new Set<NetConn>();
   #inFlight = 0;
   #closing = false;
@@ -196,6 +203,7 @@ export class TunnelServer {
     this.#maxConnections = options.maxConnectionsPerTunnel ??
       DEFAULT_MAX_CONNECTIONS_PER_TUNNEL;
     this.#httpsOnly = options.httpsOnly ?? false;
+    this.#visitors = new IpFilter(options.allowIps, options.denyIps);
     const log = this.#log = options.log ??
       ((line) => console.error(`${new Date().toISOString()} ${line}`));
     this.#registry = new Registry<Tunnel>({
@@ -361,22 +369,24 @@ export class TunnelServer {
     }
   }
 
+  /** The bare host, the original's `_new.<host>`, or an IP literal (no tunnel has one). */
   #isControl(host: string): boolean {
-    return host === this.host || host === `_new.${this.host}`;
+    return host === this.host || host === `_new.${this.host}` ||
+      /^\[[0-9a-f:.]+\]$|^\d+\.\d+\.\d+\.\d+$/.test(host);
   }
 
   /** The main port without certificates: HTTP by Host, TLS passed through by SNI. */
   async #plain(conn: NetConn, r: PeekResult): Promise<void> {
     const tunnel = this.#registry.lookup(r.host, r.port);
     if (r.kind === "tls") {
-      if (tunnel) await this.#public(tunnel, r);
+      if (tunnel) await this.#public(conn, tunnel, r, "passthrough");
       else await answer(conn, TLS_UNRECOGNIZED_NAME);
     } else if (this.#isControl(r.host)) {
       await this.#control.handle(conn, r, {
         scheme: "http",
         publicPort: r.port ?? 80,
       });
-    } else await this.#routeHttp(conn, r, tunnel);
+    } else await this.#routeHttp(conn, r, tunnel, "none");
   }
 
   /** The main port with certificates: TLS ended, then HTTP by Host. */
@@ -406,7 +416,12 @@ export class TunnelServer {
         publicPort: r.port ?? 443,
       });
     }
-    await this.#routeHttp(conn, r, this.#registry.lookup(r.host, r.port));
+    await this.#routeHttp(
+      conn,
+      r,
+      this.#registry.lookup(r.host, r.port),
+      "terminated",
+    );
   }
 
   /** The plain port beside TLS: 308 to https; the control handshake for old clients. */
@@ -449,8 +464,9 @@ export class TunnelServer {
     conn: NetConn,
     r: PeekResult,
     tunnel: Tunnel | undefined,
+    tls: ChannelFacts["tls"],
   ): Promise<void> {
-    if (tunnel) return this.#public(tunnel, r);
+    if (tunnel) return this.#public(conn, tunnel, r, tls);
     await answer(
       conn,
       page(
@@ -461,7 +477,26 @@ export class TunnelServer {
     );
   }
 
-  async #public(t: Tunnel, r: PeekResult): Promise<void> {
+  async #public(
+    conn: NetConn,
+    t: Tunnel,
+    r: PeekResult,
+    tls: ChannelFacts["tls"],
+  ): Promise<void> {
+    // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
+    const raw = conn.remoteAddr.hostname;
+    const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
+    if (!this.#visitors.allows(ip) || !t.visitors.allows(ip)) {
+      await answer(
+        conn,
+        r.kind === "tls" ? TLS_ACCESS_DENIED : page(
+          403,
+          `Your address (${ip}) may not reach ${t.publicHost}.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      );
+      return;
+    }
     if (t.session.channelCount >= this.#maxConnections) {
       await answer(
         r.conn,
@@ -491,7 +526,18 @@ export class TunnelServer {
         return;
       }
       t.connections++;
-      await relay(r.conn, ch, r.conn.takeBuffered());
+      let first = r.conn.takeBuffered();
+      if (t.facts) {
+        first = encodeFacts({
+          ip,
+          port: conn.remoteAddr.port,
+          tls,
+          host: r.port ? `${r.host}:${r.port}` : r.host,
+          dstIp: conn.localAddr.hostname,
+          dstPort: conn.localAddr.port,
+        }, first);
+      }
+      await relay(r.conn, ch, first);
     } finally {
       this.#inFlight--;
     }

@@ -20,6 +20,8 @@ export function closeQuietly(conn: { close(): void }): void {
 export interface NetConn {
   /** The peer's address. */
   readonly remoteAddr: Deno.NetAddr;
+  /** Our address. */
+  readonly localAddr: Deno.NetAddr;
   /** Reads into `p`; `null` at EOF. */
   read(p: Uint8Array): Promise<number | null>;
   /** Writes some of `p`. */

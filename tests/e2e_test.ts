@@ -498,7 +498,13 @@ Deno.test("EOF travels both ways: a half-closed request and a close-delimited re
     }
   })();
   const { server, port } = await startServerProc();
-  const { client, url } = await startClientProc(raw.addr.port, port);
+  // A request body delimited by EOF is not HTTP/1.1 (requests need a length):
+  // this exercises the relay alone, without the request filter, which would
+  // refuse it (see forwarded_test.ts for half-close with the filter on).
+  const { client, url } = await startClientProc(raw.addr.port, port, [
+    "--forwarded-headers",
+    "off",
+  ]);
   try {
     for (const size of [0, 3 * MiB]) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });

@@ -1,0 +1,425 @@
+/**
+ * An incremental HTTP/1.x message parser that only watches: it cuts a byte
+ * stream (cut anywhere) into heads, body bytes and message ends, and hands
+ * the body bytes back as views of the input, untouched, so a relay can pass
+ * them on byte-exact while rewriting only heads, and a capture can read them.
+ *
+ * Framing as RFC 9112 §6 says, strictly (ambiguity is what request smuggling
+ * lives on): requests with both Content-Length and Transfer-Encoding, with
+ * differing Content-Lengths, with a coding other than a final `chunked`, or
+ * with two Host fields are errors (400); so are bare LF line ends, obs-fold
+ * and control bytes in heads. Responses: 1xx then another head, 101 and
+ * successful CONNECT switch to raw bytes, HEAD/204/304 have no body, else
+ * Content-Length, chunked, or everything until EOF. Knows nothing of tunnels.
+ */
+
+/** Largest head (request line or status line plus fields) by default. */
+export const DEFAULT_MAX_HEAD = 32 * 1024;
+/** Longest chunk-size line (with extensions). */
+export const MAX_CHUNK_LINE = 4 * 1024;
+
+/** The stream is not acceptable HTTP/1.x; `status` is what to answer. */
+export class Http1Error extends Error {
+  /** 400 (malformed or ambiguous), 431 (head too large) or 501 (coding). */
+  readonly status: number;
+  /** Creates the error with its status. */
+  constructor(message: string, status = 400) {
+    super(message);
+    this.name = "Http1Error";
+    this.status = status;
+  }
+}
+
+/** A parsed head. Field names keep their case; values are trimmed. */
+export interface Http1Head {
+  /** Request method (requests only). */
+  method: string;
+  /** Request target as sent (requests only). */
+  target: string;
+  /** Status code (responses only; 0 for requests). */
+  status: number;
+  /** Reason phrase (responses only). */
+  reason: string;
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  version: string;
+  /** Fields in order. */
+  headers: Array<[string, string]>;
+}
+
+/** What the parser saw, in stream order. */
+export type Http1Event =
+  /** A head; `bytes` are exactly the bytes it took (a copy). */
+  | { kind: "head"; head: Http1Head; bytes: Uint8Array }
+  /**
+   * Body bytes as a view of the input; `data` is false for chunked framing
+   * (sizes, CRLFs, trailers), true for payload.
+   */
+  | { kind: "body"; bytes: Uint8Array; data: boolean }
+  /** The message is complete. */
+  | { kind: "end" }
+  /** Bytes after an upgrade (or a tunnel), passed on as they are. */
+  | { kind: "raw"; bytes: Uint8Array };
+
+/** Options of {@linkcode Http1Parser}. */
+export interface Http1ParserOptions {
+  /**
+   * Largest head in bytes (431 past it).
+   * @default {32768}
+   */
+  maxHead?: number;
+}
+
+const LATIN1 = new TextDecoder("latin1");
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) (HTTP\/1\.[01])$/;
+const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
+// deno-lint-ignore no-control-regex
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+type State =
+  | "head"
+  | "length"
+  | "chunk-size"
+  | "chunk-data"
+  | "chunk-crlf"
+  | "trailers"
+  | "until-eof"
+  | "raw";
+
+/**
+ * Parses one direction of a connection: requests (`"request"`) or
+ * responses (`"response"`). A response parser must be told each request's
+ * method ({@linkcode Http1Parser.expectResponseTo}) to frame HEAD answers.
+ */
+export class Http1Parser {
+  readonly #side: "request" | "response";
+  readonly #maxHead: number;
+  #state: State = "head";
+  #head = new Uint8Array(0);
+  #headLen = 0;
+  #left = 0;
+  #line = "";
+  #methods: string[] = [];
+  #upgradeAfter = false;
+
+  /** A parser for one direction. */
+  constructor(side: "request" | "response", options: Http1ParserOptions = {}) {
+    this.#side = side;
+    this.#maxHead = options.maxHead ?? DEFAULT_MAX_HEAD;
+  }
+
+  /** True once the stream switched to raw bytes (upgrade or CONNECT). */
+  get raw(): boolean {
+    return this.#state === "raw";
+  }
+
+  /** True between messages (nothing of a message buffered). */
+  get idle(): boolean {
+    return this.#state === "head" && this.#headLen === 0;
+  }
+
+  /** Response side: the next response answers a request with `method`. */
+  expectResponseTo(method: string): void {
+    this.#methods.push(method.toUpperCase());
+  }
+
+  /** Switches to raw bytes from now on (the caller saw a 101, say). */
+  switchToRaw(): void {
+    this.#state = "raw";
+  }
+
+  /** Feeds bytes; calls `emit` for each event; throws {@linkcode Http1Error}. */
+  push(chunk: Uint8Array, emit: (e: Http1Event) => void): void {
+    let at = 0;
+    while (at < chunk.length) {
+      switch (this.#state) {
+        case "raw":
+          emit({ kind: "raw", bytes: chunk.subarray(at) });
+          return;
+        case "head":
+          at = this.#readHead(chunk, at, emit);
+          break;
+        case "length": {
+          const n = Math.min(this.#left, chunk.length - at);
+          emit({ kind: "body", bytes: chunk.subarray(at, at + n), data: true });
+          at += n;
+          this.#left -= n;
+          if (this.#left === 0) this.#finish(emit);
+          break;
+        }
+        case "until-eof":
+          emit({ kind: "body", bytes: chunk.subarray(at), data: true });
+          return;
+        case "chunk-data": {
+          const n = Math.min(this.#left, chunk.length - at);
+          emit({ kind: "body", bytes: chunk.subarray(at, at + n), data: true });
+          at += n;
+          this.#left -= n;
+          if (this.#left === 0) {
+            this.#state = "chunk-crlf";
+            this.#left = 2;
+          }
+          break;
+        }
+        case "chunk-crlf": {
+          const start = at;
+          while (this.#left > 0 && at < chunk.length) {
+            const want = this.#left === 2 ? 13 : 10;
+            if (chunk[at] !== want) {
+              throw new Http1Error("Chunk data not followed by CRLF");
+            }
+            at++;
+            this.#left--;
+          }
+          emit({ kind: "body", bytes: chunk.subarray(start, at), data: false });
+          if (this.#left === 0) this.#state = "chunk-size";
+          break;
+        }
+        case "chunk-size":
+        case "trailers":
+          at = this.#readLine(chunk, at, emit);
+          break;
+      }
+    }
+  }
+
+  /**
+   * The stream ended. Ends a close-delimited body; throws if a message was
+   * cut off (the caller may ignore that for a connection that just closed).
+   */
+  end(emit: (e: Http1Event) => void): void {
+    if (this.#state === "until-eof") {
+      this.#state = "head";
+      emit({ kind: "end" });
+      return;
+    }
+    if (this.#state !== "raw" && !this.idle) {
+      throw new Http1Error("Connection closed inside a message");
+    }
+  }
+
+  #readHead(
+    chunk: Uint8Array,
+    at: number,
+    emit: (e: Http1Event) => void,
+  ): number {
+    // Look for the blank line, including across the end of what is buffered.
+    const len = this.#headLen;
+    let end = -1;
+    for (let i = at; i < chunk.length; i++) {
+      if (chunk[i] !== 10) continue;
+      // i is an LF: the head ends if the 3 bytes before it are CR LF CR.
+      const back = (k: number) => {
+        const j = i - k;
+        return j >= at ? chunk[j] : this.#head[len - (k - (i - at))];
+      };
+      if (back(1) !== 13) throw new Http1Error("Bare LF in the head");
+      if (back(2) === 10 && back(3) === 13) {
+        end = i + 1;
+        break;
+      }
+    }
+    const take = end < 0 ? chunk.length - at : end - at;
+    if (len + take > this.#maxHead) {
+      throw new Http1Error(`Head exceeds ${this.#maxHead} bytes`, 431);
+    }
+    if (this.#head.length < len + take) {
+      const bigger = new Uint8Array(
+        Math.min(
+          this.#maxHead,
+          Math.max(len + take, this.#head.length * 2, 512),
+        ),
+      );
+      bigger.set(this.#head.subarray(0, len));
+      this.#head = bigger;
+    }
+    this.#head.set(chunk.subarray(at, at + take), len);
+    this.#headLen = len + take;
+    if (end < 0) return chunk.length;
+    const bytes = this.#head.slice(0, this.#headLen);
+    this.#headLen = 0;
+    // Empty lines before a request line are allowed (RFC 9112 §2.2).
+    let skip = 0;
+    while (
+      this.#side === "request" && bytes[skip] === 13 && bytes[skip + 1] === 10
+    ) skip += 2;
+    const head = this.#parseHead(
+      LATIN1.decode(bytes.subarray(skip, bytes.length - 4)),
+    );
+    emit({ kind: "head", head, bytes });
+    this.#frame(head, emit);
+    return end;
+  }
+
+  #parseHead(text: string): Http1Head {
+    const lines = text.split("\r\n");
+    for (const l of lines) {
+      if (l.includes("\n") || l.includes("\r")) {
+        throw new Http1Error("Bare CR or LF in the head");
+      }
+    }
+    const first = lines[0]!;
+    const head: Http1Head = {
+      method: "",
+      target: "",
+      status: 0,
+      reason: "",
+      version: "",
+      headers: [],
+    };
+    if (this.#side === "request") {
+      const m = REQUEST_LINE.exec(first);
+      if (!m) throw new Http1Error("Malformed request line");
+      head.method = m[1]!;
+      head.target = m[2]!;
+      head.version = m[3]!;
+    } else {
+      const m = STATUS_LINE.exec(first);
+      if (!m) throw new Http1Error("Malformed status line");
+      head.version = m[1]!;
+      head.status = Number(m[2]);
+      head.reason = m[3] ?? "";
+    }
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line[0] === " " || line[0] === "\t") {
+        throw new Http1Error("Obsolete line folding in the head");
+      }
+      const colon = line.indexOf(":");
+      const name = colon > 0 ? line.slice(0, colon) : "";
+      if (!TOKEN.test(name)) throw new Http1Error("Malformed header field");
+      const value = line.slice(colon + 1).trim();
+      if (BAD_VALUE.test(value)) {
+        throw new Http1Error(`Control character in the ${name} field`);
+      }
+      head.headers.push([name, value]);
+    }
+    return head;
+  }
+
+  /** Decides how the body after `head` is delimited. */
+  #frame(head: Http1Head, emit: (e: Http1Event) => void): void {
+    let te: string[] | undefined;
+    const lengths = new Set<string>();
+    let hosts = 0;
+    let connectionUpgrade = false, upgrade = false;
+    for (const [name, value] of head.headers) {
+      const n = name.toLowerCase();
+      if (n === "transfer-encoding") {
+        te = [
+          ...(te ?? []),
+          ...value.toLowerCase().split(",").map((s) => s.trim()),
+        ];
+      } else if (n === "content-length") {
+        for (const v of value.split(",")) lengths.add(v.trim());
+      } else if (n === "host") hosts++;
+      else if (n === "connection") {
+        connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
+          s.trim() === "upgrade"
+        );
+      } else if (n === "upgrade") upgrade = true;
+    }
+    if (lengths.size > 1) {
+      throw new Http1Error("Differing Content-Length values");
+    }
+    const cl = lengths.size ? [...lengths][0]! : undefined;
+    if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl)) {
+      throw new Http1Error("Malformed Content-Length");
+    }
+    if (this.#side === "request") {
+      if (hosts > 1) throw new Http1Error("More than one Host field");
+      if (te && cl !== undefined) {
+        throw new Http1Error("Both Content-Length and Transfer-Encoding");
+      }
+      if (te && te[te.length - 1] !== "chunked") {
+        throw new Http1Error("Transfer-Encoding must end with chunked", 400);
+      }
+      this.#upgradeAfter = head.method === "CONNECT" ||
+        (connectionUpgrade && upgrade);
+      if (head.method === "CONNECT") return this.#toRaw();
+      if (te) return void (this.#state = "chunk-size");
+      if (cl !== undefined && Number(cl) > 0) {
+        this.#left = Number(cl);
+        this.#state = "length";
+        return;
+      }
+      return this.#finish(emit);
+    }
+    // Responses.
+    const s = head.status;
+    if (s >= 100 && s < 200 && s !== 101) return; // interim: another head follows
+    const method = this.#methods.shift() ?? "GET";
+    if (s === 101 || (method === "CONNECT" && s >= 200 && s < 300)) {
+      emit({ kind: "end" });
+      return this.#toRaw();
+    }
+    if (method === "HEAD" || s === 204 || s === 304) return this.#finish(emit);
+    if (te && te[te.length - 1] === "chunked") {
+      return void (this.#state = "chunk-size");
+    }
+    if (!te && cl !== undefined) {
+      if (Number(cl) === 0) return this.#finish(emit);
+      this.#left = Number(cl);
+      this.#state = "length";
+      return;
+    }
+    this.#state = "until-eof";
+  }
+
+  #toRaw(): void {
+    this.#state = "raw";
+  }
+
+  #finish(emit: (e: Http1Event) => void): void {
+    emit({ kind: "end" });
+    // A request that asked to upgrade: what follows is the new protocol's
+    // (or, if refused, more HTTP; a watcher cannot know without the answer,
+    // so it stops parsing: the relay stays byte-exact either way).
+    this.#state = this.#upgradeAfter ? "raw" : "head";
+    this.#upgradeAfter = false;
+  }
+
+  #readLine(
+    chunk: Uint8Array,
+    at: number,
+    emit: (e: Http1Event) => void,
+  ): number {
+    const start = at;
+    let done = false;
+    while (at < chunk.length) {
+      const b = chunk[at++]!;
+      if (b === 10) {
+        done = true;
+        break;
+      }
+      this.#line += String.fromCharCode(b);
+      const limit = this.#state === "trailers" ? this.#maxHead : MAX_CHUNK_LINE;
+      if (this.#line.length > limit) {
+        throw new Http1Error("Chunk size line or trailer too long");
+      }
+    }
+    emit({ kind: "body", bytes: chunk.subarray(start, at), data: false });
+    if (!done) return at;
+    const line = this.#line;
+    this.#line = "";
+    if (!line.endsWith("\r")) {
+      throw new Http1Error("Bare LF in chunked framing");
+    }
+    const text = line.slice(0, -1);
+    if (this.#state === "chunk-size") {
+      const m = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(text);
+      if (!m) throw new Http1Error("Malformed chunk size");
+      const size = parseInt(m[1]!, 16);
+      if (size === 0) this.#state = "trailers";
+      else {
+        this.#left = size;
+        this.#state = "chunk-data";
+      }
+    } else if (text === "") {
+      this.#finish(emit);
+    } else if (text.indexOf(":") <= 0 || BAD_VALUE.test(text)) {
+      throw new Http1Error("Malformed trailer field");
+    }
+    return at;
+  }
+}

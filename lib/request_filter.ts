@@ -1,0 +1,115 @@
+/**
+ * The client's filter on what visitors send to the local app: every request
+ * of a connection (keep-alive and pipelined, not only the first) is parsed
+ * (lib/http1/), checked (basic auth, smuggling-prone framing) and its head
+ * rewritten (lib/forwarded.ts); bodies, chunked framing and upgraded streams
+ * pass byte-exact. A refused request never reaches the app: the visitor gets
+ * the answer (401, 400, 431) and the connection closes.
+ */
+
+import { basicAuthOk, unauthorized } from "./basic_auth.ts";
+import type { ChannelFacts } from "./facts.ts";
+import { encodeHead, type ForwardedMode, rewriteFields } from "./forwarded.ts";
+import { Http1Error, Http1Parser } from "./http1/parser.ts";
+import { page } from "./pages.ts";
+
+/** What the relay does with a chunk from the visitor. */
+export interface InboundResult {
+  /** Bytes for the local app, in order (views; write before the next push). */
+  out: Uint8Array[];
+  /** If set: forward nothing more; answer the visitor with this and close. */
+  reply?: Uint8Array;
+}
+
+/** A transform of the visitor-to-app bytes, as the relay uses it. */
+export interface InboundFilter {
+  /** Takes the next chunk. */
+  push(chunk: Uint8Array): InboundResult;
+}
+
+/** Options of {@linkcode RequestFilter}. */
+export interface RequestFilterOptions {
+  /** Forwarded headers. */
+  forwarded: ForwardedMode;
+  /** A replacement Host value. */
+  host?: string | undefined;
+  /** `user:password` pairs; empty: no auth. */
+  basicAuth?: readonly string[];
+  /** What the server saw of this connection. */
+  facts?: ChannelFacts | undefined;
+  /** Largest request head. */
+  maxHead?: number;
+}
+
+/** True when the options change nothing: the relay can skip parsing. */
+export function filterIsNoop(o: RequestFilterOptions): boolean {
+  return o.forwarded === "off" && o.host === undefined &&
+    !(o.basicAuth?.length);
+}
+
+/** One connection's filter; see the module doc. */
+export class RequestFilter implements InboundFilter {
+  #o: RequestFilterOptions;
+  #parser: Http1Parser;
+  #raw = false;
+  #first = true;
+  #dead = false;
+
+  /** A filter for one connection. */
+  constructor(options: RequestFilterOptions) {
+    this.#o = options;
+    this.#parser = new Http1Parser("request", {
+      maxHead: options.maxHead ?? 32 * 1024,
+    });
+  }
+
+  /** Rewrites or refuses; see {@linkcode InboundFilter}. */
+  push(chunk: Uint8Array): InboundResult {
+    if (this.#dead) return { out: [] };
+    if (this.#first) {
+      this.#first = false;
+      // TLS passed through (the server says so, or it starts like a TLS
+      // record): nothing here can be read; pass it on untouched.
+      if (this.#o.facts?.tls === "passthrough" || chunk[0] === 0x16) {
+        this.#raw = true;
+      }
+    }
+    if (this.#raw) return { out: [chunk] };
+    const out: Uint8Array[] = [];
+    let reply: Uint8Array | undefined;
+    try {
+      this.#parser.push(chunk, (e) => {
+        if (reply) return;
+        if (e.kind === "head") {
+          const auth = this.#o.basicAuth;
+          if (auth?.length) {
+            const given = e.head.headers.find(([k]) =>
+              k.toLowerCase() === "authorization"
+            )?.[1];
+            if (!basicAuthOk(given, auth)) {
+              reply = unauthorized();
+              return;
+            }
+          }
+          out.push(encodeHead(
+            e.head,
+            rewriteFields(e.head, {
+              mode: this.#o.forwarded,
+              facts: this.#o.facts,
+              host: this.#o.host,
+              dropAuthorization: !!auth?.length,
+            }),
+          ));
+        } else if (e.kind === "body" || e.kind === "raw") out.push(e.bytes);
+      });
+    } catch (err) {
+      if (!(err instanceof Http1Error)) throw err;
+      reply = page(err.status, `Refused: ${err.message}.`);
+    }
+    if (reply) {
+      this.#dead = true;
+      return { out, reply };
+    }
+    return { out };
+  }
+}
