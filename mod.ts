@@ -45,8 +45,8 @@ export { DialError } from "./lib/dial.ts";
 export type { ForwardedMode } from "./lib/forwarded.ts";
 export type { ProxyProtocolVersion } from "./lib/proxy_protocol.ts";
 export {
-  type Http1Event,
   Http1Error,
+  type Http1Event,
   type Http1Head,
   Http1Parser,
   type Http1ParserOptions,

@@ -4,7 +4,7 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https` for one half of the table.
+ * `--only plain|https|features` for a part of the table.
  */
 
 import { createHash } from "node:crypto";
@@ -307,8 +307,10 @@ const row = (
 const files: string[] = [];
 const extra: Array<ReturnType<typeof spawn>> = [];
 try {
-  if (values.only !== "https") await plainRows();
-  if (values.only !== "plain") await httpsRows();
+  const only = values.only;
+  if (!only || only === "plain") await plainRows();
+  if (!only || only === "https") await httpsRows();
+  if (!only || only === "features") await featureRows();
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});
@@ -400,6 +402,51 @@ async function plainRows(): Promise<void> {
     "≤ 80 MB each",
     sRss <= 80 && cRss <= 80 ? "yes" : "no",
     "",
+  ]);
+}
+
+/**
+ * A feature on beside the same run with it off: keep-alive req/s through a
+ * client that rewrites request heads (the default: forwarded headers) and
+ * one with `--forwarded-headers off`, same server and backend, runs
+ * alternated (off, on, off, on) and averaged.
+ */
+async function featureRows(): Promise<void> {
+  const off = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    V8,
+    "main.ts",
+    String(backendPort),
+    "-p",
+    String(serverPort),
+    "--forwarded-headers",
+    "off",
+  ]);
+  extra.push(off);
+  const offUrl = new URL((await off.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+  const offTarget: Target = {
+    name: "tunnel, rewriting off",
+    port: serverPort,
+    host: offUrl.host,
+  };
+  const runs = { on: [] as number[], off: [] as number[] };
+  for (let i = 0; i < 2; i++) {
+    runs.off.push((await wrk(offTarget, false)).rps);
+    runs.on.push((await wrk(tunnel, false)).rps);
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  rows.push([
+    "keep-alive: forwarded headers on vs off",
+    `${mean(runs.off).toFixed(0)} (off)`,
+    `${mean(runs.on).toFixed(0)} (on)`,
+    `${(mean(runs.on) / mean(runs.off)).toFixed(2)}×`,
+    "≥ 0.9×",
+    mean(runs.on) / mean(runs.off) >= 0.9 ? "yes" : "no",
+    `runs off ${runs.off.map((x) => x.toFixed(0)).join("/")}, on ${
+      runs.on.map((x) => x.toFixed(0)).join("/")
+    }`,
   ]);
 }
 

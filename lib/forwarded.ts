@@ -2,8 +2,9 @@
  * Who is calling, told to the local app: `X-Forwarded-For`, `-Proto`,
  * `-Host` and `Forwarded` (RFC 7239) built from what the server saw of the
  * visitor (its channel facts), and the `Host` rewrite for dev servers that
- * check it. Pure functions over a parsed head; lib/request_filter.ts applies
- * them to every request of a connection.
+ * check it. A pure function over a parsed head and its bytes, splicing only
+ * the lines that change; lib/request_filter.ts applies it to every request
+ * of a connection.
  */
 
 import type { ChannelFacts } from "./facts.ts";
@@ -22,6 +23,14 @@ const FORWARDED_NAMES = new Set([
   "x-forwarded-host",
   "forwarded",
 ]);
+
+/** Per-connection memory of the last added lines (keep-alive reuses them). */
+export interface RewriteCache {
+  /** The Host value the lines were made for. */
+  host?: string;
+  /** `X-Forwarded-*` and `Forwarded` lines for it, as bytes. */
+  lines?: Uint8Array;
+}
 
 /** How a head is rewritten. */
 export interface RewriteOptions {
@@ -47,60 +56,110 @@ function quoteIfNeeded(v: string): string {
     : `"${v.replace(/["\\]/g, "\\$&")}"`;
 }
 
-/** The head's fields after rewriting (the request line is unchanged). */
-export function rewriteFields(
-  head: Http1Head,
-  o: RewriteOptions,
-): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  let originalHost = "";
-  for (const [name, value] of head.headers) {
-    const n = name.toLowerCase();
-    if (n === "host") {
-      originalHost = value;
-      out.push([name, o.host ?? value]);
-    } else if (o.mode === "replace" && FORWARDED_NAMES.has(n)) {
-      continue;
-    } else if (n === "authorization" && o.dropAuthorization) {
-      continue;
-    } else out.push([name, value]);
-  }
-  if (o.mode === "off" || !o.facts) return out;
-  const f = o.facts;
-  const proto = f.tls === "terminated" ? "https" : "http";
-  const host = originalHost || f.host;
-  const ours: Record<string, string> = {
-    "X-Forwarded-For": f.ip,
-    "X-Forwarded-Proto": proto,
-    "X-Forwarded-Host": host,
-    "Forwarded": `for=${forwardedFor(f.ip)};proto=${proto};host=${
-      quoteIfNeeded(host)
-    }`,
-  };
-  for (const [name, value] of Object.entries(ours)) {
-    const n = name.toLowerCase();
-    const at = o.mode === "append"
-      ? out.findLastIndex(([k]) => k.toLowerCase() === n)
-      : -1;
-    if (at < 0) out.push([name, value]);
-    else if (n === "x-forwarded-for" || n === "forwarded") {
-      // A list: the visitor's (or the front proxy's) entries, then ours.
-      out[at] = [out[at]![0], `${out[at]![1]}, ${value}`];
-    }
-    // append: X-Forwarded-Proto/-Host from the proxy in front stay as they are.
-  }
-  return out;
+/** Writes `text` (latin1: one byte per char) into `out` at `at`; returns the end. */
+function putLatin1(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at + i] = text.charCodeAt(i);
+  return at + text.length;
 }
 
-/** The head as bytes: request line, fields, blank line (latin1). */
-export function encodeHead(
+/**
+ * The head's bytes after rewriting: lines dropped or replaced in place, ours
+ * added before the blank line; every other byte as it came. Returns `bytes`
+ * itself when nothing changes.
+ */
+export function rewriteHead(
   head: Http1Head,
-  fields: Array<[string, string]>,
+  bytes: Uint8Array,
+  o: RewriteOptions,
+  cache: RewriteCache = {},
+  alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n),
 ): Uint8Array {
-  let text = `${head.method} ${head.target} ${head.version}\r\n`;
-  for (const [k, v] of fields) text += `${k}: ${v}\r\n`;
-  text += "\r\n";
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  const { headers, spans } = head;
+  // Edits by field index: null drops the line, a string replaces it.
+  let edits: Map<number, string | null> | undefined;
+  const edit = (i: number, v: string | null) => (edits ??= new Map()).set(i, v);
+  let originalHost = "";
+  let xff = -1, fwd = -1, hasProto = false, hasHost = false;
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
+    const l = name.length;
+    if (l === 4 && name.toLowerCase() === "host") {
+      originalHost = value;
+      if (o.host !== undefined) edit(i, `${name}: ${o.host}\r\n`);
+    } else if (
+      o.mode !== "off" && (l === 9 || l === 15 || l === 16 || l === 17)
+    ) {
+      const n = name.toLowerCase();
+      if (!FORWARDED_NAMES.has(n)) continue;
+      if (o.mode === "replace") edit(i, null);
+      else if (n === "x-forwarded-for") xff = i;
+      else if (n === "forwarded") fwd = i;
+      else if (n === "x-forwarded-proto") hasProto = true;
+      else hasHost = true;
+    } else if (
+      l === 13 && o.dropAuthorization && name.toLowerCase() === "authorization"
+    ) {
+      edit(i, null);
+    }
+  }
+  let tail = "";
+  let lines: Uint8Array | undefined;
+  if (o.mode !== "off" && o.facts) {
+    const f = o.facts;
+    const proto = f.tls === "terminated" ? "https" : "http";
+    const host = originalHost || f.host;
+    const forwarded = `for=${forwardedFor(f.ip)};proto=${proto};host=${
+      quoteIfNeeded(host)
+    }`;
+    // append: a list gets our entry after the visitor's (or front proxy's);
+    // their -Proto and -Host stay as they are.
+    if (xff < 0 && fwd < 0 && !hasProto && !hasHost && cache.host === host) {
+      lines = cache.lines; // the same lines as the last request's
+    }
+    if (lines) {
+      // reused
+    } else if (xff >= 0) {
+      edit(xff, null);
+      tail += `X-Forwarded-For: ${headers[xff]![1]}, ${f.ip}\r\n`;
+    } else tail += `X-Forwarded-For: ${f.ip}\r\n`;
+    if (!hasProto) tail += `X-Forwarded-Proto: ${proto}\r\n`;
+    if (!hasHost) tail += `X-Forwarded-Host: ${host}\r\n`;
+    if (!lines) {
+      if (fwd >= 0) {
+        edit(fwd, null);
+        tail += `Forwarded: ${headers[fwd]![1]}, ${forwarded}\r\n`;
+      } else tail += `Forwarded: ${forwarded}\r\n`;
+      lines = new Uint8Array(tail.length);
+      putLatin1(lines, 0, tail);
+      if (xff < 0 && fwd < 0 && !hasProto && !hasHost) {
+        cache.host = host;
+        cache.lines = lines;
+      }
+    }
+  }
+  if (!edits && !lines) return bytes;
+  let size = bytes.length + (lines?.length ?? 0);
+  for (const [i, text] of edits ?? []) {
+    size += (text?.length ?? 0) - (spans[2 * i + 1]! - spans[2 * i]!);
+  }
+  const out = alloc(size);
+  let from = 0, at = 0;
+  for (const i of edits ? [...edits.keys()].sort((a, b) => a - b) : []) {
+    const start = spans[2 * i]!, end = spans[2 * i + 1]!;
+    out.set(bytes.subarray(from, start), at);
+    at += start - from;
+    const text = edits!.get(i);
+    if (text) at = putLatin1(out, at, text);
+    from = end;
+  }
+  // Everything up to the blank line, ours, then the blank line.
+  out.set(bytes.subarray(from, bytes.length - 2), at);
+  at += bytes.length - 2 - from;
+  if (lines) {
+    out.set(lines, at);
+    at += lines.length;
+  }
+  out[at] = 13;
+  out[at + 1] = 10;
   return out;
 }

@@ -9,7 +9,14 @@
 
 import { basicAuthOk, unauthorized } from "./basic_auth.ts";
 import type { ChannelFacts } from "./facts.ts";
-import { encodeHead, type ForwardedMode, rewriteFields } from "./forwarded.ts";
+import {
+  type ForwardedMode,
+  type RewriteCache,
+  rewriteHead,
+} from "./forwarded.ts";
+
+/** Bytes of rewritten heads one push can place without allocating. */
+const ARENA = 16 * 1024;
 import { Http1Error, Http1Parser } from "./http1/parser.ts";
 import { page } from "./pages.ts";
 
@@ -54,6 +61,17 @@ export class RequestFilter implements InboundFilter {
   #raw = false;
   #first = true;
   #dead = false;
+  #cache: RewriteCache = {};
+  // Rewritten heads of one push go here: the relay writes them before the
+  // next push, so the space is reused instead of allocated per request.
+  #arena = new Uint8Array(ARENA);
+  #used = 0;
+  #alloc = (n: number): Uint8Array => {
+    if (this.#used + n > ARENA) return new Uint8Array(n);
+    const out = this.#arena.subarray(this.#used, this.#used + n);
+    this.#used += n;
+    return out;
+  };
 
   /** A filter for one connection. */
   constructor(options: RequestFilterOptions) {
@@ -75,6 +93,7 @@ export class RequestFilter implements InboundFilter {
       }
     }
     if (this.#raw) return { out: [chunk] };
+    this.#used = 0;
     const out: Uint8Array[] = [];
     let reply: Uint8Array | undefined;
     try {
@@ -91,14 +110,17 @@ export class RequestFilter implements InboundFilter {
               return;
             }
           }
-          out.push(encodeHead(
+          out.push(rewriteHead(
             e.head,
-            rewriteFields(e.head, {
+            e.bytes,
+            {
               mode: this.#o.forwarded,
               facts: this.#o.facts,
               host: this.#o.host,
               dropAuthorization: !!auth?.length,
-            }),
+            },
+            this.#cache,
+            this.#alloc,
           ));
         } else if (e.kind === "body" || e.kind === "raw") out.push(e.bytes);
       });

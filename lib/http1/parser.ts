@@ -44,11 +44,16 @@ export interface Http1Head {
   version: string;
   /** Fields in order. */
   headers: Array<[string, string]>;
+  /** Per field: the start and end (after its CRLF) of its line in the head's bytes. */
+  spans: number[];
 }
 
 /** What the parser saw, in stream order. */
 export type Http1Event =
-  /** A head; `bytes` are exactly the bytes it took (a copy). */
+  /**
+   * A head; `bytes` are exactly the bytes it took, as a view valid during
+   * the call (copy them to keep them).
+   */
   | { kind: "head"; head: Http1Head; bytes: Uint8Array }
   /**
    * Body bytes as a view of the input; `data` is false for chunked framing
@@ -70,11 +75,80 @@ export interface Http1ParserOptions {
 }
 
 const LATIN1 = new TextDecoder("latin1");
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) (HTTP\/1\.[01])$/;
 const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
 // deno-lint-ignore no-control-regex
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+// deno-lint-ignore no-control-regex
+const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
+/** Token characters (RFC 9110 §5.6.2), by byte. */
+const IS_TOKEN = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~") IS_TOKEN[c.charCodeAt(0)] = 1;
+for (let c = 48; c < 58; c++) IS_TOKEN[c] = 1;
+for (let c = 65; c < 91; c++) IS_TOKEN[c] = IS_TOKEN[c + 32] = 1;
+
+/**
+ * Parses a whole head (with its blank line). `spans` gets, per field, the
+ * offsets of its line (start, end after CRLF) in `bytes`: a rewriter can
+ * splice lines without re-encoding the rest.
+ */
+function parseHead(side: "request" | "response", bytes: Uint8Array): Http1Head {
+  // latin1: one char per byte, so string offsets are byte offsets.
+  // (fromCharCode beats TextDecoder for the usual small head.)
+  const text = bytes.length <= 4096
+    ? String.fromCharCode.apply(null, bytes as unknown as number[])
+    : LATIN1.decode(bytes);
+  if (BAD_BYTES.test(text)) {
+    throw new Http1Error("Control character or bare CR in the head");
+  }
+  let pos = 0;
+  // Empty lines before a request line are allowed (RFC 9112 §2.2).
+  if (side === "request") { while (text.startsWith("\r\n", pos)) pos += 2; }
+  let eol = text.indexOf("\r\n", pos);
+  const first = text.slice(pos, eol);
+  const head: Http1Head = {
+    method: "",
+    target: "",
+    status: 0,
+    reason: "",
+    version: "",
+    headers: [],
+    spans: [],
+  };
+  if (side === "request") {
+    const m = REQUEST_LINE.exec(first);
+    if (!m) throw new Http1Error("Malformed request line");
+    head.method = m[1]!;
+    head.target = m[2]!;
+    head.version = m[3]!;
+  } else {
+    const m = STATUS_LINE.exec(first);
+    if (!m) throw new Http1Error("Malformed status line");
+    head.version = m[1]!;
+    head.status = Number(m[2]);
+    head.reason = m[3] ?? "";
+  }
+  const stop = text.length - 2; // the blank line's CRLF
+  for (pos = eol + 2; pos < stop; pos = eol + 2) {
+    eol = text.indexOf("\r\n", pos);
+    let colon = pos;
+    while (colon < eol && IS_TOKEN[text.charCodeAt(colon)] === 1) colon++;
+    if (colon === pos || text.charCodeAt(colon) !== 58) {
+      throw new Http1Error(
+        text.charCodeAt(pos) === 32 || text.charCodeAt(pos) === 9
+          ? "Obsolete line folding in the head"
+          : "Malformed header field",
+      );
+    }
+    head.headers.push([
+      text.slice(pos, colon),
+      text.slice(colon + 1, eol).trim(),
+    ]);
+    head.spans.push(pos, eol + 2);
+  }
+  return head;
+}
 
 type State =
   | "head"
@@ -203,18 +277,16 @@ export class Http1Parser {
     at: number,
     emit: (e: Http1Event) => void,
   ): number {
-    // Look for the blank line, including across the end of what is buffered.
+    // Find the blank line: each LF must follow a CR; CR LF CR LF ends it.
+    // Bytes before `at` (an earlier chunk) are read from the head buffer.
     const len = this.#headLen;
+    const before = (i: number) => i >= at ? chunk[i] : this.#head[len + i - at];
     let end = -1;
-    for (let i = at; i < chunk.length; i++) {
-      if (chunk[i] !== 10) continue;
-      // i is an LF: the head ends if the 3 bytes before it are CR LF CR.
-      const back = (k: number) => {
-        const j = i - k;
-        return j >= at ? chunk[j] : this.#head[len - (k - (i - at))];
-      };
-      if (back(1) !== 13) throw new Http1Error("Bare LF in the head");
-      if (back(2) === 10 && back(3) === 13) {
+    for (let i = chunk.indexOf(10, at); i >= 0; i = chunk.indexOf(10, i + 1)) {
+      if (len + i - at === 0 || before(i - 1) !== 13) {
+        throw new Http1Error("Bare LF in the head");
+      }
+      if (len + i - at >= 3 && before(i - 2) === 10 && before(i - 3) === 13) {
         end = i + 1;
         break;
       }
@@ -223,78 +295,30 @@ export class Http1Parser {
     if (len + take > this.#maxHead) {
       throw new Http1Error(`Head exceeds ${this.#maxHead} bytes`, 431);
     }
-    if (this.#head.length < len + take) {
-      const bigger = new Uint8Array(
-        Math.min(
-          this.#maxHead,
-          Math.max(len + take, this.#head.length * 2, 512),
-        ),
-      );
-      bigger.set(this.#head.subarray(0, len));
-      this.#head = bigger;
+    let bytes: Uint8Array;
+    if (len === 0 && end >= 0) {
+      bytes = chunk.subarray(at, end); // the common case: no copy
+    } else {
+      if (this.#head.length < len + take) {
+        const bigger = new Uint8Array(
+          Math.min(
+            this.#maxHead,
+            Math.max(len + take, this.#head.length * 2, 512),
+          ),
+        );
+        bigger.set(this.#head.subarray(0, len));
+        this.#head = bigger;
+      }
+      this.#head.set(chunk.subarray(at, at + take), len);
+      this.#headLen = len + take;
+      if (end < 0) return chunk.length;
+      bytes = this.#head.subarray(0, this.#headLen);
+      this.#headLen = 0;
     }
-    this.#head.set(chunk.subarray(at, at + take), len);
-    this.#headLen = len + take;
-    if (end < 0) return chunk.length;
-    const bytes = this.#head.slice(0, this.#headLen);
-    this.#headLen = 0;
-    // Empty lines before a request line are allowed (RFC 9112 §2.2).
-    let skip = 0;
-    while (
-      this.#side === "request" && bytes[skip] === 13 && bytes[skip + 1] === 10
-    ) skip += 2;
-    const head = this.#parseHead(
-      LATIN1.decode(bytes.subarray(skip, bytes.length - 4)),
-    );
+    const head = parseHead(this.#side, bytes);
     emit({ kind: "head", head, bytes });
     this.#frame(head, emit);
     return end;
-  }
-
-  #parseHead(text: string): Http1Head {
-    const lines = text.split("\r\n");
-    for (const l of lines) {
-      if (l.includes("\n") || l.includes("\r")) {
-        throw new Http1Error("Bare CR or LF in the head");
-      }
-    }
-    const first = lines[0]!;
-    const head: Http1Head = {
-      method: "",
-      target: "",
-      status: 0,
-      reason: "",
-      version: "",
-      headers: [],
-    };
-    if (this.#side === "request") {
-      const m = REQUEST_LINE.exec(first);
-      if (!m) throw new Http1Error("Malformed request line");
-      head.method = m[1]!;
-      head.target = m[2]!;
-      head.version = m[3]!;
-    } else {
-      const m = STATUS_LINE.exec(first);
-      if (!m) throw new Http1Error("Malformed status line");
-      head.version = m[1]!;
-      head.status = Number(m[2]);
-      head.reason = m[3] ?? "";
-    }
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (line[0] === " " || line[0] === "\t") {
-        throw new Http1Error("Obsolete line folding in the head");
-      }
-      const colon = line.indexOf(":");
-      const name = colon > 0 ? line.slice(0, colon) : "";
-      if (!TOKEN.test(name)) throw new Http1Error("Malformed header field");
-      const value = line.slice(colon + 1).trim();
-      if (BAD_VALUE.test(value)) {
-        throw new Http1Error(`Control character in the ${name} field`);
-      }
-      head.headers.push([name, value]);
-    }
-    return head;
   }
 
   /** Decides how the body after `head` is delimited. */
@@ -304,6 +328,9 @@ export class Http1Parser {
     let hosts = 0;
     let connectionUpgrade = false, upgrade = false;
     for (const [name, value] of head.headers) {
+      // Only names of these lengths matter here: skip lower-casing the rest.
+      const l = name.length;
+      if (l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17) continue;
       const n = name.toLowerCase();
       if (n === "transfer-encoding") {
         te = [
