@@ -36,6 +36,14 @@ import {
 import { CertificateError, covers } from "./lib/tls/certificate.ts";
 import { encodeQr } from "./lib/qr/encode.ts";
 import { IpFilter } from "./lib/ip_filter.ts";
+import { CaptureStore } from "./lib/inspector/store.ts";
+import {
+  DEFAULT_INSPECT_PORT,
+  type Inspector,
+  isLoopbackHost,
+  startInspector,
+} from "./lib/inspector/server.ts";
+import { logLine } from "./lib/inspector/log.ts";
 import { renderQr } from "./lib/qr/render.ts";
 
 const USAGE =
@@ -65,6 +73,9 @@ Client options:
       --local-host <host>  where the local server listens  [127.0.0.1, then ::1]
       --subdomain <name>   ask for this name instead of a random one
       --qr                 also show the URL as a QR code (for phones)
+      --quiet              no line per request on the terminal
+      --inspect <addr>     the inspector's address         [127.0.0.1:4040, or the next free port]
+      --no-inspect         no inspector
       --forwarded-headers <replace|append|off>
                            X-Forwarded-*/Forwarded for the app: replace what
                            visitors sent with what the server saw, keep theirs
@@ -119,6 +130,27 @@ function styles() {
     yellow: wrap(33),
     red: wrap(31),
     dim: wrap(2),
+  };
+}
+
+/** `--inspect`: `port`, `host:port` or `[::1]:port`, loopback only. */
+function parseInspect(
+  value: string | undefined,
+): { hostname: string; port: number; exact: boolean } {
+  if (value === undefined) {
+    return { hostname: "127.0.0.1", port: DEFAULT_INSPECT_PORT, exact: false };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]+))?:?([0-9]+)$/.exec(value);
+  const hostname = m ? (m[1] ?? m[2] ?? "127.0.0.1") : "";
+  if (!m || !isLoopbackHost(hostname)) {
+    throw new UsageError(
+      `--inspect takes a loopback address such as 127.0.0.1:4040, not "${value}"`,
+    );
+  }
+  return {
+    hostname,
+    port: parsePort(m[3]!, "--inspect"),
+    exact: true,
   };
 }
 
@@ -309,7 +341,13 @@ export async function main(args: string[]): Promise<number> {
         ),
       },
       s,
-      f.qr === true,
+      {
+        qr: f.qr === true,
+        quiet: f.quiet === true,
+        inspect: f["no-inspect"] === true
+          ? undefined
+          : parseInspect(str("inspect")),
+      },
     );
   } catch (err) {
     if (err instanceof UsageError) {
@@ -432,8 +470,18 @@ async function runServer(
 async function runClient(
   o: Loose<ClientOptions> & { port: number },
   s: Styles,
-  qr: boolean,
+  ui: {
+    qr: boolean;
+    quiet: boolean;
+    inspect: { hostname: string; port: number; exact: boolean } | undefined;
+  },
 ): Promise<number> {
+  const qr = ui.qr;
+  const store = ui.quiet && !ui.inspect ? undefined : new CaptureStore();
+  if (store && !ui.quiet) {
+    store.listen((c, kind) => console.error(logLine(c, kind, s)));
+  }
+  let inspector: Inspector | undefined;
   let lastUrl: string | undefined;
   const onEvent = (e: ClientEvent) => {
     switch (e.type) {
@@ -498,10 +546,38 @@ async function runClient(
   const clean = defined<ClientOptions>(o);
   let client: TunnelClient;
   try {
-    client = new TunnelClient({ ...clean, onEvent });
+    client = new TunnelClient({
+      ...clean,
+      onEvent,
+      ...(store ? { capture: store } : {}),
+    });
   } catch (err) {
     console.error(s.red(`groktunnel: ${(err as Error).message}`));
     return 1;
+  }
+  if (store && ui.inspect) {
+    try {
+      inspector = startInspector({
+        store,
+        ...ui.inspect,
+        tunnel: () => ({
+          publicUrl: client.url,
+          local: o.localHost
+            ? `${o.localHost}:${o.port}`
+            : `localhost:${o.port}`,
+        }),
+        dialLocal: () => client.connectLocal(),
+      });
+      console.error(`${s.green("inspector")} ${s.bold(inspector.url)}`);
+    } catch (err) {
+      console.error(
+        s.yellow(
+          `no inspector: cannot listen on ${ui.inspect.hostname}:${ui.inspect.port}: ${
+            (err as Error).message
+          }`,
+        ),
+      );
+    }
   }
   let stopping = false;
   const stop = () => {
@@ -520,6 +596,7 @@ async function runClient(
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
+    await inspector?.close();
   }
 }
 

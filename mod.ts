@@ -43,6 +43,12 @@ export {
 export { HandshakeError } from "./lib/handshake.ts";
 export { DialError } from "./lib/dial.ts";
 export type { ForwardedMode } from "./lib/forwarded.ts";
+export type {
+  CapturedMessage,
+  CaptureSink,
+  Exchange,
+  HeadLine,
+} from "./lib/inspector/capture.ts";
 export type { ProxyProtocolVersion } from "./lib/proxy_protocol.ts";
 export {
   Http1Error,

@@ -255,6 +255,9 @@ const client = spawn([
   String(backendPort),
   "-p",
   String(serverPort),
+  // The request log is terminal output, not tunnel work: off in every
+  // client here (the inspector's capture stays on, as by default).
+  "--quiet",
 ]);
 const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
 const direct: Target = {
@@ -423,6 +426,7 @@ async function featureRows(): Promise<void> {
     String(serverPort),
     "--forwarded-headers",
     "off",
+    "--quiet",
   ]);
   extra.push(off);
   const offUrl = new URL((await off.waitFor(/^(http:\/\/\S+)$/m))[1]!);
@@ -437,6 +441,41 @@ async function featureRows(): Promise<void> {
     runs.on.push((await wrk(tunnel, false)).rps);
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const noInspect = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    V8,
+    "main.ts",
+    String(backendPort),
+    "-p",
+    String(serverPort),
+    "--quiet",
+    "--no-inspect",
+  ]);
+  extra.push(noInspect);
+  const niUrl = new URL((await noInspect.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+  const niTarget: Target = {
+    name: "no inspector",
+    port: serverPort,
+    host: niUrl.host,
+  };
+  const ins = { on: [] as number[], off: [] as number[] };
+  for (let i = 0; i < 2; i++) {
+    ins.off.push((await wrk(niTarget, false)).rps);
+    ins.on.push((await wrk(tunnel, false)).rps);
+  }
+  rows.push([
+    "keep-alive: inspector on vs --no-inspect",
+    `${mean(ins.off).toFixed(0)} (off)`,
+    `${mean(ins.on).toFixed(0)} (on)`,
+    `${(mean(ins.on) / mean(ins.off)).toFixed(2)}×`,
+    "≥ 0.9×",
+    mean(ins.on) / mean(ins.off) >= 0.9 ? "yes" : "no",
+    `runs off ${ins.off.map((x) => x.toFixed(0)).join("/")}, on ${
+      ins.on.map((x) => x.toFixed(0)).join("/")
+    }`,
+  ]);
   rows.push([
     "keep-alive: forwarded headers on vs off",
     `${mean(runs.off).toFixed(0)} (off)`,

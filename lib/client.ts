@@ -35,6 +35,7 @@ import { filterIsNoop, RequestFilter } from "./request_filter.ts";
 import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
 import { IpFilter } from "./ip_filter.ts";
+import { type CaptureSink, ConnectionTap } from "./inspector/capture.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */
 export const MIN_BACKOFF = 500;
@@ -120,6 +121,11 @@ export interface ClientOptions {
    */
   proxyProtocol?: ProxyProtocolVersion | undefined;
   /**
+   * Where captured requests and responses go (the inspector's store, a
+   * request log); each tunnelled connection gets a tap that never slows it.
+   */
+  capture?: CaptureSink | undefined;
+  /**
    * Whether to reconnect when the server goes away.
    * @default {true}
    */
@@ -173,6 +179,7 @@ export class TunnelClient {
         | "allowIps"
         | "denyIps"
         | "proxyProtocol"
+        | "capture"
       >
     >
     & ClientOptions;
@@ -420,6 +427,14 @@ export class TunnelClient {
     }
   }
 
+  /**
+   * A new connection to the local app, as visitors' connections are made
+   * (127.0.0.1, then ::1, unless `localHost` was given).
+   */
+  connectLocal(): Promise<Deno.TcpConn> {
+    return this.#dialLocal();
+  }
+
   async #dialLocal(): Promise<Deno.TcpConn> {
     let first: unknown;
     for (const host of this.#local) {
@@ -490,7 +505,14 @@ export class TunnelClient {
         return;
       }
     }
+    const tap = this.#o.capture && facts?.tls !== "passthrough"
+      ? new ConnectionTap(
+        this.#o.capture,
+        facts ? hostPort(facts.ip, facts.port) : "",
+      )
+      : undefined;
     const filterOptions = {
+      watch: tap?.requestEvent,
       forwarded: this.#o.forwardedHeaders,
       host: this.#o.hostHeader === "rewrite"
         ? `localhost:${this.#o.port}`
@@ -505,6 +527,7 @@ export class TunnelClient {
       filterIsNoop(filterOptions)
         ? undefined
         : new RequestFilter(filterOptions),
+      tap,
     );
   }
 }

@@ -15,6 +15,16 @@ import { acquire, release, SIZES } from "./buffers.ts";
 import { closeQuietly } from "./sockets.ts";
 import type { InboundFilter } from "./request_filter.ts";
 
+/** What the relay shows a watcher (the inspector's tap): views, never waited on. */
+export interface RelayTap {
+  /** Bytes from the channel's side (the visitor), before any filter. */
+  fromVisitor(chunk: Uint8Array): void;
+  /** Bytes from the socket's side (the app). */
+  fromApp(chunk: Uint8Array): void;
+  /** Both ways are done. */
+  end(): void;
+}
+
 /** How long a refused visitor's answer waits for the app to finish earlier answers (ms). */
 export const REPLY_WAIT = 5_000;
 
@@ -42,7 +52,17 @@ export async function relay(
   channel: Channel,
   first?: Uint8Array,
   filter?: InboundFilter,
+  tap?: RelayTap,
 ): Promise<void> {
+  // A watcher that throws is dropped: relaying never depends on it.
+  const watch = (f: (t: RelayTap) => void) => {
+    if (!tap) return;
+    try {
+      f(tap);
+    } catch {
+      tap = undefined;
+    }
+  };
   let reply: Uint8Array | undefined;
   // Both are idempotent, so either direction may tear down.
   const teardown = () => {
@@ -64,6 +84,11 @@ export async function relay(
         const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
         await writing;
         if (n === null) break;
+        if (tap) {
+          watch((t) =>
+            t.fromApp(buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n))
+          );
+        }
         writing = channel.writeFramed(buf, n);
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
@@ -94,6 +119,8 @@ export async function relay(
       for (;;) {
         const chunk = await channel.readChunk();
         if (chunk === null) break;
+        // With a filter, the tap hears the filter's parse instead.
+        if (tap && !filter) watch((t) => t.fromVisitor(chunk));
         if (!filter) {
           let off = 0;
           while (off < chunk.length) {
@@ -138,4 +165,5 @@ export async function relay(
   closeQuietly(conn);
   channel.close();
   await Promise.allSettled([toChannel, toConn]);
+  watch((t) => t.end());
 }

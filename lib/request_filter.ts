@@ -17,7 +17,7 @@ import {
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 16 * 1024;
-import { Http1Error, Http1Parser } from "./http1/parser.ts";
+import { Http1Error, type Http1Event, Http1Parser } from "./http1/parser.ts";
 import { page } from "./pages.ts";
 
 /** What the relay does with a chunk from the visitor. */
@@ -46,6 +46,11 @@ export interface RequestFilterOptions {
   facts?: ChannelFacts | undefined;
   /** Largest request head. */
   maxHead?: number;
+  /**
+   * Sees every parse event (a capture tap), so the requests are parsed once.
+   * Called with `undefined` when parsing stops (not HTTP, or refused).
+   */
+  watch?: ((e: Http1Event | undefined) => void) | undefined;
 }
 
 /** True when the options change nothing: the relay can skip parsing. */
@@ -90,6 +95,7 @@ export class RequestFilter implements InboundFilter {
       // record): nothing here can be read; pass it on untouched.
       if (this.#o.facts?.tls === "passthrough" || chunk[0] === 0x16) {
         this.#raw = true;
+        this.#o.watch?.(undefined);
       }
     }
     if (this.#raw) return { out: [chunk] };
@@ -97,8 +103,10 @@ export class RequestFilter implements InboundFilter {
     const out: Uint8Array[] = [];
     let reply: Uint8Array | undefined;
     try {
+      const watch = this.#o.watch;
       this.#parser.push(chunk, (e) => {
         if (reply) return;
+        watch?.(e);
         if (e.kind === "head") {
           const auth = this.#o.basicAuth;
           if (auth?.length) {
@@ -130,6 +138,7 @@ export class RequestFilter implements InboundFilter {
     }
     if (reply) {
       this.#dead = true;
+      this.#o.watch?.(undefined);
       return { out, reply };
     }
     return { out };

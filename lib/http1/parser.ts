@@ -46,6 +46,8 @@ export interface Http1Head {
   headers: Array<[string, string]>;
   /** Per field: the start and end (after its CRLF) of its line in the head's bytes. */
   spans: number[];
+  /** The whole head as latin1 text (one char per byte), blank line included. */
+  text: string;
 }
 
 /** What the parser saw, in stream order. */
@@ -80,8 +82,21 @@ const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
 // deno-lint-ignore no-control-regex
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
-// deno-lint-ignore no-control-regex
-const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
+/** Bytes never allowed in a head (controls but HT, CR, LF; DEL), by byte. */
+const IS_BAD = new Uint8Array(256);
+for (let c = 0; c < 32; c++) {
+  IS_BAD[c] = c === 9 || c === 10 || c === 13 ? 0 : 1;
+}
+IS_BAD[127] = 1;
+
+/** True if `b` holds a forbidden control byte or a CR not before LF. */
+function badBytes(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (IS_BAD[c] === 1 || (c === 13 && b[i + 1] !== 10)) return true;
+  }
+  return false;
+}
 /** Token characters (RFC 9110 §5.6.2), by byte. */
 const IS_TOKEN = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~") IS_TOKEN[c.charCodeAt(0)] = 1;
@@ -93,15 +108,26 @@ for (let c = 65; c < 91; c++) IS_TOKEN[c] = IS_TOKEN[c + 32] = 1;
  * offsets of its line (start, end after CRLF) in `bytes`: a rewriter can
  * splice lines without re-encoding the rest.
  */
-function parseHead(side: "request" | "response", bytes: Uint8Array): Http1Head {
+export function parseHead(
+  side: "request" | "response",
+  bytes: Uint8Array,
+): Http1Head {
+  if (badBytes(bytes)) {
+    throw new Http1Error("Control character or bare CR in the head");
+  }
   // latin1: one char per byte, so string offsets are byte offsets.
   // (fromCharCode beats TextDecoder for the usual small head.)
   const text = bytes.length <= 4096
     ? String.fromCharCode.apply(null, bytes as unknown as number[])
     : LATIN1.decode(bytes);
-  if (BAD_BYTES.test(text)) {
-    throw new Http1Error("Control character or bare CR in the head");
-  }
+  return parseHeadText(side, text);
+}
+
+/** {@linkcode parseHead} on a head already in latin1 text (checked bytes). */
+export function parseHeadText(
+  side: "request" | "response",
+  text: string,
+): Http1Head {
   let pos = 0;
   // Empty lines before a request line are allowed (RFC 9112 §2.2).
   if (side === "request") { while (text.startsWith("\r\n", pos)) pos += 2; }
@@ -115,6 +141,7 @@ function parseHead(side: "request" | "response", bytes: Uint8Array): Http1Head {
     version: "",
     headers: [],
     spans: [],
+    text,
   };
   if (side === "request") {
     const m = REQUEST_LINE.exec(first);
