@@ -230,7 +230,7 @@ async function fileOf(bytes: number): Promise<string> {
 const backend = spawn(["run", "--allow-net", "bench/backend.ts"]);
 const backendPort = Number((await backend.waitFor(/listening (\d+)/))[1]);
 // Server and client run as `deno task start` runs them (small young generation).
-const V8 = "--v8-flags=--max-semi-space-size=2";
+const V8 = Deno.env.get("BENCH_V8") ?? "--v8-flags=--max-semi-space-size=2";
 const server = spawn([
   "run",
   "--allow-net",

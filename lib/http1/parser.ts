@@ -74,6 +74,12 @@ export interface Http1ParserOptions {
    * @default {32768}
    */
   maxHead?: number;
+  /**
+   * Keep only the fields that decide framing in each head's `headers` (and
+   * `spans`): for a watcher that reads the rest later from `text`, if ever.
+   * @default {false}
+   */
+  framingOnly?: boolean;
 }
 
 const LATIN1 = new TextDecoder("latin1");
@@ -111,8 +117,10 @@ for (let c = 65; c < 91; c++) IS_TOKEN[c] = IS_TOKEN[c + 32] = 1;
 export function parseHead(
   side: "request" | "response",
   bytes: Uint8Array,
+  framingOnly = false,
 ): Http1Head {
-  if (badBytes(bytes)) {
+  // A watcher (framingOnly) does not judge bytes it passes on untouched.
+  if (!framingOnly && badBytes(bytes)) {
     throw new Http1Error("Control character or bare CR in the head");
   }
   // latin1: one char per byte, so string offsets are byte offsets.
@@ -120,13 +128,19 @@ export function parseHead(
   const text = bytes.length <= 4096
     ? String.fromCharCode.apply(null, bytes as unknown as number[])
     : LATIN1.decode(bytes);
-  return parseHeadText(side, text);
+  return parseHeadText(side, text, framingOnly);
 }
 
-/** {@linkcode parseHead} on a head already in latin1 text (checked bytes). */
+/**
+ * {@linkcode parseHead} on a head already in latin1 text (checked bytes).
+ * With `framingOnly`, every line is checked but only the fields that decide
+ * framing (Host, Upgrade, Connection, Content-Length, Transfer-Encoding, by
+ * their lengths) are kept.
+ */
 export function parseHeadText(
   side: "request" | "response",
   text: string,
+  framingOnly = false,
 ): Http1Head {
   let pos = 0;
   // Empty lines before a request line are allowed (RFC 9112 §2.2).
@@ -168,6 +182,10 @@ export function parseHeadText(
           : "Malformed header field",
       );
     }
+    const l = colon - pos;
+    if (
+      framingOnly && l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17
+    ) continue;
     head.headers.push([
       text.slice(pos, colon),
       text.slice(colon + 1, eol).trim(),
@@ -195,6 +213,7 @@ type State =
 export class Http1Parser {
   readonly #side: "request" | "response";
   readonly #maxHead: number;
+  readonly #framingOnly: boolean;
   #state: State = "head";
   #head = new Uint8Array(0);
   #headLen = 0;
@@ -207,6 +226,7 @@ export class Http1Parser {
   constructor(side: "request" | "response", options: Http1ParserOptions = {}) {
     this.#side = side;
     this.#maxHead = options.maxHead ?? DEFAULT_MAX_HEAD;
+    this.#framingOnly = options.framingOnly ?? false;
   }
 
   /** True once the stream switched to raw bytes (upgrade or CONNECT). */
@@ -342,7 +362,7 @@ export class Http1Parser {
       bytes = this.#head.subarray(0, this.#headLen);
       this.#headLen = 0;
     }
-    const head = parseHead(this.#side, bytes);
+    const head = parseHead(this.#side, bytes, this.#framingOnly);
     emit({ kind: "head", head, bytes });
     this.#frame(head, emit);
     return end;

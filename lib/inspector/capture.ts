@@ -148,8 +148,9 @@ class Collector {
 export class ConnectionTap {
   #sink: CaptureSink;
   #remote: string;
-  #req = new Http1Parser("request");
-  #res = new Http1Parser("response");
+  // Watchers only: headers are read again from the text when shown.
+  #req = new Http1Parser("request", { framingOnly: true });
+  #res = new Http1Parser("response", { framingOnly: true });
   #off = false;
   /** Requests waiting for their response, oldest first. */
   #pending: Exchange[] = [];
