@@ -133,6 +133,9 @@ function styles() {
   };
 }
 
+/** Longest a request's log line waits to be written with others (ms). */
+const LOG_FLUSH = 50;
+
 /** `--inspect`: `port`, `host:port` or `[::1]:port`, loopback only. */
 function parseInspect(
   value: string | undefined,
@@ -478,8 +481,32 @@ async function runClient(
 ): Promise<number> {
   const qr = ui.qr;
   const store = ui.quiet && !ui.inspect ? undefined : new CaptureStore();
+  let flushLog = () => {};
   if (store && !ui.quiet) {
-    store.listen((c, kind) => console.error(logLine(c, kind, s)));
+    // Lines are written in batches (at most every LOG_FLUSH ms): one write
+    // per request would cost more than the request itself at high rates.
+    let pending = "";
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flush = () => {
+      timer = undefined;
+      const bytes = new TextEncoder().encode(pending);
+      pending = "";
+      let off = 0;
+      try {
+        while (off < bytes.length) {
+          off += Deno.stderr.writeSync(bytes.subarray(off));
+        }
+      } catch { /* stderr closed */ }
+    };
+    flushLog = () => {
+      clearTimeout(timer);
+      if (pending) flush();
+    };
+    store.listen((c, kind) => {
+      pending += logLine(c, kind, s) + "\n";
+      if (pending.length > 32 * 1024) flush();
+      else timer ??= setTimeout(flush, LOG_FLUSH);
+    });
   }
   let inspector: Inspector | undefined;
   let lastUrl: string | undefined;
@@ -597,6 +624,7 @@ async function runClient(
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     await inspector?.close();
+    flushLog();
   }
 }
 
