@@ -195,6 +195,9 @@ export function parseHeadText(
   return head;
 }
 
+/** The one "end" event (events are not kept by listeners; no need for new ones). */
+const END: Http1Event = Object.freeze({ kind: "end" });
+
 type State =
   | "head"
   | "length"
@@ -311,7 +314,7 @@ export class Http1Parser {
   end(emit: (e: Http1Event) => void): void {
     if (this.#state === "until-eof") {
       this.#state = "head";
-      emit({ kind: "end" });
+      emit(END);
       return;
     }
     if (this.#state !== "raw" && !this.idle) {
@@ -327,13 +330,17 @@ export class Http1Parser {
     // Find the blank line: each LF must follow a CR; CR LF CR LF ends it.
     // Bytes before `at` (an earlier chunk) are read from the head buffer.
     const len = this.#headLen;
-    const before = (i: number) => i >= at ? chunk[i] : this.#head[len + i - at];
+    const buffered = this.#head;
     let end = -1;
     for (let i = chunk.indexOf(10, at); i >= 0; i = chunk.indexOf(10, i + 1)) {
-      if (len + i - at === 0 || before(i - 1) !== 13) {
-        throw new Http1Error("Bare LF in the head");
-      }
-      if (len + i - at >= 3 && before(i - 2) === 10 && before(i - 3) === 13) {
+      const k = len + i - at; // this LF's offset in the whole head
+      // The 3 bytes before it, from this chunk or the buffered start.
+      const b1 = i - 1 >= at ? chunk[i - 1] : buffered[k - 1];
+      if (k === 0 || b1 !== 13) throw new Http1Error("Bare LF in the head");
+      if (k < 3) continue;
+      const b2 = i - 2 >= at ? chunk[i - 2] : buffered[k - 2];
+      const b3 = i - 3 >= at ? chunk[i - 3] : buffered[k - 3];
+      if (b2 === 10 && b3 === 13) {
         end = i + 1;
         break;
       }
@@ -424,7 +431,7 @@ export class Http1Parser {
     if (s >= 100 && s < 200 && s !== 101) return; // interim: another head follows
     const method = this.#methods.shift() ?? "GET";
     if (s === 101 || (method === "CONNECT" && s >= 200 && s < 300)) {
-      emit({ kind: "end" });
+      emit(END);
       return this.#toRaw();
     }
     if (method === "HEAD" || s === 204 || s === 304) return this.#finish(emit);
@@ -445,7 +452,7 @@ export class Http1Parser {
   }
 
   #finish(emit: (e: Http1Event) => void): void {
-    emit({ kind: "end" });
+    emit(END);
     // A request that asked to upgrade: what follows is the new protocol's
     // (or, if refused, more HTTP; a watcher cannot know without the answer,
     // so it stops parsing: the relay stays byte-exact either way).

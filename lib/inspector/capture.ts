@@ -90,6 +90,11 @@ export interface CaptureSink {
 
 /** Bytes as latin1 text, in slices small enough for `apply`. */
 export function latin1(b: Uint8Array): string {
+  if (b.length <= 16) {
+    let short = "";
+    for (let i = 0; i < b.length; i++) short += String.fromCharCode(b[i]!);
+    return short;
+  }
   let s = "";
   for (let i = 0; i < b.length; i += 8192) {
     s += String.fromCharCode.apply(
