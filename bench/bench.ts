@@ -416,77 +416,50 @@ async function plainRows(): Promise<void> {
  * times each) and averaged.
  */
 async function featureRows(): Promise<void> {
-  const off = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    V8,
-    "main.ts",
-    String(backendPort),
-    "-p",
-    String(serverPort),
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  /** A second client with `offFlags`, against the main one (on). */
+  const compare = async (label: string, offFlags: string[]) => {
+    const off = spawn([
+      "run",
+      "--allow-net",
+      "--allow-env",
+      V8,
+      "main.ts",
+      String(backendPort),
+      "-p",
+      String(serverPort),
+      "--quiet",
+      ...offFlags,
+    ]);
+    extra.push(off);
+    const offUrl = new URL((await off.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    const offTarget: Target = {
+      name: label,
+      port: serverPort,
+      host: offUrl.host,
+    };
+    const runs = { on: [] as number[], off: [] as number[] };
+    for (let i = 0; i < 3; i++) {
+      runs.off.push((await wrk(offTarget, false)).rps);
+      runs.on.push((await wrk(tunnel, false)).rps);
+    }
+    const ratio = mean(runs.on) / mean(runs.off);
+    rows.push([
+      label,
+      `${mean(runs.off).toFixed(0)} (off)`,
+      `${mean(runs.on).toFixed(0)} (on)`,
+      `${ratio.toFixed(2)}×`,
+      "≥ 0.9×",
+      ratio >= 0.9 ? "yes" : "no",
+      `runs off ${runs.off.map((x) => x.toFixed(0)).join("/")}, on ${
+        runs.on.map((x) => x.toFixed(0)).join("/")
+      }`,
+    ]);
+  };
+  await compare("keep-alive: inspector on vs --no-inspect", ["--no-inspect"]);
+  await compare("keep-alive: forwarded headers on vs off", [
     "--forwarded-headers",
     "off",
-    "--quiet",
-  ]);
-  extra.push(off);
-  const offUrl = new URL((await off.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-  const offTarget: Target = {
-    name: "tunnel, rewriting off",
-    port: serverPort,
-    host: offUrl.host,
-  };
-  const runs = { on: [] as number[], off: [] as number[] };
-  for (let i = 0; i < 3; i++) {
-    runs.off.push((await wrk(offTarget, false)).rps);
-    runs.on.push((await wrk(tunnel, false)).rps);
-  }
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const noInspect = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    V8,
-    "main.ts",
-    String(backendPort),
-    "-p",
-    String(serverPort),
-    "--quiet",
-    "--no-inspect",
-  ]);
-  extra.push(noInspect);
-  const niUrl = new URL((await noInspect.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-  const niTarget: Target = {
-    name: "no inspector",
-    port: serverPort,
-    host: niUrl.host,
-  };
-  const ins = { on: [] as number[], off: [] as number[] };
-  for (let i = 0; i < 3; i++) {
-    ins.off.push((await wrk(niTarget, false)).rps);
-    ins.on.push((await wrk(tunnel, false)).rps);
-  }
-  rows.push([
-    "keep-alive: inspector on vs --no-inspect",
-    `${mean(ins.off).toFixed(0)} (off)`,
-    `${mean(ins.on).toFixed(0)} (on)`,
-    `${(mean(ins.on) / mean(ins.off)).toFixed(2)}×`,
-    "≥ 0.9×",
-    mean(ins.on) / mean(ins.off) >= 0.9 ? "yes" : "no",
-    `runs off ${ins.off.map((x) => x.toFixed(0)).join("/")}, on ${
-      ins.on.map((x) => x.toFixed(0)).join("/")
-    }`,
-  ]);
-  rows.push([
-    "keep-alive: forwarded headers on vs off",
-    `${mean(runs.off).toFixed(0)} (off)`,
-    `${mean(runs.on).toFixed(0)} (on)`,
-    `${(mean(runs.on) / mean(runs.off)).toFixed(2)}×`,
-    "≥ 0.9×",
-    mean(runs.on) / mean(runs.off) >= 0.9 ? "yes" : "no",
-    `runs off ${runs.off.map((x) => x.toFixed(0)).join("/")}, on ${
-      runs.on.map((x) => x.toFixed(0)).join("/")
-    }`,
   ]);
 }
 

@@ -268,16 +268,22 @@ export class TunnelClient {
     return done.then(() => this.finished.catch(() => {}));
   }
 
-  /** `DELETE /` with the name and secret: the server frees the name. */
-  async #release(resume: { name: string; secret: string }): Promise<void> {
-    const conn = await dialServer({
+  /** A connection to the server, as the options say (TLS, CA, insecure). */
+  #dialServer(timeout: number, signal?: AbortSignal): Promise<DialedConn> {
+    return dialServer({
       host: this.#o.server,
       port: this.#o.serverPort,
       tls: this.#o.tls,
       caCerts: this.#o.caCerts,
       insecure: this.#o.insecure,
-      timeout: RELEASE_TIMEOUT,
+      timeout,
+      signal,
     });
+  }
+
+  /** `DELETE /` with the name and secret: the server frees the name. */
+  async #release(resume: { name: string; secret: string }): Promise<void> {
+    const conn = await this.#dialServer(RELEASE_TIMEOUT);
     try {
       const host = this.#o.server.includes(":")
         ? `[${this.#o.server}]`
@@ -355,15 +361,10 @@ export class TunnelClient {
 
   /** One connection's life; resolves with why it ended (after it was up). */
   async #connectOnce(): Promise<string | undefined> {
-    const conn = await dialServer({
-      host: this.#o.server,
-      port: this.#o.serverPort,
-      tls: this.#o.tls,
-      caCerts: this.#o.caCerts,
-      insecure: this.#o.insecure,
-      timeout: this.#o.connectTimeout,
-      signal: this.#o.signal,
-    });
+    const conn = await this.#dialServer(
+      this.#o.connectTimeout,
+      this.#o.signal,
+    );
     this.#conn = conn;
     try {
       if (this.#stopped) return undefined;

@@ -7,7 +7,15 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { decoder, encoder, pump, readAll, sha256, within } from "./helpers.ts";
+import {
+  decoder,
+  encoder,
+  pump,
+  readAll,
+  readHashedBody,
+  sha256,
+  within,
+} from "./helpers.ts";
 import {
   Proc,
   rawRequest,
@@ -158,29 +166,10 @@ Deno.test("forwarded headers, Host rewrite and basic auth on every request", asy
         await down.write(encoder.encode(
           `GET /bytes/${64 * MiB} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`,
         ));
-        // Hash as it streams (the head, then exactly 64 MiB).
-        const buf = new Uint8Array(256 * 1024);
-        let pending = new Uint8Array(0);
-        let end = -1;
-        while (end < 0) {
-          const n = await down.read(buf);
-          assert.ok(n);
-          pending = new Uint8Array([...pending, ...buf.subarray(0, n!)]);
-          end = decoder.decode(pending).indexOf("\r\n\r\n");
-        }
-        const headText = decoder.decode(pending).slice(0, end);
-        assert.match(headText, /^HTTP\/1\.1 200/);
-        const first = pending.subarray(encoder.encode(headText).length + 4);
-        const h = createHash("sha256").update(first);
-        let got = first.length;
-        while (got < 64 * MiB) {
-          const n = await down.read(buf);
-          assert.ok(n);
-          h.update(buf.subarray(0, n!));
-          got += n!;
-        }
-        assert.equal(got, 64 * MiB);
-        assert.equal(h.digest("hex"), sha256(bytesBody(64 * MiB)));
+        const got = await readHashedBody(down, 64 * MiB);
+        assert.match(got.head, /^HTTP\/1\.1 200/);
+        assert.equal(got.length, 64 * MiB);
+        assert.equal(got.sha256, sha256(bytesBody(64 * MiB)));
         down.close();
       },
     );

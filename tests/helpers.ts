@@ -132,3 +132,47 @@ export async function within<T>(
 
 export const encoder = new TextEncoder();
 export const decoder = new TextDecoder();
+
+/**
+ * Reads an HTTP head off `r` (returning it and the bytes read past it),
+ * within `ms`: for raw handshakes and hashed downloads alike.
+ */
+export async function readHead(
+  r: Reader,
+  ms = 10_000,
+): Promise<{ head: string; rest: Uint8Array }> {
+  const buf = new Uint8Array(256 * 1024);
+  let got = new Uint8Array(0);
+  let end = -1;
+  while (end < 0) {
+    const n = await within(ms, r.read(buf), "a response head");
+    if (n === null) throw new Error("EOF before a response head");
+    const next = new Uint8Array(got.length + n);
+    next.set(got);
+    next.set(buf.subarray(0, n), got.length);
+    got = next;
+    end = new TextDecoder("latin1").decode(got).indexOf("\r\n\r\n");
+  }
+  return {
+    head: new TextDecoder("latin1").decode(got.subarray(0, end)),
+    rest: got.slice(end + 4),
+  };
+}
+
+/** Reads a response head, then hashes exactly `length` body bytes. */
+export async function readHashedBody(
+  r: Reader,
+  length: number,
+): Promise<{ head: string; length: number; sha256: string }> {
+  const { head, rest } = await readHead(r);
+  const h = createHash("sha256").update(rest);
+  let got = rest.length;
+  const buf = new Uint8Array(256 * 1024);
+  while (got < length) {
+    const n = await r.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+    got += n;
+  }
+  return { head, length: got, sha256: h.digest("hex") };
+}

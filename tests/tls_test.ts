@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import { startBackend } from "./backend.ts";
 import { HOST, makeCerts, type TestCerts } from "./certs.ts";
-import { decoder, encoder, pump, sha256, within } from "./helpers.ts";
+import {
+  decoder,
+  encoder,
+  pump,
+  readHashedBody,
+  readHead,
+  sha256,
+  within,
+} from "./helpers.ts";
 import { bytesBody } from "./backend.ts";
 import { Proc, ResponseReader } from "./process.ts";
 import { Session } from "../lib/mux/session.ts";
@@ -179,31 +187,10 @@ Deno.test("https: TLS ended at the server, verified by the client", async (t) =>
           } HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`,
         );
         await conn2.write(head);
-        const buf = new Uint8Array(256 * 1024);
-        let pending = new Uint8Array(0);
-        let bodyStart = -1;
-        while (bodyStart < 0) {
-          const n = await conn2.read(buf);
-          assert.ok(n);
-          pending = new Uint8Array([...pending, ...buf.subarray(0, n!)]);
-          bodyStart = decoder.decode(pending).indexOf("\r\n\r\n");
-        }
-        const headText = decoder.decode(pending.subarray(0, bodyStart));
-        assert.match(headText, /^HTTP\/1\.1 200/);
-        const first = pending.subarray(
-          encoder.encode(headText).length + 4,
-        );
-        const { createHash } = await import("node:crypto");
-        const h = createHash("sha256").update(first);
-        let got = first.length;
-        for (;;) {
-          const n = await conn2.read(buf);
-          if (n === null) break;
-          h.update(buf.subarray(0, n));
-          got += n;
-        }
-        assert.equal(got, 64 * MiB);
-        assert.equal(h.digest("hex"), sha256(bytesBody(64 * MiB)));
+        const got = await readHashedBody(conn2, 64 * MiB);
+        assert.match(got.head, /^HTTP\/1\.1 200/);
+        assert.equal(got.length, 64 * MiB);
+        assert.equal(got.sha256, sha256(bytesBody(64 * MiB)));
 
         const up = await tlsConnect(port, name, [certs.ca1]);
         await up.write(
@@ -301,23 +288,14 @@ Deno.test("https: TLS ended at the server, verified by the client", async (t) =>
             `GET / HTTP/1.1\r\nHost: ${HOST}:${httpPort}\r\nUser-Agent: Go-http-client/1.1\r\n\r\n`,
           ),
         );
-        const buf = new Uint8Array(4096);
-        let got = new Uint8Array(0);
-        let end = -1;
-        while (end < 0) {
-          const n = await within(5000, conn.read(buf), "handshake");
-          assert.ok(n);
-          got = new Uint8Array([...got, ...buf.subarray(0, n!)]);
-          end = decoder.decode(got).indexOf("\r\n\r\n");
-        }
-        const head = decoder.decode(got.subarray(0, end));
+        const { head, rest } = await readHead(conn, 5000);
         const publicHost = /X-Public-Host: (\S+)/.exec(head)![1]!;
         assert.match(
           publicHost,
           new RegExp(`^[a-z0-9]{10}\\.tunnel\\.localhost:${port}$`),
         );
         const session = new Session(
-          new PeekedConn(conn, got.subarray(end + 4)),
+          new PeekedConn(conn, rest),
           {
             window: 2 * MiB,
             maxPacket: 32 * 1024,
