@@ -35,6 +35,7 @@ import {
 } from "./lib/cli_args.ts";
 import { CertificateError, covers } from "./lib/tls/certificate.ts";
 import { encodeQr } from "./lib/qr/encode.ts";
+import { parsePortRange } from "./lib/tcp.ts";
 import { IpFilter } from "./lib/ip_filter.ts";
 import { CaptureStore } from "./lib/inspector/store.ts";
 import {
@@ -51,6 +52,7 @@ const USAGE =
 
 Usage:
   groktunnel <port> [options]        expose localhost:<port> through a server
+  groktunnel tcp <port> [options]    expose a TCP service (ssh, a database): tcp://<host>:<n>
   groktunnel [server] [options]      run a server
   groktunnel demo                    server, app and tunnel in one process
 
@@ -73,6 +75,7 @@ Client options:
       --local-host <host>  where the local server listens  [127.0.0.1, then ::1]
       --subdomain <name>   ask for this name instead of a random one
       --qr                 also show the URL as a QR code (for phones)
+      --remote-port <n>    tcp: ask for this public port
       --quiet              no line per request on the terminal
       --inspect <addr>     the inspector's address         [127.0.0.1:4040, or the next free port]
       --no-inspect         no inspector
@@ -103,6 +106,8 @@ Server options:
       --allow-ip <cidr>            visitors allowed to any tunnel (repeatable)
       --deny-ip <cidr>             visitors refused everywhere (repeatable)
       --name-hold <seconds>        a vanished client's name is kept [600]
+      --tcp-ports <low-high>       offer TCP tunnels on these ports (off)
+      --max-tcp-tunnels-per-ip <n> TCP tunnels at once per client IP [4]
       --shutdown-grace <seconds>   in-flight time on SIGINT/SIGTERM [10]
 
 Examples:
@@ -282,6 +287,17 @@ export async function main(args: string[]): Promise<number> {
         allowIps: cidrs("allow-ip"),
         denyIps: cidrs("deny-ip"),
         nameHold: parseSeconds(str("name-hold"), "--name-hold", true),
+        tcpPorts: str("tcp-ports") === undefined ? undefined : (() => {
+          try {
+            return parsePortRange(str("tcp-ports")!);
+          } catch (err) {
+            throw new UsageError(`--tcp-ports: ${(err as Error).message}`);
+          }
+        })(),
+        maxTcpTunnelsPerIp: parseCount(
+          str("max-tcp-tunnels-per-ip"),
+          "--max-tcp-tunnels-per-ip",
+        ),
         grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
           10_000,
       }, s);
@@ -313,6 +329,10 @@ export async function main(args: string[]): Promise<number> {
     return await runClient(
       {
         port: parsed.port,
+        protocol: parsed.protocol,
+        remotePort: str("remote-port") === undefined
+          ? undefined
+          : parsePort(str("remote-port")!, "--remote-port"),
         localHost: str("local-host"),
         server: where.host,
         serverPort: where.port,
@@ -346,8 +366,9 @@ export async function main(args: string[]): Promise<number> {
       s,
       {
         qr: f.qr === true,
-        quiet: f.quiet === true,
-        inspect: f["no-inspect"] === true
+        // Raw TCP has no requests to log or inspect.
+        quiet: f.quiet === true || parsed.protocol === "tcp",
+        inspect: f["no-inspect"] === true || parsed.protocol === "tcp"
           ? undefined
           : parseInspect(str("inspect")),
       },

@@ -4,7 +4,7 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features` for a part of the table.
+ * `--only plain|https|features|tcp` for a part of the table.
  */
 
 import { createHash } from "node:crypto";
@@ -314,6 +314,7 @@ try {
   if (!only || only === "plain") await plainRows();
   if (!only || only === "https") await httpsRows();
   if (!only || only === "features") await featureRows();
+  if (!only || only === "tcp") await tcpRows();
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});
@@ -406,6 +407,55 @@ async function plainRows(): Promise<void> {
     sRss <= 80 && cRss <= 80 ? "yes" : "no",
     "",
   ]);
+}
+
+/**
+ * TCP tunnels: the same backend through a TCP tunnel (raw bytes, no name
+ * routing) beside it directly: bulk MB/s and a new connection per request.
+ */
+async function tcpRows(): Promise<void> {
+  const lo = 20000 + Math.floor(Math.random() * 20000);
+  const tcpServer = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    V8,
+    "main.ts",
+    "server",
+    "-p",
+    "0",
+    "--tcp-ports",
+    `${lo}-${lo + 99}`,
+  ]);
+  extra.push(tcpServer);
+  const port = Number(
+    (await tcpServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  const tcpClient = spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    V8,
+    "main.ts",
+    "tcp",
+    String(backendPort),
+    "-p",
+    String(port),
+  ]);
+  extra.push(tcpClient);
+  const publicPort = Number(
+    (await tcpClient.waitFor(/^tcp:\/\/\S+:(\d+)$/m))[1],
+  );
+  const through: Target = {
+    name: "tcp tunnel",
+    port: publicPort,
+    host: `127.0.0.1:${publicPort}`,
+  };
+  const d = await wrk(direct, true), t = await wrk(through, true);
+  row("tcp: new connection req/s", d.rps, t.rps, "", 0.40);
+  const dDown = await curlDown(direct, GiB),
+    tDown = await curlDown(through, GiB);
+  row("tcp: 1 GiB download MB/s", dDown, tDown, "", 0.20);
 }
 
 /**

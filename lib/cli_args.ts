@@ -35,6 +35,9 @@ const FLAGS: Record<
   "local-host": { type: "string", side: "client" },
   subdomain: { type: "string", side: "client" },
   qr: { type: "boolean", side: "client" },
+  "remote-port": { type: "string", side: "client" },
+  "tcp-ports": { type: "string", side: "server" },
+  "max-tcp-tunnels-per-ip": { type: "string", side: "server" },
   quiet: { type: "boolean", side: "client" },
   inspect: { type: "string", side: "client" },
   "no-inspect": { type: "boolean", side: "client" },
@@ -68,7 +71,7 @@ export type Flags = Record<string, string | boolean | string[] | undefined>;
 export type Parsed =
   | { mode: "help" | "version" | "demo" }
   | { mode: "server"; flags: Flags }
-  | { mode: "client"; port: number; flags: Flags };
+  | { mode: "client"; port: number; protocol: "http" | "tcp"; flags: Flags };
 
 /** Parses the arguments; throws {@linkcode UsageError}. */
 export function parseCommandLine(args: string[]): Parsed {
@@ -99,6 +102,12 @@ export function parseCommandLine(args: string[]): Parsed {
   }
   if (values.help) return { mode: "help" };
   if (values.version) return { mode: "version" };
+  // `tcp <port>`: a TCP tunnel; otherwise one positional at most.
+  const tcp = positionals[0] === "tcp";
+  if (tcp) positionals.shift();
+  if (tcp && positionals.length === 0) {
+    throw new UsageError('"tcp" needs the local port: groktunnel tcp 22');
+  }
   if (positionals.length > 1) {
     throw new UsageError(`Unexpected argument: "${positionals[1]}"`);
   }
@@ -110,7 +119,9 @@ export function parseCommandLine(args: string[]): Parsed {
     }
     return { mode: "demo" };
   }
-  const mode = first === undefined || first === "server" ? "server" : "client";
+  const mode = !tcp && (first === undefined || first === "server")
+    ? "server"
+    : "client";
   if (mode === "client" && !/^[0-9]+$/.test(first!)) {
     throw new UsageError(
       `"${first}" is neither a local port nor "server" or "demo"`,
@@ -128,7 +139,17 @@ export function parseCommandLine(args: string[]): Parsed {
     }
   }
   if (mode === "server") return { mode, flags: values };
-  return { mode, port: parsePort(first!, "The local port"), flags: values };
+  if (!tcp && values["remote-port"] !== undefined) {
+    throw new UsageError(
+      "--remote-port is for TCP tunnels: groktunnel tcp <port> --remote-port N",
+    );
+  }
+  return {
+    mode,
+    port: parsePort(first!, "The local port"),
+    protocol: tcp ? "tcp" : "http",
+    flags: values,
+  };
 }
 
 function explainParseError(err: Error, args: string[]): string {

@@ -57,6 +57,14 @@ export interface ClientOptions {
   /** The local port to expose. */
   port: number;
   /**
+   * `http` (a name, `https://<name>.<host>`) or `tcp` (a public port,
+   * `tcp://<host>:<port>`, any bytes).
+   * @default {"http"}
+   */
+  protocol?: "http" | "tcp";
+  /** TCP: the public port to ask for (else any free one in the server's range). */
+  remotePort?: number | undefined;
+  /**
    * The local host to connect to. When left out, `127.0.0.1` and then `::1`
    * are tried (as browsers do for `localhost`), and the one that answered
    * is kept.
@@ -180,6 +188,7 @@ export class TunnelClient {
         | "denyIps"
         | "proxyProtocol"
         | "capture"
+        | "remotePort"
       >
     >
     & ClientOptions;
@@ -190,6 +199,8 @@ export class TunnelClient {
   #everUp = false;
   /** The server sends channel facts first on every channel. */
   #facts = false;
+  /** The public port a TCP tunnel got last. */
+  #tcpPort: number | undefined;
   /** Local hosts to try, the one that answered last first. */
   #local: string[];
   #wake: (() => void) | undefined;
@@ -214,6 +225,7 @@ export class TunnelClient {
       tls: false,
       insecure: false,
       forwardedHeaders: "replace",
+      protocol: "http",
       connectTimeout: DEFAULT_CONNECT_TIMEOUT,
       reconnect: true,
       minBackoff: MIN_BACKOFF,
@@ -376,6 +388,9 @@ export class TunnelClient {
         subdomain: this.#o.subdomain,
         resume: this.#resume,
         features: [FEATURE_PING, FEATURE_FACTS],
+        protocol: this.#o.protocol,
+        // A TCP tunnel asks for its port again: after a server restart too.
+        remotePort: this.#o.remotePort ?? this.#tcpPort,
         allowIps: this.#o.allowIps,
         denyIps: this.#o.denyIps,
       });
@@ -403,22 +418,35 @@ export class TunnelClient {
       );
       if (features.includes(FEATURE_PING)) session.enablePing(this.#o.ping);
       this.#facts = features.includes(FEATURE_FACTS);
-      const name = publicHost.split(".")[0]!;
+      const tcpUrl = this.#o.protocol === "tcp"
+        ? /^tcp:\/\/.*:([0-9]+)$/.exec(head.headers.get(HEADER_URL) ?? "")
+        : null;
+      if (this.#o.protocol === "tcp" && !tcpUrl) {
+        throw new HandshakeError(
+          "The server answered with no TCP port: it does not offer TCP tunnels",
+          400,
+        );
+      }
+      if (tcpUrl) this.#tcpPort = Number(tcpUrl[1]);
+      const name = head.headers.get("x-groktunnel-name") ??
+        publicHost.split(".")[0]!;
       const secret = head.headers.get(HEADER_SECRET);
       const resumed = this.#resume?.name === name;
       this.#resume = secret ? { name, secret } : undefined;
       this.#everUp = true;
       const url = head.headers.get(HEADER_URL);
-      this.#url = url && /^https?:\/\/[^\s/]+$/.test(url)
+      this.#url = url && /^(https?|tcp):\/\/[^\s/]+$/.test(url)
         ? url
         : `${this.#o.tls ? "https" : "http"}://${publicHost}`;
       this.#emit({
         type: "connected",
         url: this.#url,
         resumed,
-        local: this.#o.localHost
-          ? `http://${hostPort(this.#o.localHost, this.#o.port)}`
-          : `http://localhost:${this.#o.port}`,
+        local: `${this.#o.protocol === "tcp" ? "tcp" : "http"}://${
+          this.#o.localHost
+            ? hostPort(this.#o.localHost, this.#o.port)
+            : `localhost:${this.#o.port}`
+        }`,
       });
       this.#resolveReady(this.#url);
       for await (const ch of session) this.#serve(ch);
@@ -481,6 +509,16 @@ export class TunnelClient {
         " or ",
       );
       const why = (err as Error).message;
+      if (this.#o.protocol === "tcp") {
+        // No page to show over raw TCP: the visitor's connection just closes.
+        this.#emit({
+          type: "local-error",
+          message:
+            `Local service ${target} is not answering (${why}): closed a visitor's connection`,
+        });
+        ch.close();
+        return;
+      }
       this.#emit({
         type: "local-error",
         message: `Local server ${target} is not answering (${why}): sent 502`,
@@ -505,6 +543,10 @@ export class TunnelClient {
         ch.close();
         return;
       }
+    }
+    if (this.#o.protocol === "tcp") {
+      await relay(local, ch);
+      return;
     }
     const tap = this.#o.capture && facts?.tls !== "passthrough"
       ? new ConnectionTap(

@@ -26,6 +26,7 @@ import {
 import { VERSION } from "./version.ts";
 import { FEATURE_FACTS } from "./facts.ts";
 import { IpFilter } from "./ip_filter.ts";
+import type { TcpPorts } from "./tcp.ts";
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {
@@ -43,6 +44,8 @@ export interface Tunnel extends Registered {
   facts: boolean;
   /** The client's own allow and deny lists for visitors. */
   visitors: IpFilter;
+  /** A TCP tunnel's public port and its listener (none for HTTP). */
+  tcp?: { port: number; listener: Deno.TcpListener };
 }
 
 /** What the endpoint needs from the server. */
@@ -63,6 +66,13 @@ export interface ControlContext {
   maxChannels: number;
   /** Called when a tunnel ended (after it left the registry). */
   ended: (t: Tunnel, why: string) => void;
+  /** TCP tunnels, when the operator gave a port range. */
+  tcp?: {
+    /** The port table. */
+    ports: TcpPorts;
+    /** Starts accepting on a new TCP tunnel's port. */
+    serve: (listener: Deno.TcpListener, t: Tunnel) => void;
+  } | undefined;
 }
 
 /** Where a control request came in: decides the public URL and what is allowed. */
@@ -148,6 +158,23 @@ export class ControlEndpoint {
         );
       }
     }
+    const protocol = (header("x-groktunnel-protocol") ?? "http").toLowerCase();
+    if (protocol !== "http" && protocol !== "tcp") {
+      return refuse(400, `Unknown tunnel protocol "${protocol.slice(0, 20)}"`);
+    }
+    if (protocol === "tcp" && !this.#c.tcp) {
+      return refuse(
+        403,
+        "This server does not offer TCP tunnels (its operator can turn them on with --tcp-ports)",
+      );
+    }
+    const wantedPort = header("x-groktunnel-remote-port");
+    if (
+      wantedPort !== undefined &&
+      (!/^[0-9]{1,5}$/.test(wantedPort) || Number(wantedPort) > 65535)
+    ) {
+      return refuse(400, `"${wantedPort.slice(0, 20)}" is not a port number`);
+    }
     let visitors: IpFilter;
     try {
       const list = (h: string) =>
@@ -171,10 +198,29 @@ export class ControlEndpoint {
       this.#c.registry.remove(replaced);
       this.#c.ended(replaced, "replaced by a reconnect");
       replaced.session.close();
+      if (replaced.tcp) {
+        this.#c.tcp?.ports.close(
+          replaced.tcp.port,
+          replaced.tcp.listener,
+          false,
+        );
+      }
     }
-    const publicHost = `${name}.${this.#c.host}${
-      portSuffix(entrance.scheme, entrance.publicPort)
-    }`;
+    let tcp: { port: number; listener: Deno.TcpListener } | undefined;
+    if (protocol === "tcp") {
+      const opened = this.#c.tcp!.ports.open(
+        name,
+        ip,
+        wantedPort === undefined ? undefined : Number(wantedPort),
+      );
+      if ("status" in opened) return refuse(opened.status, opened.message);
+      tcp = opened;
+    }
+    const publicHost = tcp
+      ? `${this.#c.host}:${tcp.port}`
+      : `${name}.${this.#c.host}${
+        portSuffix(entrance.scheme, entrance.publicPort)
+      }`;
     const offered = (header(HEADER_FEATURES) ?? "").split(",").map((f) =>
       f.trim()
     );
@@ -182,15 +228,21 @@ export class ControlEndpoint {
     const facts = offered.includes(FEATURE_FACTS);
     const extra: Record<string, string> = {
       "X-Groktunnel-Secret": secret,
-      "X-Groktunnel-Url": `${entrance.scheme}://${publicHost}`,
+      "X-Groktunnel-Url": `${tcp ? "tcp" : entrance.scheme}://${publicHost}`,
     };
     const accepted = [ping && FEATURE_PING, facts && FEATURE_FACTS].filter(
       Boolean,
     );
     if (accepted.length) extra["X-Groktunnel-Features"] = accepted.join(", ");
+    if (tcp) extra["X-Groktunnel-Name"] = name;
     // The head is handled; bytes after it (if any) belong to the session.
     r.conn.skip(r.headLength);
-    await writeAll(conn, encodeControlResponse(publicHost, extra));
+    try {
+      await writeAll(conn, encodeControlResponse(publicHost, extra));
+    } catch (err) {
+      if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, true);
+      throw err;
+    }
     conn.setKeepAlive(true);
     const session = new Session(r.conn, {
       acceptChannels: false,
@@ -208,15 +260,21 @@ export class ControlEndpoint {
       connections: 0,
       facts,
       visitors,
+      ...(tcp ? { tcp } : {}),
     };
-    this.#c.registry.add(tunnel);
+    this.#c.registry.add(tunnel, !tcp);
+    if (tcp) this.#c.tcp!.serve(tcp.listener, tunnel);
     this.#c.log(
       `tunnel ${publicHost} started for ${tunnel.client}${
         entrance.scheme === "https" ? " (https)" : ""
       }`,
     );
     const why = await session.closed;
-    if (this.#c.registry.remove(tunnel)) this.#c.ended(tunnel, why.message);
+    const vanished = this.#c.registry.remove(tunnel);
+    if (vanished) this.#c.ended(tunnel, why.message);
+    // A port follows its name: held for a client that vanished, freed at
+    // once on a clean exit (released: no longer in the registry).
+    if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, !vanished);
   }
 
   async #release(conn: NetConn, resume: string | undefined): Promise<void> {
@@ -228,6 +286,7 @@ export class ControlEndpoint {
       this.#c.ended(live, "the client stopped");
       live.session.close();
     }
+    if (ok) this.#c.tcp?.ports.releaseName(name!);
     if (ok) this.#c.log(`name ${name} released by its client`);
     await answer(
       conn,

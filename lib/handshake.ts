@@ -64,6 +64,10 @@ export interface ControlRequest {
   allowIps?: readonly string[] | undefined;
   /** CIDR blocks refused by the server. */
   denyIps?: readonly string[] | undefined;
+  /** `tcp` for a TCP tunnel (a public port); HTTP when left out. */
+  protocol?: "http" | "tcp" | undefined;
+  /** The public port a TCP tunnel asks for. */
+  remotePort?: number | undefined;
 }
 
 const enc = new TextEncoder();
@@ -87,6 +91,10 @@ export function encodeControlRequest(req: ControlRequest): Uint8Array {
   }
   if (req.allowIps?.length) {
     lines.push(`X-Groktunnel-Allow-Ip: ${req.allowIps.join(", ")}`);
+  }
+  if (req.protocol === "tcp") lines.push("X-Groktunnel-Protocol: tcp");
+  if (req.remotePort !== undefined) {
+    lines.push(`X-Groktunnel-Remote-Port: ${req.remotePort}`);
   }
   if (req.denyIps?.length) {
     lines.push(`X-Groktunnel-Deny-Ip: ${req.denyIps.join(", ")}`);

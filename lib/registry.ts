@@ -147,11 +147,14 @@ export class Registry<T extends Registered> {
     return replaced ? { name, secret, replaced } : { name, secret };
   }
 
-  /** Puts a tunnel in the table (after {@linkcode claim}). */
-  add(t: T): void {
+  /**
+   * Puts a tunnel in the table (after {@linkcode claim}); `route`: its name
+   * routes HTTP (not for a TCP tunnel, which has a port instead).
+   */
+  add(t: T, route = true): void {
     this.#held.delete(t.name);
     this.#tunnels.set(t.name, t);
-    this.#routes.set(`${t.name}.${this.#o.host}`, t);
+    if (route) this.#routes.set(`${t.name}.${this.#o.host}`, t);
     this.#perIp.set(t.ip, (this.#perIp.get(t.ip) ?? 0) + 1);
   }
 

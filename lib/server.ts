@@ -17,6 +17,11 @@ import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
 import { type ChannelFacts, encodeFacts } from "./facts.ts";
 import { IpFilter } from "./ip_filter.ts";
 import {
+  DEFAULT_MAX_TCP_TUNNELS_PER_IP,
+  serveTcpTunnel,
+  TcpPorts,
+} from "./tcp.ts";
+import {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
   peek,
@@ -98,6 +103,13 @@ export interface ServerOptions {
   allowIps?: string[];
   /** CIDR blocks of visitors refused for every tunnel. */
   denyIps?: string[];
+  /** Offer TCP tunnels on public ports from this range (inclusive). */
+  tcpPorts?: [number, number] | undefined;
+  /**
+   * TCP tunnels at once from one client IP.
+   * @default {4}
+   */
+  maxTcpTunnelsPerIp?: number;
   /** When set, clients must present it as `Authorization: Bearer <token>`. */
   token?: string | undefined;
   /**
@@ -227,6 +239,18 @@ export class TunnelServer {
       },
       maxChannels: this.#maxConnections,
       ended: (t, why) => this.#ended(t, why),
+      tcp: options.tcpPorts
+        ? {
+          ports: new TcpPorts({
+            range: options.tcpPorts,
+            hostname: options.hostname ?? "127.0.0.1",
+            hold: options.nameHold ?? DEFAULT_NAME_HOLD,
+            maxPerIp: options.maxTcpTunnelsPerIp ??
+              DEFAULT_MAX_TCP_TUNNELS_PER_IP,
+          }),
+          serve: (listener, t) => this.#serveTcp(listener, t),
+        }
+        : undefined,
     });
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 9999;
@@ -541,6 +565,44 @@ export class TunnelServer {
     } finally {
       this.#inFlight--;
     }
+  }
+
+  /** A TCP tunnel's port: each connection becomes a channel, no peek. */
+  #serveTcp(listener: Deno.TcpListener, t: Tunnel): void {
+    serveTcpTunnel(listener, {
+      allows: (ip) => this.#visitors.allows(ip) && t.visitors.allows(ip),
+      maxConnections: this.#maxConnections,
+      channelCount: () => t.session.channelCount,
+      ended: t.session.closed,
+      relay: async (conn) => {
+        this.#conns.add(conn);
+        this.#inFlight++;
+        try {
+          let ch;
+          try {
+            ch = await t.session.open();
+          } catch {
+            return; // the client refused or went away: close the visitor
+          }
+          t.connections++;
+          const first = t.facts
+            ? encodeFacts({
+              ip: conn.remoteAddr.hostname.replace(/^::ffff:(?=\d+\.)/i, ""),
+              port: conn.remoteAddr.port,
+              tls: "none",
+              host: t.publicHost,
+              dstIp: conn.localAddr.hostname,
+              dstPort: conn.localAddr.port,
+            }, new Uint8Array(0))
+            : undefined;
+          await relay(conn, ch, first);
+        } finally {
+          this.#inFlight--;
+          this.#conns.delete(conn);
+          closeQuietly(conn);
+        }
+      },
+    });
   }
 
   #ended(t: Tunnel, why: string): void {

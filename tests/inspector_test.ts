@@ -154,7 +154,10 @@ Deno.test("inspector: API, page in Chromium, replay, request log", async (t) => 
         await browser.eval(
           `[...document.querySelectorAll("#list li")].find((li) => li.textContent.includes("<script>")).click()`,
         );
-        await browser.waitFor(`document.querySelector("#detail table")`);
+        // The detail of that request (not the one shown before) is in.
+        await browser.waitFor(
+          `(document.querySelector("#detail h2")?.textContent ?? "").includes("<script>") && document.querySelector("#detail table")`,
+        );
         assert.equal(await browser.eval("typeof window.pwned"), "undefined");
         assert.equal(
           await browser.eval(
