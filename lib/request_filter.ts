@@ -16,7 +16,7 @@ import {
 } from "./forwarded.ts";
 
 /** Bytes of rewritten heads one push can place without allocating. */
-const ARENA = 16 * 1024;
+const ARENA = 4 * 1024;
 import { Http1Error, type Http1Event, Http1Parser } from "./http1/parser.ts";
 import { page } from "./pages.ts";
 
@@ -69,10 +69,13 @@ export class RequestFilter implements InboundFilter {
   #cache: RewriteCache = {};
   // Rewritten heads of one push go here: the relay writes them before the
   // next push, so the space is reused instead of allocated per request.
-  #arena = new Uint8Array(ARENA);
+  // Made on the first rewrite: a connection that never needs one (or only
+  // once) costs no buffer.
+  #arena: Uint8Array | undefined;
   #used = 0;
   #alloc = (n: number): Uint8Array => {
     if (this.#used + n > ARENA) return new Uint8Array(n);
+    this.#arena ??= new Uint8Array(ARENA);
     const out = this.#arena.subarray(this.#used, this.#used + n);
     this.#used += n;
     return out;
