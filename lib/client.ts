@@ -5,7 +5,6 @@
  * the secret of its last name to get the same name back.
  */
 
-import type { Channel } from "./mux/channel.ts";
 import {
   DEFAULT_CONNECT_TIMEOUT,
   type DialedConn,
@@ -15,9 +14,7 @@ import {
 } from "./dial.ts";
 import { Session } from "./mux/session.ts";
 import { PeekedConn } from "./peek.ts";
-import { relay } from "./relay.ts";
 import { closeQuietly, writeAll } from "./sockets.ts";
-import { page } from "./pages.ts";
 import {
   encodeControlRequest,
   FEATURE_PING,
@@ -29,13 +26,13 @@ import {
   readResponseHead,
 } from "./handshake.ts";
 import { VERSION } from "./version.ts";
-import { type ChannelFacts, FEATURE_FACTS, readFacts } from "./facts.ts";
+import { FEATURE_FACTS } from "./facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
-import { filterIsNoop, RequestFilter } from "./request_filter.ts";
-import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
+import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
 import { IpFilter } from "./ip_filter.ts";
-import { type CaptureSink, ConnectionTap } from "./inspector/capture.ts";
+import type { CaptureSink } from "./inspector/capture.ts";
+import { hostPort, LocalSide } from "./local.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */
 export const MIN_BACKOFF = 500;
@@ -47,8 +44,6 @@ export const CLIENT_PING_INTERVAL = 10_000;
 export const CLIENT_PING_TIMEOUT = 30_000;
 /** Server answers that retrying cannot fix: the client stops. */
 const FATAL_STATUSES = new Set([400, 401, 403, 404, 409]);
-/** Local hosts tried in turn when none is given. */
-const LOCAL_HOSTS = ["127.0.0.1", "::1"];
 /** How long a clean stop waits for the server to free the name (ms). */
 export const RELEASE_TIMEOUT = 2_000;
 
@@ -201,8 +196,8 @@ export class TunnelClient {
   #facts = false;
   /** The public port a TCP tunnel got last. */
   #tcpPort: number | undefined;
-  /** Local hosts to try, the one that answered last first. */
-  #local: string[];
+  /** What each channel is joined to. */
+  #local: LocalSide;
   #wake: (() => void) | undefined;
   #resume: { name: string; secret: string } | undefined;
   #resolveReady!: (url: string) => void;
@@ -216,7 +211,17 @@ export class TunnelClient {
     ) {
       throw new RangeError(`Invalid local port: ${options.port}`);
     }
-    this.#local = options.localHost ? [options.localHost] : [...LOCAL_HOSTS];
+    this.#local = new LocalSide({
+      port: options.port,
+      localHost: options.localHost,
+      protocol: options.protocol ?? "http",
+      proxyProtocol: options.proxyProtocol,
+      capture: options.capture,
+      forwarded: options.forwardedHeaders ?? "replace",
+      hostHeader: options.hostHeader,
+      basicAuth: options.basicAuth ?? [],
+      emit: (e) => this.#emit(e),
+    });
     for (const c of options.basicAuth ?? []) checkCredentialSyntax(c);
     new IpFilter(options.allowIps, options.denyIps); // throws on a bad block
     this.#o = {
@@ -449,7 +454,8 @@ export class TunnelClient {
         }`,
       });
       this.#resolveReady(this.#url);
-      for await (const ch of session) this.#serve(ch);
+      const facts = this.#facts;
+      for await (const ch of session) this.#local.serve(ch, facts);
       return (await session.closed).message;
     } finally {
       closeQuietly(conn);
@@ -461,117 +467,7 @@ export class TunnelClient {
    * (127.0.0.1, then ::1, unless `localHost` was given).
    */
   connectLocal(): Promise<Deno.TcpConn> {
-    return this.#dialLocal();
-  }
-
-  async #dialLocal(): Promise<Deno.TcpConn> {
-    let first: unknown;
-    for (const host of this.#local) {
-      try {
-        const conn = await Deno.connect({ hostname: host, port: this.#o.port });
-        if (host !== this.#local[0]) {
-          // Remember it: the next connection tries it first.
-          this.#emit({
-            type: "notice",
-            message: `The local server answers on http://${
-              hostPort(host, this.#o.port)
-            }, not ${hostPort(this.#local[0]!, this.#o.port)}: using that`,
-          });
-          this.#local = [host, ...this.#local.filter((h) => h !== host)];
-        }
-        return conn;
-      } catch (err) {
-        first ??= err;
-      }
-    }
-    throw first;
-  }
-
-  async #serve(ch: Channel): Promise<void> {
-    let facts: ChannelFacts | undefined;
-    if (this.#facts) {
-      try {
-        facts = await readFacts(ch);
-      } catch (err) {
-        this.#emit({
-          type: "local-error",
-          message: `Dropped a connection: ${(err as Error).message}`,
-        });
-        ch.close();
-        return;
-      }
-    }
-    let local: Deno.TcpConn;
-    try {
-      local = await this.#dialLocal();
-    } catch (err) {
-      const target = this.#local.map((h) => hostPort(h, this.#o.port)).join(
-        " or ",
-      );
-      const why = (err as Error).message;
-      if (this.#o.protocol === "tcp") {
-        // No page to show over raw TCP: the visitor's connection just closes.
-        this.#emit({
-          type: "local-error",
-          message:
-            `Local service ${target} is not answering (${why}): closed a visitor's connection`,
-        });
-        ch.close();
-        return;
-      }
-      this.#emit({
-        type: "local-error",
-        message: `Local server ${target} is not answering (${why}): sent 502`,
-      });
-      try {
-        await ch.write(
-          page(
-            502,
-            `The local server at ${target} is not answering. Is it running?`,
-          ),
-        );
-      } catch { /* the public side is gone */ }
-      ch.close();
-      return;
-    }
-    local.setNoDelay(true);
-    if (this.#o.proxyProtocol) {
-      try {
-        await writeAll(local, proxyHeader(this.#o.proxyProtocol, facts));
-      } catch {
-        closeQuietly(local);
-        ch.close();
-        return;
-      }
-    }
-    if (this.#o.protocol === "tcp") {
-      await relay(local, ch);
-      return;
-    }
-    const tap = this.#o.capture && facts?.tls !== "passthrough"
-      ? new ConnectionTap(
-        this.#o.capture,
-        facts ? hostPort(facts.ip, facts.port) : "",
-      )
-      : undefined;
-    const filterOptions = {
-      watch: tap?.requestEvent,
-      forwarded: this.#o.forwardedHeaders,
-      host: this.#o.hostHeader === "rewrite"
-        ? `localhost:${this.#o.port}`
-        : this.#o.hostHeader,
-      basicAuth: this.#o.basicAuth ?? [],
-      facts,
-    };
-    await relay(
-      local,
-      ch,
-      undefined,
-      filterIsNoop(filterOptions)
-        ? undefined
-        : new RequestFilter(filterOptions),
-      tap,
-    );
+    return this.#local.dial();
   }
 }
 
@@ -582,7 +478,7 @@ export class TunnelClient {
  * @example Expose a local Deno.serve on a public URL
  * ```ts ignore
  * import { connect } from "jsr:@x/groktunnel";
- * Deno.serve({ port: 3000 }, () => new Response("hello"));
+ * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, () => new Response("hello"));
  * const tunnel = await connect({ port: 3000, server: "localhost", serverPort: 9999 });
  * console.log(tunnel.url); // http://k3x9q….localhost:9999
  * await tunnel.close();
@@ -593,11 +489,6 @@ export async function connect(options: ClientOptions): Promise<TunnelClient> {
   client.finished.catch(() => {});
   await client.ready;
   return client;
-}
-
-/** `host:port`, with IPv6 addresses in brackets. */
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Reads a refusal's short body (bounded) to show the server's reason. */
