@@ -10,17 +10,10 @@
  * control handshake in plain text for the original Go client.
  */
 
-import { OpenFailedError } from "./mux/errors.ts";
-import { relay } from "./relay.ts";
 import { answer, closeQuietly, type NetConn } from "./sockets.ts";
-import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
-import { type ChannelFacts, encodeFacts } from "./facts.ts";
+import { page } from "./pages.ts";
 import { IpFilter } from "./ip_filter.ts";
-import {
-  DEFAULT_MAX_TCP_TUNNELS_PER_IP,
-  serveTcpTunnel,
-  TcpPorts,
-} from "./tcp.ts";
+import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp.ts";
 import {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
@@ -29,12 +22,8 @@ import {
   type PeekResult,
 } from "./peek.ts";
 import { Registry } from "./registry.ts";
-import {
-  ControlEndpoint,
-  type Entrance,
-  portSuffix,
-  type Tunnel,
-} from "./control.ts";
+import { PublicSide } from "./public.ts";
+import { ControlEndpoint, type Tunnel } from "./control.ts";
 import { type Certificate, readCertificate } from "./tls/certificate.ts";
 import { TlsListener } from "./tls/listener.ts";
 import { CertificateReloader, short } from "./tls/reloader.ts";
@@ -193,6 +182,7 @@ export class TunnelServer {
   #log: (line: string) => void;
   #registry: Registry<Tunnel>;
   #control: ControlEndpoint;
+  #public: PublicSide;
   #listeners: Listener[] = [];
   #tls: TlsListener | undefined;
   #reloader: CertificateReloader | undefined;
@@ -248,9 +238,26 @@ export class TunnelServer {
             maxPerIp: options.maxTcpTunnelsPerIp ??
               DEFAULT_MAX_TCP_TUNNELS_PER_IP,
           }),
-          serve: (listener, t) => this.#serveTcp(listener, t),
+          serve: (listener, t) => this.#public.serveTcp(listener, t),
         }
         : undefined,
+    });
+    this.#public = new PublicSide({
+      host: this.host,
+      registry: this.#registry,
+      control: this.#control,
+      visitors: this.#visitors,
+      maxConnections: this.#maxConnections,
+      httpsOnly: this.#httpsOnly,
+      httpsPort: () => this.addr.port,
+      track: (conn) => {
+        this.#conns.add(conn);
+        this.#inFlight++;
+        return () => {
+          this.#inFlight--;
+          this.#conns.delete(conn);
+        };
+      },
     });
     const hostname = options.hostname ?? "127.0.0.1";
     const port = options.port ?? 9999;
@@ -382,227 +389,16 @@ export class TunnelServer {
         }
         return;
       }
-      if (kind === "plain") await this.#plain(conn, r);
-      else if (kind === "tls") await this.#terminated(conn as NodeTlsConn, r);
-      else await this.#redirect(conn, r);
+      if (kind === "plain") await this.#public.plain(conn, r);
+      else if (kind === "tls") {
+        await this.#public.terminated(conn as NodeTlsConn, r);
+      } else await this.#public.redirect(conn, r);
     } catch (err) {
       this.#log(`connection error: ${(err as Error).message}`);
     } finally {
       this.#conns.delete(conn);
       closeQuietly(conn);
     }
-  }
-
-  /** The bare host, the original's `_new.<host>`, or an IP literal (no tunnel has one). */
-  #isControl(host: string): boolean {
-    return host === this.host || host === `_new.${this.host}` ||
-      /^\[[0-9a-f:.]+\]$|^\d+\.\d+\.\d+\.\d+$/.test(host);
-  }
-
-  /** The main port without certificates: HTTP by Host, TLS passed through by SNI. */
-  async #plain(conn: NetConn, r: PeekResult): Promise<void> {
-    const tunnel = this.#registry.lookup(r.host, r.port);
-    if (r.kind === "tls") {
-      if (tunnel) await this.#public(conn, tunnel, r, "passthrough");
-      else await answer(conn, TLS_UNRECOGNIZED_NAME);
-    } else if (this.#isControl(r.host)) {
-      await this.#control.handle(conn, r, {
-        scheme: "http",
-        publicPort: r.port ?? 80,
-      });
-    } else await this.#routeHttp(conn, r, tunnel, "none");
-  }
-
-  /** The main port with certificates: TLS ended, then HTTP by Host. */
-  async #terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
-    if (r.kind === "tls") {
-      return answer(
-        conn,
-        page(400, "TLS inside TLS: send HTTP over this port"),
-      );
-    }
-    // RFC 6066 allows only DNS names in SNI; an IP literal (some tools send
-    // one) names no tunnel, so it cannot be misdirected.
-    const sni = conn.serverName;
-    if (sni !== undefined && sni !== r.host && !/^[0-9.]+$|:/.test(sni)) {
-      return answer(
-        conn,
-        page(
-          421,
-          `This connection was opened for ${sni}, not ${r.host}: open a new one for ${r.host}.`,
-          { headOnly: r.http?.method === "HEAD" },
-        ),
-      );
-    }
-    if (this.#isControl(r.host)) {
-      return this.#control.handle(conn, r, {
-        scheme: "https",
-        publicPort: r.port ?? 443,
-      });
-    }
-    await this.#routeHttp(
-      conn,
-      r,
-      this.#registry.lookup(r.host, r.port),
-      "terminated",
-    );
-  }
-
-  /** The plain port beside TLS: 308 to https; the control handshake for old clients. */
-  async #redirect(conn: NetConn, r: PeekResult): Promise<void> {
-    if (r.kind === "tls") return answer(conn, TLS_UNRECOGNIZED_NAME);
-    const httpsPort = this.addr.port;
-    if (this.#isControl(r.host)) {
-      const entrance: Entrance = { scheme: "https", publicPort: httpsPort };
-      if (this.#httpsOnly) {
-        entrance.refuseTunnels =
-          `This server takes tunnels over https only: use --server https://${this.host}${
-            portSuffix("https", httpsPort)
-          }`;
-      }
-      // Browsers asking the bare host go to https too; clients stay here.
-      const http = r.http!;
-      const isClient = http.headers.some(([n, v]) =>
-        n === "x-groktunnel-client" ||
-        (n === "user-agent" && v.startsWith("Go-http-client/"))
-      );
-      if (isClient) return this.#control.handle(conn, r, entrance);
-    }
-    const http = r.http!;
-    const path = http.target.startsWith("/")
-      ? http.target
-      : http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
-    const location = `https://${r.host}${
-      portSuffix("https", httpsPort)
-    }${path}`;
-    await answer(
-      conn,
-      page(308, `This server is served over https: ${location}`, {
-        headOnly: http.method === "HEAD",
-        headers: [`Location: ${location}`],
-      }),
-    );
-  }
-
-  async #routeHttp(
-    conn: NetConn,
-    r: PeekResult,
-    tunnel: Tunnel | undefined,
-    tls: ChannelFacts["tls"],
-  ): Promise<void> {
-    if (tunnel) return this.#public(conn, tunnel, r, tls);
-    await answer(
-      conn,
-      page(
-        404,
-        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
-        { headOnly: r.http?.method === "HEAD" },
-      ),
-    );
-  }
-
-  async #public(
-    conn: NetConn,
-    t: Tunnel,
-    r: PeekResult,
-    tls: ChannelFacts["tls"],
-  ): Promise<void> {
-    // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
-    const raw = conn.remoteAddr.hostname;
-    const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
-    if (!this.#visitors.allows(ip) || !t.visitors.allows(ip)) {
-      await answer(
-        conn,
-        r.kind === "tls" ? TLS_ACCESS_DENIED : page(
-          403,
-          `Your address (${ip}) may not reach ${t.publicHost}.`,
-          { headOnly: r.http?.method === "HEAD" },
-        ),
-      );
-      return;
-    }
-    if (t.session.channelCount >= this.#maxConnections) {
-      await answer(
-        r.conn,
-        page(
-          503,
-          `Too many connections to ${t.publicHost} at once; try again shortly.`,
-        ),
-      );
-      return;
-    }
-    this.#inFlight++;
-    try {
-      let ch;
-      try {
-        ch = await t.session.open();
-      } catch (err) {
-        const why = err instanceof OpenFailedError
-          ? err.message
-          : "the tunnel closed";
-        await answer(
-          r.conn,
-          page(
-            502,
-            `The tunnel's client did not accept the connection (${why}).`,
-          ),
-        );
-        return;
-      }
-      t.connections++;
-      let first = r.conn.takeBuffered();
-      if (t.facts) {
-        first = encodeFacts({
-          ip,
-          port: conn.remoteAddr.port,
-          tls,
-          host: r.port ? `${r.host}:${r.port}` : r.host,
-          dstIp: conn.localAddr.hostname,
-          dstPort: conn.localAddr.port,
-        }, first);
-      }
-      await relay(r.conn, ch, first);
-    } finally {
-      this.#inFlight--;
-    }
-  }
-
-  /** A TCP tunnel's port: each connection becomes a channel, no peek. */
-  #serveTcp(listener: Deno.TcpListener, t: Tunnel): void {
-    serveTcpTunnel(listener, {
-      allows: (ip) => this.#visitors.allows(ip) && t.visitors.allows(ip),
-      maxConnections: this.#maxConnections,
-      channelCount: () => t.session.channelCount,
-      ended: t.session.closed,
-      relay: async (conn) => {
-        this.#conns.add(conn);
-        this.#inFlight++;
-        try {
-          let ch;
-          try {
-            ch = await t.session.open();
-          } catch {
-            return; // the client refused or went away: close the visitor
-          }
-          t.connections++;
-          const first = t.facts
-            ? encodeFacts({
-              ip: conn.remoteAddr.hostname.replace(/^::ffff:(?=\d+\.)/i, ""),
-              port: conn.remoteAddr.port,
-              tls: "none",
-              host: t.publicHost,
-              dstIp: conn.localAddr.hostname,
-              dstPort: conn.localAddr.port,
-            }, new Uint8Array(0))
-            : undefined;
-          await relay(conn, ch, first);
-        } finally {
-          this.#inFlight--;
-          this.#conns.delete(conn);
-          closeQuietly(conn);
-        }
-      },
-    });
   }
 
   #ended(t: Tunnel, why: string): void {

@@ -1,0 +1,267 @@
+/**
+ * The public side of the server: what a peeked connection gets, by the port
+ * it came in on. The plain port routes HTTP by Host and passes TLS through
+ * by SNI; the TLS port (the server ended TLS) routes by Host and answers an
+ * SNI/Host mismatch with 421; the plain port beside TLS redirects to https
+ * (308) and takes old clients' plain handshakes. A tunnel's visitor is
+ * checked against the visitor lists, then relayed through a new channel
+ * (with channel facts first when the client asked). TCP tunnels' ports are
+ * served here too.
+ */
+
+import { OpenFailedError } from "./mux/errors.ts";
+import { relay } from "./relay.ts";
+import { answer, closeQuietly, type NetConn } from "./sockets.ts";
+import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
+import { type ChannelFacts, encodeFacts } from "./facts.ts";
+import type { IpFilter } from "./ip_filter.ts";
+import { serveTcpTunnel } from "./tcp.ts";
+import type { PeekResult } from "./peek.ts";
+import type { Registry } from "./registry.ts";
+import {
+  type ControlEndpoint,
+  type Entrance,
+  portSuffix,
+  type Tunnel,
+} from "./control.ts";
+import type { NodeTlsConn } from "./tls/node_conn.ts";
+
+/** What the public side needs from the server. */
+export interface PublicSideOptions {
+  /** The public base host. */
+  host: string;
+  /** The name table. */
+  registry: Registry<Tunnel>;
+  /** Where the bare host's requests go. */
+  control: ControlEndpoint;
+  /** The operator's visitor lists. */
+  visitors: IpFilter;
+  /** Public connections at once per tunnel. */
+  maxConnections: number;
+  /** Refuse tunnels over the plain port beside TLS. */
+  httpsOnly: boolean;
+  /** The https port (for redirects and public URLs). */
+  httpsPort: () => number;
+  /** Counts a relayed connection in flight (for shutdown); call the result when done. */
+  track: (conn: NetConn) => () => void;
+}
+
+/** The public side; see the module doc. */
+export class PublicSide {
+  #o: PublicSideOptions;
+
+  /** A public side over `options`. */
+  constructor(options: PublicSideOptions) {
+    this.#o = options;
+  }
+
+  /** The bare host, the original's `_new.<host>`, or an IP literal (no tunnel has one). */
+  #isControl(host: string): boolean {
+    return host === this.#o.host || host === `_new.${this.#o.host}` ||
+      /^\[[0-9a-f:.]+\]$|^\d+\.\d+\.\d+\.\d+$/.test(host);
+  }
+
+  /** The main port without certificates: HTTP by Host, TLS passed through by SNI. */
+  async plain(conn: NetConn, r: PeekResult): Promise<void> {
+    const tunnel = this.#o.registry.lookup(r.host, r.port);
+    if (r.kind === "tls") {
+      if (tunnel) await this.#relayPublic(conn, tunnel, r, "passthrough");
+      else await answer(conn, TLS_UNRECOGNIZED_NAME);
+    } else if (this.#isControl(r.host)) {
+      await this.#o.control.handle(conn, r, {
+        scheme: "http",
+        publicPort: r.port ?? 80,
+      });
+    } else await this.#routeHttp(conn, r, tunnel, "none");
+  }
+
+  /** The main port with certificates: TLS ended, then HTTP by Host. */
+  async terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
+    if (r.kind === "tls") {
+      return answer(
+        conn,
+        page(400, "TLS inside TLS: send HTTP over this port"),
+      );
+    }
+    // RFC 6066 allows only DNS names in SNI; an IP literal (some tools send
+    // one) names no tunnel, so it cannot be misdirected.
+    const sni = conn.serverName;
+    if (sni !== undefined && sni !== r.host && !/^[0-9.]+$|:/.test(sni)) {
+      return answer(
+        conn,
+        page(
+          421,
+          `This connection was opened for ${sni}, not ${r.host}: open a new one for ${r.host}.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      );
+    }
+    if (this.#isControl(r.host)) {
+      return this.#o.control.handle(conn, r, {
+        scheme: "https",
+        publicPort: r.port ?? 443,
+      });
+    }
+    await this.#routeHttp(
+      conn,
+      r,
+      this.#o.registry.lookup(r.host, r.port),
+      "terminated",
+    );
+  }
+
+  /** The plain port beside TLS: 308 to https; the control handshake for old clients. */
+  async redirect(conn: NetConn, r: PeekResult): Promise<void> {
+    if (r.kind === "tls") return answer(conn, TLS_UNRECOGNIZED_NAME);
+    const httpsPort = this.#o.httpsPort();
+    if (this.#isControl(r.host)) {
+      const entrance: Entrance = { scheme: "https", publicPort: httpsPort };
+      if (this.#o.httpsOnly) {
+        entrance.refuseTunnels =
+          `This server takes tunnels over https only: use --server https://${this.#o.host}${
+            portSuffix("https", httpsPort)
+          }`;
+      }
+      // Browsers asking the bare host go to https too; clients stay here.
+      const http = r.http!;
+      const isClient = http.headers.some(([n, v]) =>
+        n === "x-groktunnel-client" ||
+        (n === "user-agent" && v.startsWith("Go-http-client/"))
+      );
+      if (isClient) return this.#o.control.handle(conn, r, entrance);
+    }
+    const http = r.http!;
+    const path = http.target.startsWith("/")
+      ? http.target
+      : http.target.replace(/^https?:\/\/[^/]*/i, "") || "/";
+    const location = `https://${r.host}${
+      portSuffix("https", httpsPort)
+    }${path}`;
+    await answer(
+      conn,
+      page(308, `This server is served over https: ${location}`, {
+        headOnly: http.method === "HEAD",
+        headers: [`Location: ${location}`],
+      }),
+    );
+  }
+
+  async #routeHttp(
+    conn: NetConn,
+    r: PeekResult,
+    tunnel: Tunnel | undefined,
+    tls: ChannelFacts["tls"],
+  ): Promise<void> {
+    if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
+    await answer(
+      conn,
+      page(
+        404,
+        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
+        { headOnly: r.http?.method === "HEAD" },
+      ),
+    );
+  }
+
+  async #relayPublic(
+    conn: NetConn,
+    t: Tunnel,
+    r: PeekResult,
+    tls: ChannelFacts["tls"],
+  ): Promise<void> {
+    // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
+    const raw = conn.remoteAddr.hostname;
+    const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
+    if (!this.#o.visitors.allows(ip) || !t.visitors.allows(ip)) {
+      await answer(
+        conn,
+        r.kind === "tls" ? TLS_ACCESS_DENIED : page(
+          403,
+          `Your address (${ip}) may not reach ${t.publicHost}.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      );
+      return;
+    }
+    if (t.session.channelCount >= this.#o.maxConnections) {
+      await answer(
+        r.conn,
+        page(
+          503,
+          `Too many connections to ${t.publicHost} at once; try again shortly.`,
+        ),
+      );
+      return;
+    }
+    const done = this.#o.track(conn);
+    try {
+      let ch;
+      try {
+        ch = await t.session.open();
+      } catch (err) {
+        const why = err instanceof OpenFailedError
+          ? err.message
+          : "the tunnel closed";
+        await answer(
+          r.conn,
+          page(
+            502,
+            `The tunnel's client did not accept the connection (${why}).`,
+          ),
+        );
+        return;
+      }
+      t.connections++;
+      let first = r.conn.takeBuffered();
+      if (t.facts) {
+        first = encodeFacts({
+          ip,
+          port: conn.remoteAddr.port,
+          tls,
+          host: r.port ? `${r.host}:${r.port}` : r.host,
+          dstIp: conn.localAddr.hostname,
+          dstPort: conn.localAddr.port,
+        }, first);
+      }
+      await relay(r.conn, ch, first);
+    } finally {
+      done();
+    }
+  }
+
+  /** A TCP tunnel's port: each connection becomes a channel, no peek. */
+  serveTcp(listener: Deno.TcpListener, t: Tunnel): void {
+    serveTcpTunnel(listener, {
+      allows: (ip) => this.#o.visitors.allows(ip) && t.visitors.allows(ip),
+      maxConnections: this.#o.maxConnections,
+      channelCount: () => t.session.channelCount,
+      ended: t.session.closed,
+      relay: async (conn) => {
+        const done = this.#o.track(conn);
+        try {
+          let ch;
+          try {
+            ch = await t.session.open();
+          } catch {
+            return; // the client refused or went away: close the visitor
+          }
+          t.connections++;
+          const first = t.facts
+            ? encodeFacts({
+              ip: conn.remoteAddr.hostname.replace(/^::ffff:(?=\d+\.)/i, ""),
+              port: conn.remoteAddr.port,
+              tls: "none",
+              host: t.publicHost,
+              dstIp: conn.localAddr.hostname,
+              dstPort: conn.localAddr.port,
+            }, new Uint8Array(0))
+            : undefined;
+          await relay(conn, ch, first);
+        } finally {
+          done();
+          closeQuietly(conn);
+        }
+      },
+    });
+  }
+}
