@@ -377,8 +377,9 @@ export class Http1Parser {
 
   /** Decides how the body after `head` is delimited. */
   #frame(head: Http1Head, emit: (e: Http1Event) => void): void {
+    // Runs once per message: plain loops, no allocation in the usual case.
     let te: string[] | undefined;
-    const lengths = new Set<string>();
+    let cl: string | undefined;
     let hosts = 0;
     let connectionUpgrade = false, upgrade = false;
     for (const [name, value] of head.headers) {
@@ -386,13 +387,19 @@ export class Http1Parser {
       const l = name.length;
       if (l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17) continue;
       const n = name.toLowerCase();
-      if (n === "transfer-encoding") {
-        te = [
-          ...(te ?? []),
-          ...value.toLowerCase().split(",").map((s) => s.trim()),
-        ];
-      } else if (n === "content-length") {
-        for (const v of value.split(",")) lengths.add(v.trim());
+      if (n === "content-length") {
+        // "5" or "5, 5": one length; two different ones are an error.
+        const parts = value.includes(",") ? value.split(",") : [value];
+        for (const part of parts) {
+          const v = part.trim();
+          if (cl !== undefined && cl !== v) {
+            throw new Http1Error("Differing Content-Length values");
+          }
+          cl = v;
+        }
+      } else if (n === "transfer-encoding") {
+        te ??= [];
+        for (const c of value.toLowerCase().split(",")) te.push(c.trim());
       } else if (n === "host") hosts++;
       else if (n === "connection") {
         connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
@@ -400,10 +407,6 @@ export class Http1Parser {
         );
       } else if (n === "upgrade") upgrade = true;
     }
-    if (lengths.size > 1) {
-      throw new Http1Error("Differing Content-Length values");
-    }
-    const cl = lengths.size ? [...lengths][0]! : undefined;
     if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl)) {
       throw new Http1Error("Malformed Content-Length");
     }
