@@ -318,10 +318,27 @@ Deno.test("inspector: API, page in Chromium, replay, request log", async (t) => 
     });
 
     await t.step("clear empties the list", async () => {
+      // Another page (here a raw event stream) hears the clear too.
+      const events = await fetch(`${base}/api/events`);
+      const reader = events.body!.pipeThrough(new TextDecoderStream())
+        .getReader();
+      await reader.read(); // ": live"
       await browser.eval(`document.getElementById("clear").click()`);
       await browser.waitFor(
         `document.querySelectorAll("#list li[data-id]").length === 0`,
       );
+      let seen = "";
+      while (!seen.includes("event: clear")) {
+        const { value, done } = await within(
+          5000,
+          reader.read(),
+          "clear event",
+        );
+        if (done) break;
+        seen += value;
+      }
+      assert.match(seen, /event: clear/);
+      await reader.cancel();
       const list = JSON.parse(
         (await toInspector(inspectPort, "GET", "/api/requests/http")).text,
       );

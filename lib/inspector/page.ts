@@ -196,6 +196,7 @@ async function start() {
     if (items.length > 500) items.length = 500;
     render();
   });
+  es.addEventListener("clear", () => { items.length = 0; render(); });
   es.addEventListener("open", async () => {
     const r = await (await fetch("/api/requests/http?summary=1")).json();
     for (const it of r.requests.reverse()) if (!items.some((x) => x.id === it.id)) upsert(it);

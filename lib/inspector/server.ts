@@ -228,8 +228,14 @@ function events(store: CaptureStore, closing: AbortSignal): Response {
           enc.encode(`event: request\ndata: ${JSON.stringify(summary(c))}\n\n`),
         );
       });
+      // Other open pages empty their lists too.
+      const offClear = store.onClear(() => {
+        if ((controller.desiredSize ?? 0) <= 0) return;
+        controller.enqueue(enc.encode("event: clear\ndata: {}\n\n"));
+      });
       const end = () => {
         off();
+        offClear();
         try {
           controller.close();
         } catch { /* closed */ }

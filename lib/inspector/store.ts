@@ -31,6 +31,7 @@ export class CaptureStore implements CaptureSink {
   #bytes = 0;
   #next = 1;
   #listeners = new Set<(c: Capture, kind: "new" | "closed") => void>();
+  #clearListeners = new Set<() => void>();
   /** Exchanges dropped to stay within the limits. */
   dropped = 0;
 
@@ -79,6 +80,7 @@ export class CaptureStore implements CaptureSink {
 
   /** Forgets every capture. */
   clear(): void {
+    for (const l of this.#clearListeners) l();
     this.#items.clear();
     this.#order = [];
     this.#head = 0;
@@ -89,6 +91,12 @@ export class CaptureStore implements CaptureSink {
   listen(f: (c: Capture, kind: "new" | "closed") => void): () => void {
     this.#listeners.add(f);
     return () => this.#listeners.delete(f);
+  }
+
+  /** Calls `f` whenever the store is cleared, until the returned function is called. */
+  onClear(f: () => void): () => void {
+    this.#clearListeners.add(f);
+    return () => this.#clearListeners.delete(f);
   }
 }
 
