@@ -14,16 +14,12 @@ import {
 } from "./dial.ts";
 import { Session } from "./mux/session.ts";
 import { PeekedConn } from "./peek.ts";
-import { closeQuietly, writeAll } from "./sockets.ts";
+import { closeQuietly } from "./sockets.ts";
 import {
-  encodeControlRequest,
   FEATURE_PING,
   HandshakeError,
-  HEADER_FEATURES,
-  HEADER_PUBLIC_HOST,
-  HEADER_SECRET,
-  HEADER_URL,
-  readResponseHead,
+  releaseTunnel,
+  requestTunnel,
 } from "./handshake.ts";
 import { VERSION } from "./version.ts";
 import { FEATURE_FACTS } from "./facts.ts";
@@ -192,8 +188,6 @@ export class TunnelClient {
   #session: Session | undefined;
   #conn: DialedConn | undefined;
   #everUp = false;
-  /** The server sends channel facts first on every channel. */
-  #facts = false;
   /** The public port a TCP tunnel got last. */
   #tcpPort: number | undefined;
   /** What each channel is joined to. */
@@ -302,19 +296,11 @@ export class TunnelClient {
   async #release(resume: { name: string; secret: string }): Promise<void> {
     const conn = await this.#dialServer(RELEASE_TIMEOUT);
     try {
-      const host = this.#o.server.includes(":")
-        ? `[${this.#o.server}]`
-        : this.#o.server;
-      await writeAll(
-        conn,
-        new TextEncoder().encode(
-          `DELETE / HTTP/1.1\r\nHost: ${host}:${this.#o.serverPort}\r\n` +
-            `X-Groktunnel-Client: ${VERSION}\r\n` +
-            `X-Groktunnel-Resume: ${resume.name} ${resume.secret}\r\n` +
-            "Connection: close\r\n\r\n",
-        ),
-      );
-      await readResponseHead(conn, RELEASE_TIMEOUT);
+      await releaseTunnel(conn, this.#o.server, this.#o.serverPort, {
+        ...resume,
+        version: VERSION,
+        timeout: RELEASE_TIMEOUT,
+      });
     } finally {
       closeQuietly(conn);
     }
@@ -385,7 +371,7 @@ export class TunnelClient {
     this.#conn = conn;
     try {
       if (this.#stopped) return undefined;
-      const request = encodeControlRequest({
+      const granted = await requestTunnel(conn, {
         host: this.#o.server,
         port: this.#o.serverPort,
         version: VERSION,
@@ -398,54 +384,23 @@ export class TunnelClient {
         remotePort: this.#o.remotePort ?? this.#tcpPort,
         allowIps: this.#o.allowIps,
         denyIps: this.#o.denyIps,
-      });
-      await writeAll(conn, request);
-      const head = await readResponseHead(conn, this.#o.connectTimeout);
-      if (head.status !== 200) {
-        const message = await refusalMessage(conn, head.rest, head.headers);
-        throw new HandshakeError(
-          `The server refused the tunnel: ${head.status} ${message}`,
-          head.status,
-        );
-      }
-      const publicHost = head.headers.get(HEADER_PUBLIC_HOST);
-      if (!publicHost) {
-        throw new HandshakeError(
-          "The server's answer has no X-Public-Host: is it a groktunnel server?",
-          400,
-        );
-      }
-      const session = new Session(new PeekedConn(conn, head.rest));
+      }, { timeout: this.#o.connectTimeout, tls: this.#o.tls });
+      const session = new Session(new PeekedConn(conn, granted.rest));
       this.#session = session;
       if (this.#stopped) session.close();
-      const features = (head.headers.get(HEADER_FEATURES) ?? "").split(",").map(
-        (f) => f.trim(),
-      );
-      if (features.includes(FEATURE_PING)) session.enablePing(this.#o.ping);
-      this.#facts = features.includes(FEATURE_FACTS);
-      const tcpUrl = this.#o.protocol === "tcp"
-        ? /^tcp:\/\/.*:([0-9]+)$/.exec(head.headers.get(HEADER_URL) ?? "")
-        : null;
-      if (this.#o.protocol === "tcp" && !tcpUrl) {
-        throw new HandshakeError(
-          "The server answered with no TCP port: it does not offer TCP tunnels",
-          400,
-        );
+      if (granted.features.includes(FEATURE_PING)) {
+        session.enablePing(this.#o.ping);
       }
-      if (tcpUrl) this.#tcpPort = Number(tcpUrl[1]);
-      const name = head.headers.get("x-groktunnel-name") ??
-        publicHost.split(".")[0]!;
-      const secret = head.headers.get(HEADER_SECRET);
+      const facts = granted.features.includes(FEATURE_FACTS);
+      this.#tcpPort = granted.tcpPort ?? this.#tcpPort;
+      const { name, secret } = granted;
       const resumed = this.#resume?.name === name;
       this.#resume = secret ? { name, secret } : undefined;
       this.#everUp = true;
-      const url = head.headers.get(HEADER_URL);
-      this.#url = url && /^(https?|tcp):\/\/[^\s/]+$/.test(url)
-        ? url
-        : `${this.#o.tls ? "https" : "http"}://${publicHost}`;
+      const url = this.#url = granted.url;
       this.#emit({
         type: "connected",
-        url: this.#url,
+        url,
         resumed,
         local: `${this.#o.protocol === "tcp" ? "tcp" : "http"}://${
           this.#o.localHost
@@ -453,8 +408,7 @@ export class TunnelClient {
             : `localhost:${this.#o.port}`
         }`,
       });
-      this.#resolveReady(this.#url);
-      const facts = this.#facts;
+      this.#resolveReady(url);
       for await (const ch of session) this.#local.serve(ch, facts);
       return (await session.closed).message;
     } finally {
@@ -489,23 +443,4 @@ export async function connect(options: ClientOptions): Promise<TunnelClient> {
   client.finished.catch(() => {});
   await client.ready;
   return client;
-}
-
-/** Reads a refusal's short body (bounded) to show the server's reason. */
-async function refusalMessage(
-  conn: DialedConn,
-  rest: Uint8Array,
-  headers: Map<string, string>,
-): Promise<string> {
-  const want = Math.min(Number(headers.get("content-length") ?? 0) || 0, 4096);
-  const buf = new Uint8Array(4096);
-  buf.set(rest.subarray(0, want));
-  let got = Math.min(rest.length, want);
-  const until = Date.now() + 2000;
-  while (got < want && Date.now() < until) {
-    const n = await conn.read(buf.subarray(got, want)).catch(() => null);
-    if (n === null) break;
-    got += n;
-  }
-  return new TextDecoder().decode(buf.subarray(0, got)).trim();
 }

@@ -210,3 +210,117 @@ function indexOfBlankLine(bytes: Uint8Array, from: number): number {
   }
   return -1;
 }
+
+/** What the server granted: the client's side of a 200. */
+export interface Granted {
+  /** `X-Public-Host`. */
+  publicHost: string;
+  /** The public URL (`X-Groktunnel-Url`, else built from the host). */
+  url: string;
+  /** The name, which the secret resumes. */
+  name: string;
+  /** The resume secret, when the server gave one. */
+  secret: string | undefined;
+  /** Features the server accepted. */
+  features: string[];
+  /** A TCP tunnel's public port. */
+  tcpPort: number | undefined;
+  /** Bytes read past the head: the session's start. */
+  rest: Uint8Array;
+}
+
+/**
+ * Sends the control request on `conn` and reads the answer: a refusal is a
+ * {@linkcode HandshakeError} with the server's status and one-line reason.
+ * `tls` picks the scheme of a URL built from `X-Public-Host` (old servers).
+ */
+export async function requestTunnel(
+  conn: {
+    read(p: Uint8Array): Promise<number | null>;
+    write(p: Uint8Array): Promise<number>;
+  },
+  req: ControlRequest,
+  o: { timeout: number; tls: boolean },
+): Promise<Granted> {
+  const request = encodeControlRequest(req);
+  let off = 0;
+  while (off < request.length) off += await conn.write(request.subarray(off));
+  const head = await readResponseHead(conn, o.timeout);
+  if (head.status !== 200) {
+    const message = await refusalMessage(conn, head.rest, head.headers);
+    throw new HandshakeError(
+      `The server refused the tunnel: ${head.status} ${message}`,
+      head.status,
+    );
+  }
+  const publicHost = head.headers.get(HEADER_PUBLIC_HOST);
+  if (!publicHost) {
+    throw new HandshakeError(
+      "The server's answer has no X-Public-Host: is it a groktunnel server?",
+      400,
+    );
+  }
+  const given = head.headers.get(HEADER_URL);
+  const url = given && /^(https?|tcp):\/\/[^\s/]+$/.test(given)
+    ? given
+    : `${o.tls ? "https" : "http"}://${publicHost}`;
+  const tcp = /^tcp:\/\/.*:([0-9]+)$/.exec(url);
+  if (req.protocol === "tcp" && !tcp) {
+    throw new HandshakeError(
+      "The server answered with no TCP port: it does not offer TCP tunnels",
+      400,
+    );
+  }
+  return {
+    publicHost,
+    url,
+    name: head.headers.get("x-groktunnel-name") ?? publicHost.split(".")[0]!,
+    secret: head.headers.get(HEADER_SECRET),
+    features: (head.headers.get(HEADER_FEATURES) ?? "").split(",").map((f) =>
+      f.trim()
+    ),
+    tcpPort: tcp ? Number(tcp[1]) : undefined,
+    rest: head.rest,
+  };
+}
+
+/** A client's clean exit: `DELETE /` with its name and secret frees the name. */
+export async function releaseTunnel(
+  conn: {
+    read(p: Uint8Array): Promise<number | null>;
+    write(p: Uint8Array): Promise<number>;
+  },
+  host: string,
+  port: number,
+  resume: { name: string; secret: string; version: string; timeout: number },
+): Promise<void> {
+  const h = host.includes(":") ? `[${host}]` : host;
+  const bytes = enc.encode(
+    `DELETE / HTTP/1.1\r\nHost: ${h}:${port}\r\n` +
+      `X-Groktunnel-Client: ${resume.version}\r\n` +
+      `X-Groktunnel-Resume: ${resume.name} ${resume.secret}\r\n` +
+      "Connection: close\r\n\r\n",
+  );
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+  await readResponseHead(conn, resume.timeout);
+}
+
+/** Reads a refusal's short body (bounded) to show the server's reason. */
+async function refusalMessage(
+  conn: { read(p: Uint8Array): Promise<number | null> },
+  rest: Uint8Array,
+  headers: Map<string, string>,
+): Promise<string> {
+  const want = Math.min(Number(headers.get("content-length") ?? 0) || 0, 4096);
+  const buf = new Uint8Array(4096);
+  buf.set(rest.subarray(0, want));
+  let got = Math.min(rest.length, want);
+  const until = Date.now() + 2000;
+  while (got < want && Date.now() < until) {
+    const n = await conn.read(buf.subarray(got, want)).catch(() => null);
+    if (n === null) break;
+    got += n;
+  }
+  return new TextDecoder().decode(buf.subarray(0, got)).trim();
+}
