@@ -231,27 +231,24 @@ const backend = spawn(["run", "--allow-net", "bench/backend.ts"]);
 const backendPort = Number((await backend.waitFor(/listening (\d+)/))[1]);
 // Server and client run as `deno task start` runs them (small young generation).
 const V8 = Deno.env.get("BENCH_V8") ?? "--v8-flags=--max-semi-space-size=2";
-const server = spawn([
-  "run",
-  "--allow-net",
-  "--allow-env",
-  V8,
-  "main.ts",
-  "server",
-  "-p",
-  "0",
-  "--max-connections",
-  "4096",
-]);
+
+/** main.ts with `args`, run as `deno task start` runs it (plus `denoFlags`). */
+function groktunnel(args: string[], denoFlags: string[] = []) {
+  return spawn([
+    "run",
+    "--allow-net",
+    "--allow-env",
+    ...denoFlags,
+    V8,
+    "main.ts",
+    ...args,
+  ]);
+}
+const server = groktunnel(["server", "-p", "0", "--max-connections", "4096"]);
 const serverPort = Number(
   (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
 );
-const client = spawn([
-  "run",
-  "--allow-net",
-  "--allow-env",
-  V8,
-  "main.ts",
+const client = groktunnel([
   String(backendPort),
   "-p",
   String(serverPort),
@@ -415,12 +412,7 @@ async function plainRows(): Promise<void> {
  */
 async function tcpRows(): Promise<void> {
   const lo = 20000 + Math.floor(Math.random() * 20000);
-  const tcpServer = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    V8,
-    "main.ts",
+  const tcpServer = groktunnel([
     "server",
     "-p",
     "0",
@@ -431,12 +423,7 @@ async function tcpRows(): Promise<void> {
   const port = Number(
     (await tcpServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
   );
-  const tcpClient = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    V8,
-    "main.ts",
+  const tcpClient = groktunnel([
     "tcp",
     String(backendPort),
     "-p",
@@ -469,12 +456,7 @@ async function featureRows(): Promise<void> {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   /** A second client with `offFlags`, against the main one (on). */
   const compare = async (label: string, offFlags: string[]) => {
-    const off = spawn([
-      "run",
-      "--allow-net",
-      "--allow-env",
-      V8,
-      "main.ts",
+    const off = groktunnel([
       String(backendPort),
       "-p",
       String(serverPort),
@@ -535,13 +517,7 @@ async function httpsRows(): Promise<void> {
   const tlsBackendPort = Number(
     (await tlsBackend.waitFor(/listening (\d+)/))[1],
   );
-  const tlsServer = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    read,
-    V8,
-    "main.ts",
+  const tlsServer = groktunnel([
     "server",
     "-p",
     "0",
@@ -553,24 +529,18 @@ async function httpsRows(): Promise<void> {
     certs.key1,
     "--max-connections",
     "4096",
-  ]);
+  ], [read]);
   extra.push(tlsServer);
   const tlsPort = Number(
     (await tlsServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
   );
-  const tlsClient = spawn([
-    "run",
-    "--allow-net",
-    "--allow-env",
-    read,
-    V8,
-    "main.ts",
+  const tlsClient = groktunnel([
     String(backendPort),
     "--server",
     `https://${HOST}:${tlsPort}`,
     "--ca",
     certs.ca1File,
-  ]);
+  ], [read]);
   extra.push(tlsClient);
   const tlsUrl = new URL((await tlsClient.waitFor(/^(https:\/\/\S+)$/m))[1]!);
   const directTls: Target = {

@@ -106,15 +106,15 @@ export async function dialServer(o: DialOptions): Promise<DialedConn> {
     hostname: o.host.replace(/^\[|\]$/g, ""),
     ...(o.caCerts ? { caCerts: o.caCerts } : {}),
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // `signal` carries the whole dial's deadline (TCP and TLS together).
+  let onAbort = () => {};
   try {
     await Promise.race([
       tls.handshake(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(aborted()), o.timeout);
-        signal.addEventListener("abort", () => reject(aborted()), {
-          once: true,
-        });
+        onAbort = () => reject(aborted());
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
       }),
     ]);
   } catch (err) {
@@ -128,7 +128,7 @@ export async function dialServer(o: DialOptions): Promise<DialedConn> {
       { cause: err },
     );
   } finally {
-    clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
   }
   return tls;
 }

@@ -12,7 +12,7 @@ import type { Channel } from "./mux/channel.ts";
 import { DATA_HEADER_SIZE } from "./mux/frames.ts";
 import { ChannelClosedError } from "./mux/errors.ts";
 import { acquire, release, SIZES } from "./buffers.ts";
-import { closeQuietly } from "./sockets.ts";
+import { closeQuietly, writeAll } from "./sockets.ts";
 import type { InboundFilter } from "./request_filter.ts";
 
 /** What the relay shows a watcher (the inspector's tap): views, never waited on. */
@@ -55,10 +55,16 @@ export async function relay(
   tap?: RelayTap,
 ): Promise<void> {
   // A watcher that throws is dropped: relaying never depends on it.
-  const watch = (f: (t: RelayTap) => void) => {
-    if (!tap) return;
+  const tapApp = (bytes: Uint8Array) => {
     try {
-      f(tap);
+      tap?.fromApp(bytes);
+    } catch {
+      tap = undefined;
+    }
+  };
+  const tapVisitor = (bytes: Uint8Array) => {
+    try {
+      tap?.fromVisitor(bytes);
     } catch {
       tap = undefined;
     }
@@ -84,11 +90,7 @@ export async function relay(
         const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
         await writing;
         if (n === null) break;
-        if (tap) {
-          watch((t) =>
-            t.fromApp(buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n))
-          );
-        }
+        if (tap) tapApp(buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n));
         writing = channel.writeFramed(buf, n);
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
@@ -119,9 +121,9 @@ export async function relay(
       for (;;) {
         const chunk = await channel.readChunk();
         if (chunk === null) break;
-        // With a filter, the tap hears the filter's parse instead.
-        if (tap && !filter) watch((t) => t.fromVisitor(chunk));
         if (!filter) {
+          // With a filter, the tap hears the filter's parse instead.
+          if (tap) tapVisitor(chunk);
           let off = 0;
           while (off < chunk.length) {
             off += await conn.write(chunk.subarray(off));
@@ -129,12 +131,7 @@ export async function relay(
           continue;
         }
         const r = filter.push(chunk);
-        for (const piece of r.out) {
-          let off = 0;
-          while (off < piece.length) {
-            off += await conn.write(piece.subarray(off));
-          }
-        }
+        for (const piece of r.out) await writeAll(conn, piece);
         if (r.reply) {
           reply = r.reply;
           break;
@@ -165,5 +162,7 @@ export async function relay(
   closeQuietly(conn);
   channel.close();
   await Promise.allSettled([toChannel, toConn]);
-  watch((t) => t.end());
+  try {
+    tap?.end();
+  } catch { /* a watcher's failure is its own */ }
 }

@@ -26,7 +26,11 @@ import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
 import { type Certificate, readCertificate } from "./tls/certificate.ts";
 import { TlsListener } from "./tls/listener.ts";
-import { CertificateReloader, short } from "./tls/reloader.ts";
+import {
+  CertificateReloader,
+  DEFAULT_CERT_RELOAD_INTERVAL,
+  short,
+} from "./tls/reloader.ts";
 import type { NodeTlsConn } from "./tls/node_conn.ts";
 
 /** Tunnels open at once on a server. */
@@ -277,15 +281,14 @@ export class TunnelServer {
           certificate: cert,
           handshakeTimeout: this.#peek.timeout,
         });
-        this.#reloader = new CertificateReloader(
-          {
-            ...options.tls,
-            interval: options.tls.reloadInterval,
-            current: cert,
-            apply: (c) => tls.setCertificate(c),
-            log,
-          } as ConstructorParameters<typeof CertificateReloader>[0],
-        );
+        this.#reloader = new CertificateReloader({
+          certFile: options.tls.certFile,
+          keyFile: options.tls.keyFile,
+          interval: options.tls.reloadInterval ?? DEFAULT_CERT_RELOAD_INTERVAL,
+          current: cert,
+          apply: (c) => tls.setCertificate(c),
+          log,
+        });
         ready = tls.ready;
         this.#listeners.push(tls);
         loops.push(this.#serve(tls, "tls"));

@@ -13,9 +13,6 @@
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import { acquire, release, SIZES } from "../buffers.ts";
-
-/** Largest piece {@linkcode Channel.write} copies into a frame at a time. */
-export const WRITE_PIECE = 256 * 1024;
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,
@@ -24,6 +21,9 @@ import {
   MSG_EOF,
   writeDataHeader,
 } from "./frames.ts";
+
+/** Largest piece {@linkcode Channel.write} copies into a frame at a time. */
+export const WRITE_PIECE = 256 * 1024;
 
 /**
  * A bidirectional byte stream inside a multiplexed session, shaped like a
@@ -323,13 +323,13 @@ export class MuxChannel implements Channel {
     const frame = new Uint8Array(
       DATA_HEADER_SIZE + Math.min(p.length, WRITE_PIECE),
     );
-    for (let off = 0; off < p.length || p.length === 0;) {
+    let off = 0;
+    do {
       const n = Math.min(WRITE_PIECE, p.length - off);
       frame.set(p.subarray(off, off + n), DATA_HEADER_SIZE);
       await this.writeFramed(frame, n);
       off += n;
-      if (p.length === 0) break;
-    }
+    } while (off < p.length);
     return p.length;
   }
 
