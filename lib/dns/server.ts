@@ -1,0 +1,185 @@
+/**
+ * The DNS server for the tunnel zone: UDP (through `node:dgram`, which Deno
+ * runs without unstable flags) and TCP on one port. Each packet is read by
+ * lib/dns/wire.ts and answered from a {@linkcode Zone}. What cannot be read
+ * is dropped without an answer (answering junk helps spoofers); a response
+ * is never answered (no loops between servers). Over UDP an answer never
+ * exceeds 512 bytes, or what EDNS asked for up to 1232, so it cannot be used
+ * as an amplifier: bigger answers are cut to the question with TC set.
+ */
+
+import { createSocket, type Socket } from "node:dgram";
+import {
+  DnsFormatError,
+  encodeError,
+  encodeResponse,
+  parseQuery,
+  RCODE,
+  UDP_EDNS_MAX,
+  UDP_PLAIN_MAX,
+} from "./wire.ts";
+import type { Zone } from "./zone.ts";
+import { closeQuietly } from "../sockets.ts";
+
+/** TCP connections served at once; more are closed at once. */
+export const MAX_DNS_TCP_CONNECTIONS = 128;
+/** How long a TCP connection may sit idle between queries (ms). */
+export const DNS_TCP_IDLE = 10_000;
+/** The largest query taken over TCP (bytes); a bigger one closes the connection. */
+export const MAX_DNS_TCP_QUERY = 4096;
+
+/** Where the DNS server listens. */
+export interface DnsServerOptions {
+  /** Address to bind (both UDP and TCP). */
+  hostname: string;
+  /** Port (0: any free one, the same for both where possible). */
+  port: number;
+  /** The records. */
+  zone: Zone;
+}
+
+/** Counters, for logs and tests. */
+export interface DnsStats {
+  /** Queries answered. */
+  answered: number;
+  /** Packets dropped as unreadable. */
+  dropped: number;
+}
+
+/** The running server; see the module doc. */
+export class DnsServer {
+  #zone: Zone;
+  #udp: Socket;
+  #tcp: Deno.TcpListener;
+  #conns = new Set<Deno.Conn>();
+  /** The bound port (UDP and TCP). */
+  readonly port: number;
+  /** Counters. */
+  readonly stats: DnsStats = { answered: 0, dropped: 0 };
+
+  private constructor(zone: Zone, udp: Socket, tcp: Deno.TcpListener) {
+    this.#zone = zone;
+    this.#udp = udp;
+    this.#tcp = tcp;
+    this.port = tcp.addr.port;
+    udp.on("message", (msg: Uint8Array, rinfo) => {
+      const out = this.#answer(msg, false);
+      if (out) udp.send(out, rinfo.port, rinfo.address);
+    });
+    this.#acceptLoop();
+  }
+
+  /** Binds UDP and TCP on the same port; rejects when either cannot bind. */
+  static async start(o: DnsServerOptions): Promise<DnsServer> {
+    const tcp = Deno.listen({ hostname: o.hostname, port: o.port });
+    const udp = createSocket({
+      type: o.hostname.includes(":") ? "udp6" : "udp4",
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        udp.once("error", reject);
+        udp.bind(tcp.addr.port, o.hostname, () => {
+          udp.off("error", reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      tcp.close();
+      udp.close();
+      throw err;
+    }
+    // After binding, a socket error (an ICMP report, say) is not fatal.
+    udp.on("error", () => {});
+    return new DnsServer(o.zone, udp, tcp);
+  }
+
+  /** The answer to one packet, or undefined to drop it. */
+  #answer(p: Uint8Array, tcp: boolean): Uint8Array | undefined {
+    let q;
+    try {
+      q = parseQuery(p);
+    } catch (err) {
+      if (!(err instanceof DnsFormatError)) throw err;
+      this.stats.dropped++;
+      return undefined;
+    }
+    this.stats.answered++;
+    const max = tcp ? 65535 : Math.min(
+      Math.max(q.ednsSize, UDP_PLAIN_MAX),
+      UDP_EDNS_MAX,
+    );
+    try {
+      return encodeResponse(q, this.#zone.answer(q), max);
+    } catch {
+      return encodeError(q, RCODE.SERVFAIL);
+    }
+  }
+
+  async #acceptLoop(): Promise<void> {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#tcp.accept();
+      } catch {
+        return; // closed
+      }
+      if (this.#conns.size >= MAX_DNS_TCP_CONNECTIONS) {
+        closeQuietly(conn);
+        continue;
+      }
+      this.#conns.add(conn);
+      this.#serveTcp(conn).finally(() => {
+        this.#conns.delete(conn);
+        closeQuietly(conn);
+      });
+    }
+  }
+
+  /** Length-prefixed queries (RFC 1035 §4.2.2) until EOF, idleness or junk. */
+  async #serveTcp(conn: Deno.Conn): Promise<void> {
+    let buf = new Uint8Array(0);
+    const chunk = new Uint8Array(MAX_DNS_TCP_QUERY + 2);
+    for (;;) {
+      while (buf.length >= 2) {
+        const len = (buf[0]! << 8) | buf[1]!;
+        if (len > MAX_DNS_TCP_QUERY) return;
+        if (buf.length < 2 + len) break;
+        const out = this.#answer(buf.subarray(2, 2 + len), true);
+        buf = buf.slice(2 + len);
+        if (!out) return;
+        const framed = new Uint8Array(out.length + 2);
+        framed[0] = out.length >> 8;
+        framed[1] = out.length & 0xff;
+        framed.set(out, 2);
+        let off = 0;
+        while (off < framed.length) {
+          off += await conn.write(framed.subarray(off));
+        }
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        conn.read(chunk),
+        new Promise<null>((r) =>
+          timer = setTimeout(() => r(null), DNS_TCP_IDLE)
+        ),
+      ]).catch(() => null);
+      clearTimeout(timer);
+      if (n === null) return;
+      const next = new Uint8Array(buf.length + n);
+      next.set(buf);
+      next.set(chunk.subarray(0, n), buf.length);
+      buf = next;
+    }
+  }
+
+  /** Stops listening and closes open TCP connections. */
+  close(): void {
+    try {
+      this.#udp.close();
+    } catch { /* already */ }
+    try {
+      this.#tcp.close();
+    } catch { /* already */ }
+    for (const c of this.#conns) closeQuietly(c);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The tunnel zone's records, answered with authority: SOA and NS at the
+ * apex, A/AAAA for the apex and every one-label name under it (the tunnel
+ * names), and TXT at `_acme-challenge.<apex>` while an ACME order waits for
+ * it. Names deeper than one label do not exist (NXDOMAIN); names outside the
+ * zone are refused: this is no resolver.
+ */
+
+import {
+  type Answer,
+  nameBytes,
+  type Query,
+  RCODE,
+  type Record,
+  txtData,
+  TYPE,
+} from "./wire.ts";
+
+/** TTL of A/AAAA/NS answers (seconds). */
+export const ADDRESS_TTL = 60;
+/** TTL of challenge TXT answers and of "no such record" (SOA minimum). */
+export const CHALLENGE_TTL = 10;
+
+/** What the zone answers with. */
+export interface ZoneOptions {
+  /** The apex: the server's host, e.g. `tunnel.example.com`. */
+  apex: string;
+  /** IPv4 addresses of the server (A records). */
+  ipv4: string[];
+  /** IPv6 addresses of the server (AAAA records). */
+  ipv6: string[];
+  /** The SOA's mailbox, as an email address (`hostmaster@<apex>` if absent). */
+  email?: string | undefined;
+}
+
+/** The zone; see the module doc. */
+export class Zone {
+  readonly apex: string;
+  #a: Uint8Array[];
+  #aaaa: Uint8Array[];
+  #soa: Uint8Array;
+  #ns: Uint8Array;
+  #txt = new Map<string, string[]>();
+  #serial: number;
+  #o: ZoneOptions;
+
+  /** A zone with `options`' records. */
+  constructor(options: ZoneOptions) {
+    this.#o = options;
+    this.apex = options.apex.toLowerCase().replace(/\.$/, "");
+    this.#a = options.ipv4.map(ipv4Bytes);
+    this.#aaaa = options.ipv6.map(ipv6Bytes);
+    this.#ns = new Uint8Array(nameBytes(this.apex));
+    this.#serial = Math.floor(Date.now() / 1000) >>> 0;
+    this.#soa = this.#makeSoa();
+  }
+
+  /** The name ACME's DNS-01 challenge looks at for `domain` (RFC 8555 §8.4). */
+  static challengeName(domain: string): string {
+    return `_acme-challenge.${domain.replace(/^\*\./, "").toLowerCase()}`;
+  }
+
+  /** Serves these TXT values at `name` (replacing any) until removed. */
+  setTxt(name: string, values: string[]): void {
+    if (values.length) this.#txt.set(name.toLowerCase(), values);
+    else this.#txt.delete(name.toLowerCase());
+    this.#bump();
+  }
+
+  /** The TXT values served at `name` now. */
+  txt(name: string): string[] {
+    return this.#txt.get(name.toLowerCase()) ?? [];
+  }
+
+  /** The answer to `q`. */
+  answer(q: Query): Answer {
+    const none = (rcode: number): Answer => ({
+      rcode,
+      aa: false,
+      answers: [],
+      authority: [],
+    });
+    if (q.opcode !== 0) return none(RCODE.NOTIMP);
+    if (q.qclass !== 1) return none(RCODE.REFUSED);
+    const name = q.name;
+    const inZone = name === this.apex || name.endsWith(`.${this.apex}`);
+    if (!inZone) return none(RCODE.REFUSED);
+    const rel = name.slice(0, Math.max(0, name.length - this.apex.length - 1));
+    const negative = (rcode: number): Answer => ({
+      rcode,
+      aa: true,
+      answers: [],
+      authority: [{
+        name: this.apex,
+        type: TYPE.SOA,
+        ttl: CHALLENGE_TTL,
+        data: this.#soa,
+      }],
+    });
+    const txt = this.#txt.get(name);
+    if (txt) {
+      if (q.type !== TYPE.TXT && q.type !== TYPE.ANY) {
+        return negative(RCODE.NOERROR);
+      }
+      return this.#records(
+        TYPE.TXT,
+        CHALLENGE_TTL,
+        txt.map((v) => txtData([v])),
+      )!;
+    }
+    if (rel.includes(".")) return negative(RCODE.NXDOMAIN);
+    // Underscore names (service labels) are never tunnel names.
+    if (rel.startsWith("_")) return negative(RCODE.NOERROR);
+    switch (q.type) {
+      case TYPE.A:
+        return this.#records(TYPE.A, ADDRESS_TTL, this.#a) ??
+          negative(RCODE.NOERROR);
+      case TYPE.AAAA:
+        return this.#records(TYPE.AAAA, ADDRESS_TTL, this.#aaaa) ??
+          negative(RCODE.NOERROR);
+      case TYPE.ANY:
+        // RFC 8482: one small record instead of everything (no amplifier).
+        return this.#records(TYPE.HINFO, ADDRESS_TTL, [
+          new Uint8Array([7, ...new TextEncoder().encode("RFC8482"), 0]),
+        ])!;
+    }
+    if (rel === "") {
+      if (q.type === TYPE.SOA) {
+        return this.#records(TYPE.SOA, CHALLENGE_TTL, [this.#soa])!;
+      }
+      if (q.type === TYPE.NS) {
+        return this.#records(TYPE.NS, ADDRESS_TTL, [this.#ns])!;
+      }
+    }
+    return negative(RCODE.NOERROR);
+  }
+
+  #records(
+    type: number,
+    ttl: number,
+    data: Uint8Array[],
+  ): Answer | undefined {
+    if (data.length === 0) return undefined;
+    const answers: Record[] = data.map((d) => ({
+      name: null,
+      type,
+      ttl,
+      data: d,
+    }));
+    return { rcode: RCODE.NOERROR, aa: true, answers, authority: [] };
+  }
+
+  #bump(): void {
+    this.#serial = (this.#serial + 1) >>> 0;
+    this.#soa = this.#makeSoa();
+  }
+
+  #makeSoa(): Uint8Array {
+    const [user, domain] = (this.#o.email ?? `hostmaster@${this.apex}`)
+      .split("@");
+    // The mailbox's first label is the user (its dots escaped away).
+    const rname = `${(user ?? "hostmaster").replaceAll(".", "-")}.${
+      domain ?? this.apex
+    }`;
+    const out = [...nameBytes(this.apex), ...nameBytes(rname)];
+    for (
+      const n of [this.#serial, 3600, 600, 86400, CHALLENGE_TTL]
+    ) {
+      out.push(
+        (n >>> 24) & 0xff,
+        (n >>> 16) & 0xff,
+        (n >>> 8) & 0xff,
+        n & 0xff,
+      );
+    }
+    return new Uint8Array(out);
+  }
+}
+
+/** `1.2.3.4` as 4 bytes; throws on anything else. */
+export function ipv4Bytes(ip: string): Uint8Array {
+  const parts = ip.split(".");
+  if (
+    parts.length !== 4 ||
+    !parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) < 256)
+  ) {
+    throw new RangeError(`not an IPv4 address: ${ip}`);
+  }
+  return new Uint8Array(parts.map(Number));
+}
+
+/** An IPv6 address as 16 bytes; throws on anything else. */
+export function ipv6Bytes(ip: string): Uint8Array {
+  const bad = () => new RangeError(`not an IPv6 address: ${ip}`);
+  if (!/^[0-9a-fA-F:.]+$/.test(ip)) throw bad();
+  const halves = ip.split("::");
+  if (halves.length > 2) throw bad();
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  const head = groups(halves[0]!), tail = groups(halves[1] ?? "");
+  const words: number[] = [];
+  const take = (gs: string[]) => {
+    for (const [i, g] of gs.entries()) {
+      if (g.includes(".") && i === gs.length - 1) {
+        const b = ipv4Bytes(g);
+        words.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) words.push(parseInt(g, 16));
+      else throw bad();
+    }
+  };
+  take(head);
+  const headWords = words.length;
+  take(tail);
+  const missing = 8 - words.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) throw bad();
+  words.splice(
+    headWords,
+    0,
+    ...new Array(halves.length === 2 ? missing : 0).fill(0),
+  );
+  const out = new Uint8Array(16);
+  words.forEach((w, i) => {
+    out[2 * i] = w >> 8;
+    out[2 * i + 1] = w & 0xff;
+  });
+  return out;
+}
