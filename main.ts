@@ -29,6 +29,7 @@ import {
   parseCount,
   parseHostName,
   parsePort,
+  parsePublicIps,
   parseSeconds,
   parseServerAddress,
   UsageError,
@@ -46,6 +47,14 @@ import {
 } from "./lib/inspector/server.ts";
 import { logLine } from "./lib/inspector/log.ts";
 import { renderQr } from "./lib/qr/render.ts";
+import {
+  type AutomaticTlsOptions,
+  startAutomaticTls,
+} from "./lib/acme/auto.ts";
+import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING } from "./lib/acme/manager.ts";
+import { AcmeError } from "./lib/acme/client.ts";
+import { DEFAULT_DNS_PORT, DnsServer } from "./lib/dns/server.ts";
+import { Zone } from "./lib/dns/zone.ts";
 
 const USAGE =
   `groktunnel ${VERSION}: put a localhost HTTP server on a public URL
@@ -110,10 +119,22 @@ Server options:
       --max-tcp-tunnels-per-ip <n> TCP tunnels at once per client IP [4]
       --shutdown-grace <seconds>   in-flight time on SIGINT/SIGTERM [10]
 
+Automatic certificates (the server is the DNS server of its zone):
+      --acme               get and renew a certificate for <host> and *.<host>
+      --public-ip <ip>     the address(es) <host> and *.<host> point at (repeatable)
+      --state-dir <dir>    account and certificate (needs --allow-read/--allow-write=<dir>)
+      --acme-email <addr>  contact for the CA
+      --acme-directory <url|staging|production>  the CA  [production: Let's Encrypt]
+      --acme-ca <file>     trust this CA for the ACME server itself (a test CA)
+      --acme-renew-before <seconds>  renew this long before expiry [a third of the lifetime]
+      --acme-retry <seconds>         first retry after a failed order, doubling to 1 h [60]
+      --dns-port <port>    DNS on UDP and TCP (also without --acme)  [53]
+
 Examples:
   groktunnel                          # server for *.localhost on :9999
   groktunnel 3000                     # prints http://<name>.localhost:9999
   groktunnel -b 0.0.0.0 -p 443 -h tunnel.example.com --tls-cert c.pem --tls-key k.pem --http-port 80
+  groktunnel -b 0.0.0.0 -p 443 -h tunnel.example.com --http-port 80 --acme --public-ip 203.0.113.7 --state-dir /var/lib/groktunnel
   groktunnel 3000 --server https://tunnel.example.com
 `;
 
@@ -188,6 +209,138 @@ function needRead(path: string, flag: string): void {
   }
 }
 
+function needWrite(path: string, flag: string): void {
+  if (
+    Deno.permissions.querySync({ name: "write", path }).state !== "granted"
+  ) {
+    throw new UsageError(
+      `${flag} needs write access to "${path}": add --allow-write=${path}`,
+    );
+  }
+}
+
+/** What --acme, --public-ip and their friends ask for. */
+interface AutoTlsSettings {
+  /** Certificates from an ACME CA (and the DNS server they need). */
+  acme?: AutomaticTlsOptions | undefined;
+  /** The zone's DNS server alone (--public-ip without --acme). */
+  dns?:
+    | { hostname: string; port: number; ipv4: string[]; ipv6: string[] }
+    | undefined;
+}
+
+const ACME_ONLY = [
+  "acme-email",
+  "acme-directory",
+  "acme-ca",
+  "acme-renew-before",
+  "acme-retry",
+  "state-dir",
+];
+
+function automaticTls(
+  f: Flags,
+  host: string,
+  hostname: string,
+  haveCert: boolean,
+): AutoTlsSettings {
+  const str = (k: string) => f[k] as string | undefined;
+  const acme = f.acme === true;
+  for (const k of ACME_ONLY) {
+    if (!acme && f[k] !== undefined) {
+      throw new UsageError(`--${k} goes with --acme`);
+    }
+  }
+  const ips = parsePublicIps((f["public-ip"] as string[] | undefined) ?? []);
+  const anyIp = ips.ipv4.length + ips.ipv6.length > 0;
+  if (!anyIp && (acme || str("dns-port") !== undefined)) {
+    throw new UsageError(
+      `${
+        acme ? "--acme" : "--dns-port"
+      } needs --public-ip: the address(es) that ${host} and *.${host} point at`,
+    );
+  }
+  if (!anyIp) return {};
+  const dnsPort = str("dns-port") === undefined
+    ? DEFAULT_DNS_PORT
+    : parsePort(str("dns-port")!, "--dns-port", true);
+  const dns = { hostname, port: dnsPort, ...ips };
+  if (!acme) return { dns };
+  if (haveCert) {
+    throw new UsageError(
+      "--acme gets its own certificate: leave out --tls-cert and --tls-key",
+    );
+  }
+  const stateDir = str("state-dir");
+  if (stateDir === undefined) {
+    throw new UsageError(
+      "--acme needs --state-dir <dir> for the account and the certificate",
+    );
+  }
+  needRead(stateDir, "--state-dir");
+  needWrite(stateDir, "--state-dir");
+  const dir = str("acme-directory") ?? "production";
+  const directory = dir === "production"
+    ? LETS_ENCRYPT
+    : dir === "staging"
+    ? LETS_ENCRYPT_STAGING
+    : dir;
+  if (!/^https:\/\/[^/]/.test(directory)) {
+    throw new UsageError(
+      `--acme-directory must be an https:// URL, "staging" or "production", not "${dir}"`,
+    );
+  }
+  let caCerts: string[] | undefined;
+  const ca = str("acme-ca");
+  if (ca !== undefined) {
+    needRead(ca, "--acme-ca");
+    caCerts = [readPem(ca)];
+  }
+  const email = str("acme-email");
+  if (email !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+    throw new UsageError(
+      `--acme-email must be an email address, not "${email}"`,
+    );
+  }
+  return {
+    acme: {
+      host,
+      directory,
+      email,
+      stateDir,
+      caCerts,
+      renewBefore: parseSeconds(
+        str("acme-renew-before"),
+        "--acme-renew-before",
+      ),
+      retryMin: parseSeconds(str("acme-retry"), "--acme-retry"),
+      hostname,
+      dnsPort,
+      ...ips,
+      log: serverLog,
+    },
+  };
+}
+
+function serverLog(line: string): void {
+  console.error(`${new Date().toISOString()} ${line}`);
+}
+
+function readPem(path: string): string {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (err) {
+    throw new UsageError(
+      `Cannot read the CA file "${path}": ${(err as Error).message}`,
+    );
+  }
+  if (!text.includes("BEGIN CERTIFICATE")) {
+    throw new UsageError(`"${path}" holds no PEM certificate`);
+  }
+  return text;
+}
+
 /** Runs the CLI with \`args\`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const s = styles();
@@ -234,11 +387,15 @@ export async function main(args: string[]): Promise<number> {
       if ((cert === undefined) !== (key === undefined)) {
         throw new UsageError("--tls-cert and --tls-key go together");
       }
+      const host = parseHostName(str("host") ?? "localhost", "--host");
+      const hostname = str("bind") ?? "127.0.0.1";
+      const auto = automaticTls(f, host, hostname, cert !== undefined);
       if (
-        cert === undefined && (f["http-port"] !== undefined || f["https-only"])
+        cert === undefined && !auto.acme &&
+        (f["http-port"] !== undefined || f["https-only"])
       ) {
         throw new UsageError(
-          "--http-port and --https-only need --tls-cert and --tls-key",
+          "--http-port and --https-only need --tls-cert and --tls-key, or --acme",
         );
       }
       if (f["https-only"] && f["http-port"] === undefined) {
@@ -251,56 +408,60 @@ export async function main(args: string[]): Promise<number> {
       const port = str("port") === undefined
         ? 9999
         : parsePort(str("port")!, "--port", true);
-      return await runServer({
-        host: parseHostName(str("host") ?? "localhost", "--host"),
-        port,
-        hostname: str("bind") ?? "127.0.0.1",
-        token,
-        tls: cert !== undefined
-          ? {
-            certFile: cert,
-            keyFile: key!,
-            reloadInterval: parseSeconds(
-              str("cert-reload-interval"),
-              "--cert-reload-interval",
-              true,
-            ) ?? 5000,
-          }
-          : undefined,
-        httpPort: str("http-port") === undefined
-          ? undefined
-          : parsePort(str("http-port")!, "--http-port", true),
-        httpsOnly: f["https-only"] === true ? true : undefined,
-        maxTunnels: parseCount(str("max-tunnels"), "--max-tunnels"),
-        maxTunnelsPerIp: parseCount(
-          str("max-tunnels-per-ip"),
-          "--max-tunnels-per-ip",
-        ),
-        maxConnectionsPerTunnel: parseCount(
-          str("max-connections"),
-          "--max-connections",
-        ),
-        peekTimeout: parseSeconds(str("peek-timeout"), "--peek-timeout"),
-        peekMaxBytes: parseCount(str("peek-max-bytes"), "--peek-max-bytes"),
-        reservedNames: str("reserved")?.split(",").map((n) => n.trim())
-          .filter(Boolean),
-        allowIps: cidrs("allow-ip"),
-        denyIps: cidrs("deny-ip"),
-        nameHold: parseSeconds(str("name-hold"), "--name-hold", true),
-        tcpPorts: str("tcp-ports") === undefined ? undefined : (() => {
-          try {
-            return parsePortRange(str("tcp-ports")!);
-          } catch (err) {
-            throw new UsageError(`--tcp-ports: ${(err as Error).message}`);
-          }
-        })(),
-        maxTcpTunnelsPerIp: parseCount(
-          str("max-tcp-tunnels-per-ip"),
-          "--max-tcp-tunnels-per-ip",
-        ),
-        grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
-          10_000,
-      }, s);
+      return await runServer(
+        {
+          host,
+          port,
+          hostname,
+          token,
+          tls: cert !== undefined
+            ? {
+              certFile: cert,
+              keyFile: key!,
+              reloadInterval: parseSeconds(
+                str("cert-reload-interval"),
+                "--cert-reload-interval",
+                true,
+              ) ?? 5000,
+            }
+            : undefined,
+          httpPort: str("http-port") === undefined
+            ? undefined
+            : parsePort(str("http-port")!, "--http-port", true),
+          httpsOnly: f["https-only"] === true ? true : undefined,
+          maxTunnels: parseCount(str("max-tunnels"), "--max-tunnels"),
+          maxTunnelsPerIp: parseCount(
+            str("max-tunnels-per-ip"),
+            "--max-tunnels-per-ip",
+          ),
+          maxConnectionsPerTunnel: parseCount(
+            str("max-connections"),
+            "--max-connections",
+          ),
+          peekTimeout: parseSeconds(str("peek-timeout"), "--peek-timeout"),
+          peekMaxBytes: parseCount(str("peek-max-bytes"), "--peek-max-bytes"),
+          reservedNames: str("reserved")?.split(",").map((n) => n.trim())
+            .filter(Boolean),
+          allowIps: cidrs("allow-ip"),
+          denyIps: cidrs("deny-ip"),
+          nameHold: parseSeconds(str("name-hold"), "--name-hold", true),
+          tcpPorts: str("tcp-ports") === undefined ? undefined : (() => {
+            try {
+              return parsePortRange(str("tcp-ports")!);
+            } catch (err) {
+              throw new UsageError(`--tcp-ports: ${(err as Error).message}`);
+            }
+          })(),
+          maxTcpTunnelsPerIp: parseCount(
+            str("max-tcp-tunnels-per-ip"),
+            "--max-tcp-tunnels-per-ip",
+          ),
+          grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
+            10_000,
+        },
+        s,
+        auto,
+      );
     }
     const where = parseServerAddress(
       str("server"),
@@ -315,16 +476,7 @@ export async function main(args: string[]): Promise<number> {
     const ca = str("ca");
     if (ca !== undefined) {
       needRead(ca, "--ca");
-      try {
-        caCerts = [Deno.readTextFileSync(ca)];
-      } catch (err) {
-        throw new UsageError(
-          `Cannot read the CA file "${ca}": ${(err as Error).message}`,
-        );
-      }
-      if (!caCerts[0]!.includes("BEGIN CERTIFICATE")) {
-        throw new UsageError(`"${ca}" holds no PEM certificate`);
-      }
+      caCerts = [readPem(ca)];
     }
     return await runClient(
       {
@@ -410,13 +562,61 @@ function selfCommand(): string {
 async function runServer(
   o: Loose<ServerOptions> & { hostname: string; port: number; grace: number },
   s: Styles,
+  auto: AutoTlsSettings,
 ): Promise<number> {
+  let zoneServer: { close(): void } | undefined;
+  let server: TunnelServer | undefined;
+  try {
+    if (auto.acme) {
+      // The first certificate may take a while (or never come): Ctrl-C works.
+      const early = new AbortController();
+      const abort = () => early.abort();
+      Deno.addSignalListener("SIGINT", abort);
+      Deno.addSignalListener("SIGTERM", abort);
+      try {
+        const a = await startAutomaticTls({
+          ...auto.acme,
+          signal: early.signal,
+          onRenewed: () => server?.reloadCertificate(),
+        });
+        zoneServer = a;
+        o.tls = {
+          certFile: a.manager.certFile,
+          keyFile: a.manager.keyFile,
+          reloadInterval: 0, // the manager says when
+        };
+      } finally {
+        Deno.removeSignalListener("SIGINT", abort);
+        Deno.removeSignalListener("SIGTERM", abort);
+      }
+      if (early.signal.aborted) return 130;
+    } else if (auto.dns) {
+      const zone = new Zone({ apex: o.host!, ...auto.dns });
+      zoneServer = await DnsServer.start({ ...auto.dns, zone });
+      serverLog(
+        `dns: answering for ${o.host} and *.${o.host} on ${auto.dns.hostname}:${
+          (zoneServer as DnsServer).port
+        } (udp, tcp)`,
+      );
+    }
+  } catch (err) {
+    console.error(
+      s.red(
+        err instanceof AcmeError
+          ? `groktunnel: ${err.message}`
+          : `groktunnel: cannot start the DNS server on ${o.hostname}:${
+            auto.acme?.dnsPort ?? auto.dns?.port
+          }: ${(err as Error).message}`,
+      ),
+    );
+    return 1;
+  }
   const clean = defined<ServerOptions>(o);
-  let server: TunnelServer;
   try {
     server = startServer(clean);
     await server.ready;
   } catch (err) {
+    zoneServer?.close();
     console.error(
       s.red(
         err instanceof CertificateError
@@ -484,6 +684,7 @@ async function runServer(
   Deno.addSignalListener("SIGTERM", stop);
   if (tls) Deno.addSignalListener("SIGHUP", reload);
   await server.finished;
+  zoneServer?.close();
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
   if (tls) Deno.removeSignalListener("SIGHUP", reload);

@@ -5,6 +5,16 @@
  */
 
 import { parseArgs } from "node:util";
+import { ipv6Bytes } from "./dns/zone.ts";
+
+function isIpv6(ip: string): boolean {
+  try {
+    ipv6Bytes(ip);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** A usage error: the CLI prints its one line and the usage, and exits with 2. */
 export class UsageError extends Error {
@@ -62,6 +72,15 @@ const FLAGS: Record<
   reserved: { type: "string", side: "server" },
   "name-hold": { type: "string", side: "server" },
   "shutdown-grace": { type: "string", side: "server" },
+  acme: { type: "boolean", side: "server" },
+  "acme-email": { type: "string", side: "server" },
+  "acme-directory": { type: "string", side: "server" },
+  "acme-ca": { type: "string", side: "server" },
+  "acme-renew-before": { type: "string", side: "server" },
+  "acme-retry": { type: "string", side: "server" },
+  "public-ip": { type: "string", side: "server", multiple: true },
+  "dns-port": { type: "string", side: "server" },
+  "state-dir": { type: "string", side: "server" },
 };
 
 /** Parsed flags: strings, booleans and (repeatable flags) lists by long name. */
@@ -311,4 +330,25 @@ export function parseServerAddress(
       : 9999,
     tls: useTls,
   };
+}
+
+/** `--public-ip` values (repeatable, or comma-separated), split by family. */
+export function parsePublicIps(
+  values: string[],
+): { ipv4: string[]; ipv6: string[] } {
+  const ipv4: string[] = [], ipv6: string[] = [];
+  for (const raw of values.flatMap((v) => v.split(","))) {
+    const ip = raw.trim().replace(/^\[|\]$/g, "");
+    if (!ip) continue;
+    const v4 =
+      /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+    if (v4.test(ip)) ipv4.push(ip);
+    else if (ip.includes(":") && isIpv6(ip)) ipv6.push(ip);
+    else {
+      throw new UsageError(
+        `--public-ip must be an IPv4 or IPv6 address, not "${raw.trim()}"`,
+      );
+    }
+  }
+  return { ipv4, ipv6 };
 }

@@ -61,6 +61,7 @@ export class CertificateManager {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   #stopped = false;
+  #wake: (() => void) | undefined;
   /** The chain's path. */
   readonly certFile: string;
   /** The key's path. */
@@ -103,14 +104,18 @@ export class CertificateManager {
       if (this.#stopped) throw new AcmeError("stopped");
       const wait = await this.#renew();
       if (wait === 0) break;
-      await new Promise((r) => this.#timer = setTimeout(r, wait));
+      await new Promise<void>((r) => {
+        this.#wake = r;
+        this.#timer = setTimeout(r, wait);
+      });
     }
   }
 
-  /** Cancels the renewal timer. */
+  /** Cancels the renewal timer (and a {@linkcode start} still waiting). */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#wake?.();
     this.#http?.close();
   }
 

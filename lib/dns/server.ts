@@ -21,6 +21,8 @@ import {
 import type { Zone } from "./zone.ts";
 import { closeQuietly } from "../sockets.ts";
 
+/** The DNS port (`--dns-port`). */
+export const DEFAULT_DNS_PORT = 53;
 /** TCP connections served at once; more are closed at once. */
 export const MAX_DNS_TCP_CONNECTIONS = 128;
 /** How long a TCP connection may sit idle between queries (ms). */

@@ -1,0 +1,78 @@
+/**
+ * Automatic certificates: the zone's DNS server first (the CA checks the
+ * challenge through it), then a {@linkcode CertificateManager} that fills
+ * the state directory. The server then serves the manager's files and swaps
+ * them in whenever `onRenewed` fires.
+ */
+
+import { DnsServer } from "../dns/server.ts";
+import { Zone } from "../dns/zone.ts";
+import {
+  CertificateManager,
+  type CertificateManagerOptions,
+} from "./manager.ts";
+
+/** Options of {@linkcode startAutomaticTls}. */
+export interface AutomaticTlsOptions
+  extends Omit<CertificateManagerOptions, "dns"> {
+  /** Address the DNS server binds. */
+  hostname: string;
+  /** The DNS port (53 in real use). */
+  dnsPort: number;
+  /** A records for the zone. */
+  ipv4: string[];
+  /** AAAA records for the zone. */
+  ipv6: string[];
+  /** Aborting stops everything, also a start still waiting for its certificate. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The running pieces. */
+export interface AutomaticTls {
+  /** The zone's records (challenge TXT records come and go here). */
+  zone: Zone;
+  /** The DNS server. */
+  dns: DnsServer;
+  /** The certificate's keeper. */
+  manager: CertificateManager;
+  /** Stops renewing and answering. */
+  close(): void;
+}
+
+/**
+ * Starts the DNS server, then the manager; resolves once a certificate is in
+ * the state directory (see {@linkcode CertificateManager.start}).
+ */
+export async function startAutomaticTls(
+  o: AutomaticTlsOptions,
+): Promise<AutomaticTls> {
+  const zone = new Zone({
+    apex: o.host,
+    ipv4: o.ipv4,
+    ipv6: o.ipv6,
+    email: o.email,
+  });
+  const dns = await DnsServer.start({
+    hostname: o.hostname,
+    port: o.dnsPort,
+    zone,
+  });
+  o.log(
+    `dns: answering for ${o.host} and *.${o.host} on ${o.hostname}:${dns.port} (udp, tcp)`,
+  );
+  const manager = new CertificateManager({ ...o, dns: zone });
+  const close = () => {
+    manager.stop();
+    dns.close();
+  };
+  o.signal?.addEventListener("abort", close);
+  try {
+    await manager.start();
+  } catch (err) {
+    close();
+    throw err;
+  } finally {
+    o.signal?.removeEventListener("abort", close);
+  }
+  return { zone, dns, manager, close };
+}
