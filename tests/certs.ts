@@ -119,3 +119,75 @@ export async function makeCerts(): Promise<TestCerts> {
     expiredKey: `${dir}/expired.key`,
   };
 }
+
+/**
+ * A CA and a certificate for `localhost` and 127.0.0.1 under it: for a test
+ * server of our own that speaks HTTPS (pebble's ACME port). Paths in a new
+ * temp dir.
+ */
+export async function makeLocalhostCert(): Promise<
+  { dir: string; ca: string; cert: string; key: string }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "groktunnel-localhost-" });
+  await openssl(
+    dir,
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=groktunnel test localhost CA",
+  );
+  await openssl(
+    dir,
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "localhost.key",
+    "-out",
+    "localhost.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  await Deno.writeTextFile(
+    `${dir}/localhost.ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+  );
+  await openssl(
+    dir,
+    "x509",
+    "-req",
+    "-in",
+    "localhost.csr",
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "localhost.crt",
+    "-days",
+    "2",
+    "-extfile",
+    "localhost.ext",
+  );
+  return {
+    dir,
+    ca: `${dir}/ca.crt`,
+    cert: `${dir}/localhost.crt`,
+    key: `${dir}/localhost.key`,
+  };
+}
