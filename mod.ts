@@ -59,6 +59,31 @@ export {
 } from "./lib/http1/parser.ts";
 export { type Certificate, CertificateError } from "./lib/tls/certificate.ts";
 export {
+  type AutomaticTls,
+  type AutomaticTlsOptions,
+  startAutomaticTls,
+} from "./lib/acme/auto.ts";
+export {
+  CertificateManager,
+  type CertificateManagerOptions,
+  LETS_ENCRYPT,
+  LETS_ENCRYPT_STAGING,
+} from "./lib/acme/manager.ts";
+export { AcmeError, type Dns01Responder } from "./lib/acme/client.ts";
+export {
+  DnsServer,
+  type DnsServerOptions,
+  type DnsStats,
+} from "./lib/dns/server.ts";
+export { Zone, type ZoneOptions } from "./lib/dns/zone.ts";
+export {
+  type Answer as DnsAnswer,
+  DnsFormatError,
+  parseQuery,
+  type Query as DnsQuery,
+  type Record as DnsRecord,
+} from "./lib/dns/wire.ts";
+export {
   type Channel,
   ChannelClosedError,
   type Duplex,

@@ -40,7 +40,13 @@ async function openssl(dir: string, ...args: string[]): Promise<void> {
   }
 }
 
-async function leaf(dir: string, name: string, ca: string, days: string) {
+async function leaf(
+  dir: string,
+  name: string,
+  ca: string,
+  days: string,
+  san = `DNS:${HOST},DNS:*.${HOST}`,
+) {
   await openssl(
     dir,
     "req",
@@ -58,7 +64,7 @@ async function leaf(dir: string, name: string, ca: string, days: string) {
   );
   await Deno.writeTextFile(
     `${dir}/${name}.ext`,
-    `subjectAltName=DNS:${HOST},DNS:*.${HOST}\nbasicConstraints=CA:FALSE\n`,
+    `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`,
   );
   await openssl(
     dir,
@@ -80,29 +86,31 @@ async function leaf(dir: string, name: string, ca: string, days: string) {
   );
 }
 
+async function makeCa(dir: string, name: string): Promise<void> {
+  await openssl(
+    dir,
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+    "-days",
+    "2",
+    "-subj",
+    `/CN=groktunnel test ${name}`,
+  );
+}
+
 /** Makes the set in a new temp dir. */
 export async function makeCerts(): Promise<TestCerts> {
   const dir = await Deno.makeTempDir({ prefix: "groktunnel-certs-" });
-  for (const ca of ["ca1", "ca2"]) {
-    await openssl(
-      dir,
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${ca}.key`,
-      "-out",
-      `${ca}.crt`,
-      "-days",
-      "2",
-      "-subj",
-      `/CN=groktunnel test ${ca}`,
-    );
-  }
+  for (const ca of ["ca1", "ca2"]) await makeCa(dir, ca);
   await leaf(dir, "leaf1", "ca1", "2");
   await leaf(dir, "leaf2", "ca2", "2");
   await leaf(dir, "expired", "ca1", "-1");
@@ -129,61 +137,8 @@ export async function makeLocalhostCert(): Promise<
   { dir: string; ca: string; cert: string; key: string }
 > {
   const dir = await Deno.makeTempDir({ prefix: "groktunnel-localhost-" });
-  await openssl(
-    dir,
-    "req",
-    "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "2",
-    "-subj",
-    "/CN=groktunnel test localhost CA",
-  );
-  await openssl(
-    dir,
-    "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    "localhost.key",
-    "-out",
-    "localhost.csr",
-    "-subj",
-    "/CN=localhost",
-  );
-  await Deno.writeTextFile(
-    `${dir}/localhost.ext`,
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-  );
-  await openssl(
-    dir,
-    "x509",
-    "-req",
-    "-in",
-    "localhost.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "localhost.crt",
-    "-days",
-    "2",
-    "-extfile",
-    "localhost.ext",
-  );
+  await makeCa(dir, "ca");
+  await leaf(dir, "localhost", "ca", "2", "DNS:localhost,IP:127.0.0.1");
   return {
     dir,
     ca: `${dir}/ca.crt`,

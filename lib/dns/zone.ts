@@ -35,6 +35,7 @@ export interface ZoneOptions {
 
 /** The zone; see the module doc. */
 export class Zone {
+  /** The apex, lower-cased, without a final dot. */
   readonly apex: string;
   #a: Uint8Array[];
   #aaaa: Uint8Array[];
