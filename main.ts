@@ -50,10 +50,14 @@ import { renderQr } from "./lib/qr/render.ts";
 import {
   type AutomaticTlsOptions,
   startAutomaticTls,
+  startDns,
 } from "./lib/acme/auto.ts";
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING } from "./lib/acme/manager.ts";
-import { AcmeError } from "./lib/acme/client.ts";
-import { DEFAULT_DNS_PORT, DnsServer } from "./lib/dns/server.ts";
+import {
+  DEFAULT_DNS_PORT,
+  DEFAULT_DNS_RATE_LIMIT,
+  type DnsServer,
+} from "./lib/dns/server.ts";
 import { Zone } from "./lib/dns/zone.ts";
 
 const USAGE =
@@ -129,6 +133,7 @@ Automatic certificates (the server is the DNS server of its zone):
       --acme-renew-before <seconds>  renew this long before expiry [a third of the lifetime]
       --acme-retry <seconds>         first retry after a failed order, doubling to 1 h [60]
       --dns-port <port>    DNS on UDP and TCP (also without --acme)  [53]
+      --dns-rate-limit <n> UDP answers per second to one address     [100]
 
 Examples:
   groktunnel                          # server for *.localhost on :9999
@@ -225,7 +230,13 @@ interface AutoTlsSettings {
   acme?: AutomaticTlsOptions | undefined;
   /** The zone's DNS server alone (--public-ip without --acme). */
   dns?:
-    | { hostname: string; port: number; ipv4: string[]; ipv6: string[] }
+    | {
+      hostname: string;
+      port: number;
+      rateLimit: number;
+      ipv4: string[];
+      ipv6: string[];
+    }
     | undefined;
 }
 
@@ -253,18 +264,23 @@ function automaticTls(
   }
   const ips = parsePublicIps((f["public-ip"] as string[] | undefined) ?? []);
   const anyIp = ips.ipv4.length + ips.ipv6.length > 0;
-  if (!anyIp && (acme || str("dns-port") !== undefined)) {
+  const needsIp = acme
+    ? "--acme"
+    : ["dns-port", "dns-rate-limit"].map((k) => `--${k}`).find((k) =>
+      str(k.slice(2)) !== undefined
+    );
+  if (!anyIp && needsIp) {
     throw new UsageError(
-      `${
-        acme ? "--acme" : "--dns-port"
-      } needs --public-ip: the address(es) that ${host} and *.${host} point at`,
+      `${needsIp} needs --public-ip: the address(es) that ${host} and *.${host} point at`,
     );
   }
   if (!anyIp) return {};
   const dnsPort = str("dns-port") === undefined
     ? DEFAULT_DNS_PORT
     : parsePort(str("dns-port")!, "--dns-port", true);
-  const dns = { hostname, port: dnsPort, ...ips };
+  const rateLimit = parseCount(str("dns-rate-limit"), "--dns-rate-limit") ??
+    DEFAULT_DNS_RATE_LIMIT;
+  const dns = { hostname, port: dnsPort, rateLimit, ...ips };
   if (!acme) return { dns };
   if (haveCert) {
     throw new UsageError(
@@ -316,6 +332,7 @@ function automaticTls(
       retryMin: parseSeconds(str("acme-retry"), "--acme-retry"),
       hostname,
       dnsPort,
+      dnsRateLimit: rateLimit,
       ...ips,
       log: serverLog,
     },
@@ -592,7 +609,7 @@ async function runServer(
       if (early.signal.aborted) return 130;
     } else if (auto.dns) {
       const zone = new Zone({ apex: o.host!, ...auto.dns });
-      zoneServer = await DnsServer.start({ ...auto.dns, zone });
+      zoneServer = await startDns({ ...auto.dns, zone });
       serverLog(
         `dns: answering for ${o.host} and *.${o.host} on ${auto.dns.hostname}:${
           (zoneServer as DnsServer).port
@@ -602,11 +619,7 @@ async function runServer(
   } catch (err) {
     console.error(
       s.red(
-        err instanceof AcmeError
-          ? `groktunnel: ${err.message}`
-          : `groktunnel: cannot start the DNS server on ${o.hostname}:${
-            auto.acme?.dnsPort ?? auto.dns?.port
-          }: ${(err as Error).message}`,
+        `groktunnel: ${(err as Error).message}`,
       ),
     );
     return 1;

@@ -80,6 +80,7 @@ const FLAGS: Record<
   "acme-retry": { type: "string", side: "server" },
   "public-ip": { type: "string", side: "server", multiple: true },
   "dns-port": { type: "string", side: "server" },
+  "dns-rate-limit": { type: "string", side: "server" },
   "state-dir": { type: "string", side: "server" },
 };
 

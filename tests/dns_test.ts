@@ -172,7 +172,9 @@ Deno.test("dns: the server answers for its zone, with authority, and refuses the
           "a too-long TCP query closes the connection",
         );
         conn.close();
-        const a = await dig(dnsPort, `after.${HOST}`, "A");
+        // The flood also spent this address's answers for its second(s).
+      await new Promise((r) => setTimeout(r, 1100));
+      const a = await dig(dnsPort, `after.${HOST}`, "A");
         assert.deepEqual(a.answer, [`after.${HOST}. 60 IN A 203.0.113.7`]);
         sock.close();
         assert.equal(answered, 0, "junk gets no answer");
@@ -221,6 +223,63 @@ Deno.test("dns: challenge TXT records while an order waits; TC when UDP is too s
     assert.equal(full.answer.length, 30);
     assert.ok(dns.stats.answered >= 4);
   } finally {
+    dns.close();
+  }
+});
+
+Deno.test("dns: one address gets at most the rate limit of UDP answers a second", async () => {
+  const zone = new Zone({ apex: HOST, ipv4: ["203.0.113.7"], ipv6: [] });
+  const dns = await DnsServer.start({
+    hostname: "127.0.0.1",
+    port: 0,
+    zone,
+    rateLimit: 50,
+  });
+  const sock = createSocket("udp4");
+  try {
+    let answered = 0;
+    sock.on("message", () => answered++);
+    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", r));
+    // A query for x.<HOST> A, 200 times.
+    const name = `x.${HOST}`.split(".").flatMap((l) => [
+      l.length,
+      ...new TextEncoder().encode(l),
+    ]);
+    const query = new Uint8Array([
+      0xab,
+      0xcd,
+      0,
+      0,
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      ...name,
+      0,
+      0,
+      1,
+      0,
+      1,
+    ]);
+    for (let i = 0; i < 200; i++) {
+      await new Promise<void>((r) =>
+        sock.send(query, dns.port, "127.0.0.1", () => r())
+      );
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    // 50 in a second; 100 if the burst crossed a second's boundary.
+    assert.ok(answered >= 50 && answered <= 100, `${answered} answers`);
+    assert.equal(dns.stats.limited, 200 - answered);
+    // A second later the address is answered again.
+    await new Promise((r) => setTimeout(r, 1000));
+    const a = await dig(dns.port, `y.${HOST}`, "A");
+    assert.deepEqual(a.answer, [`y.${HOST}. 60 IN A 203.0.113.7`]);
+  } finally {
+    sock.close();
     dns.close();
   }
 });

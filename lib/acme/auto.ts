@@ -5,7 +5,7 @@
  * them in whenever `onRenewed` fires.
  */
 
-import { DnsServer } from "../dns/server.ts";
+import { DnsServer, type DnsServerOptions } from "../dns/server.ts";
 import { Zone } from "../dns/zone.ts";
 import {
   CertificateManager,
@@ -19,6 +19,8 @@ export interface AutomaticTlsOptions
   hostname: string;
   /** The DNS port (53 in real use). */
   dnsPort: number;
+  /** UDP answers per second to one address. */
+  dnsRateLimit?: number | undefined;
   /** A records for the zone. */
   ipv4: string[];
   /** AAAA records for the zone. */
@@ -52,10 +54,11 @@ export async function startAutomaticTls(
     ipv6: o.ipv6,
     email: o.email,
   });
-  const dns = await DnsServer.start({
+  const dns = await startDns({
     hostname: o.hostname,
     port: o.dnsPort,
     zone,
+    rateLimit: o.dnsRateLimit,
   });
   o.log(
     `dns: answering for ${o.host} and *.${o.host} on ${o.hostname}:${dns.port} (udp, tcp)`,
@@ -75,4 +78,22 @@ export async function startAutomaticTls(
     o.signal?.removeEventListener("abort", close);
   }
   return { zone, dns, manager, close };
+}
+
+/** {@linkcode DnsServer.start}, failing with a message that says where. */
+export async function startDns(o: DnsServerOptions): Promise<DnsServer> {
+  try {
+    return await DnsServer.start(o);
+  } catch (err) {
+    throw new Error(
+      `cannot listen for DNS on ${o.hostname}:${o.port} (UDP and TCP): ${
+        (err as Error).message
+      }${
+        o.port < 1024
+          ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+          : ""
+      }`,
+      { cause: err },
+    );
+  }
 }

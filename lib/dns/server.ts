@@ -30,6 +30,12 @@ export const DNS_TCP_IDLE = 10_000;
 /** The largest query taken over TCP (bytes); a bigger one closes the connection. */
 export const MAX_DNS_TCP_QUERY = 4096;
 
+/**
+ * UDP answers per second to one address; more are dropped. Over UDP the
+ * source can be forged: this caps what a forger can make us send to a victim.
+ */
+export const DEFAULT_DNS_RATE_LIMIT = 100;
+
 /** Where the DNS server listens. */
 export interface DnsServerOptions {
   /** Address to bind (both UDP and TCP). */
@@ -38,6 +44,11 @@ export interface DnsServerOptions {
   port: number;
   /** The records. */
   zone: Zone;
+  /**
+   * UDP answers per second to one address.
+   * @default {100}
+   */
+  rateLimit?: number | undefined;
 }
 
 /** Counters, for logs and tests. */
@@ -46,6 +57,8 @@ export interface DnsStats {
   answered: number;
   /** Packets dropped as unreadable. */
   dropped: number;
+  /** UDP queries left unanswered by the rate limit. */
+  limited: number;
 }
 
 /** The running server; see the module doc. */
@@ -57,14 +70,25 @@ export class DnsServer {
   /** The bound port (UDP and TCP). */
   readonly port: number;
   /** Counters. */
-  readonly stats: DnsStats = { answered: 0, dropped: 0 };
+  readonly stats: DnsStats = { answered: 0, dropped: 0, limited: 0 };
+  #rate: number;
+  // Answers per address in the current second (cleared each second).
+  #sent = new Map<string, number>();
+  #second = 0;
 
-  private constructor(zone: Zone, udp: Socket, tcp: Deno.TcpListener) {
+  private constructor(
+    zone: Zone,
+    udp: Socket,
+    tcp: Deno.TcpListener,
+    rate: number,
+  ) {
     this.#zone = zone;
     this.#udp = udp;
     this.#tcp = tcp;
+    this.#rate = rate;
     this.port = tcp.addr.port;
     udp.on("message", (msg: Uint8Array, rinfo) => {
+      if (!this.#allow(rinfo.address)) return;
       const out = this.#answer(msg, false);
       if (out) udp.send(out, rinfo.port, rinfo.address);
     });
@@ -92,7 +116,26 @@ export class DnsServer {
     }
     // After binding, a socket error (an ICMP report, say) is not fatal.
     udp.on("error", () => {});
-    return new DnsServer(o.zone, udp, tcp);
+    return new DnsServer(
+      o.zone,
+      udp,
+      tcp,
+      o.rateLimit ?? DEFAULT_DNS_RATE_LIMIT,
+    );
+  }
+
+  /** Whether `address` may get another UDP answer this second. */
+  #allow(address: string): boolean {
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#sent.clear();
+    }
+    const n = (this.#sent.get(address) ?? 0) + 1;
+    this.#sent.set(address, n);
+    if (n <= this.#rate) return true;
+    this.stats.limited++;
+    return false;
   }
 
   /** The answer to one packet, or undefined to drop it. */

@@ -83,6 +83,8 @@ export class Zone {
     });
     if (q.opcode !== 0) return none(RCODE.NOTIMP);
     if (q.qclass !== 1) return none(RCODE.REFUSED);
+    // A dot inside a label would pass for a label boundary in `name`.
+    if (q.labels.some((l) => l.includes(0x2e))) return none(RCODE.REFUSED);
     const name = q.name;
     const inZone = name === this.apex || name.endsWith(`.${this.apex}`);
     if (!inZone) return none(RCODE.REFUSED);
