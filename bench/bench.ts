@@ -4,13 +4,14 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features|tcp` for a part of the table.
+ * `--only plain|https|features|tcp|acme` for a part of the table.
  */
 
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { BLOCK, block } from "./backend.ts";
-import { HOST, makeCerts } from "../tests/certs.ts";
+import { HOST, makeCerts, makeLocalhostCert } from "../tests/certs.ts";
+import { createSocket } from "node:dgram";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -312,6 +313,7 @@ try {
   if (!only || only === "https") await httpsRows();
   if (!only || only === "features") await featureRows();
   if (!only || only === "tcp") await tcpRows();
+  if (!only || only === "acme") await acmeRows();
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});
@@ -592,6 +594,227 @@ async function httpsRows(): Promise<void> {
     "",
     "",
   ]);
+}
+
+/**
+ * Automatic certificates: https through a server with `--acme` (its
+ * certificate from pebble, its DNS answering) beside one with the same kind
+ * of key from files; runs alternated. Then what the DNS server answers per
+ * second over UDP, with the rate limit lifted.
+ */
+async function acmeRows(): Promise<void> {
+  const has = await new Deno.Command("sh", {
+    args: ["-c", "command -v pebble"],
+    stdout: "null",
+  }).output();
+  if (!has.success) {
+    console.error("acme rows need pebble: apt-get install -y pebble");
+    return;
+  }
+  const local = await makeLocalhostCert();
+  const certs = await makeCerts();
+  const state = await Deno.makeTempDir({ prefix: "groktunnel-bench-" });
+  files.push(local.dir, certs.dir, state);
+  const free = () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = l.addr.port;
+    l.close();
+    return p;
+  };
+  const acmePort = free(), mgmtPort = free(), dnsPort = free();
+  await Deno.writeTextFile(
+    `${local.dir}/pebble.json`,
+    JSON.stringify({
+      pebble: {
+        listenAddress: `127.0.0.1:${acmePort}`,
+        managementListenAddress: `127.0.0.1:${mgmtPort}`,
+        certificate: local.cert,
+        privateKey: local.key,
+        httpPort: free(),
+        tlsPort: free(),
+      },
+    }),
+  );
+  const pebble = new Deno.Command("pebble", {
+    args: [
+      "-config",
+      `${local.dir}/pebble.json`,
+      "-dnsserver",
+      `127.0.0.1:${dnsPort}`,
+    ],
+    env: { PEBBLE_VA_NOSLEEP: "1" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const http = Deno.createHttpClient({
+      caCerts: [await Deno.readTextFile(local.ca)],
+    });
+    let rootPem = "";
+    for (let i = 0; !rootPem && i < 100; i++) {
+      rootPem = await fetch(`https://127.0.0.1:${mgmtPort}/roots/0`, {
+        client: http,
+      }).then((r) => r.text(), () => "");
+      if (!rootPem) await new Promise((r) => setTimeout(r, 100));
+    }
+    http.close();
+    const rootFile = `${state}/pebble-root.pem`;
+    await Deno.writeTextFile(rootFile, rootPem);
+    const read = `--allow-read=${state},${local.dir},${certs.dir}`;
+    const started = Date.now();
+    const acmeServer = groktunnel([
+      "server",
+      "-p",
+      "0",
+      "-h",
+      HOST,
+      "--max-connections",
+      "4096",
+      "--acme",
+      "--public-ip",
+      "127.0.0.1",
+      "--dns-port",
+      String(dnsPort),
+      "--dns-rate-limit",
+      "100000000",
+      "--state-dir",
+      state,
+      "--acme-directory",
+      `https://127.0.0.1:${acmePort}/dir`,
+      "--acme-ca",
+      local.ca,
+    ], [read, `--allow-write=${state}`]);
+    const fileServer = groktunnel([
+      "server",
+      "-p",
+      "0",
+      "-h",
+      HOST,
+      "--max-connections",
+      "4096",
+      "--tls-cert",
+      certs.cert1,
+      "--tls-key",
+      certs.key1,
+    ], [read]);
+    extra.push(acmeServer, fileServer);
+    const acmePortNo = Number(
+      (await acmeServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const firstCert = Date.now() - started;
+    const filePortNo = Number(
+      (await fileServer.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const through = async (port: number, ca: string) => {
+      const c = groktunnel([
+        String(backendPort),
+        "--server",
+        `https://${HOST}:${port}`,
+        "--ca",
+        ca,
+        "--quiet",
+      ], [read]);
+      extra.push(c);
+      const u = new URL((await c.waitFor(/^(https:\/\/\S+)$/m))[1]!);
+      return {
+        name: u.hostname,
+        port,
+        host: u.host,
+        tls: { ca, name: u.hostname },
+      } as Target;
+    };
+    const on = await through(acmePortNo, rootFile);
+    const off = await through(filePortNo, certs.ca1File);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    for (
+      const [what, close] of [
+        ["https keep-alive: --acme vs --tls-cert files", false],
+        ["https new connection: --acme vs --tls-cert files", true],
+      ] as const
+    ) {
+      const runs = { on: [] as number[], off: [] as number[] };
+      for (let i = 0; i < 3; i++) {
+        runs.off.push((await wrk(off, close)).rps);
+        runs.on.push((await wrk(on, close)).rps);
+      }
+      const ratio = mean(runs.on) / mean(runs.off);
+      rows.push([
+        what,
+        `${mean(runs.off).toFixed(0)} (files)`,
+        `${mean(runs.on).toFixed(0)} (acme)`,
+        `${ratio.toFixed(2)}×`,
+        "≥ 0.9×",
+        ratio >= 0.9 ? "yes" : "no",
+        `runs files ${runs.off.map((x) => x.toFixed(0)).join("/")}, acme ${
+          runs.on.map((x) => x.toFixed(0)).join("/")
+        }; first certificate ${firstCert} ms from spawn`,
+      ]);
+    }
+    const qps = await dnsLoad(dnsPort, `x.${HOST}`);
+    rows.push([
+      "dns: UDP answers/s (one asker, 64 in flight)",
+      "",
+      qps.toFixed(0),
+      "",
+      "",
+      "",
+      "rate limit lifted for the run",
+    ]);
+  } finally {
+    try {
+      pebble.kill("SIGTERM");
+    } catch { /* gone */ }
+    await pebble.status;
+  }
+}
+
+/** Answers per second to A queries for `name`, 64 outstanding. */
+async function dnsLoad(port: number, name: string): Promise<number> {
+  const sock = createSocket("udp4");
+  await new Promise<void>((r) => sock.bind(0, "127.0.0.1", r));
+  const labels = name.split(".").flatMap((l) => [
+    l.length,
+    ...new TextEncoder().encode(l),
+  ]);
+  const query = new Uint8Array([
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    ...labels,
+    0,
+    0,
+    1,
+    0,
+    1,
+  ]);
+  let answers = 0;
+  const until = Date.now() + SECONDS * 1000;
+  const send = () => {
+    if (Date.now() < until) sock.send(query, port, "127.0.0.1");
+  };
+  sock.on("message", () => {
+    answers++;
+    send();
+  });
+  const start = Date.now();
+  for (let i = 0; i < 64; i++) send();
+  // Lost packets shrink the window: top it up every 50 ms.
+  const timer = setInterval(() => {
+    for (let i = 0; i < 8; i++) send();
+  }, 50);
+  await new Promise((r) => setTimeout(r, SECONDS * 1000));
+  clearInterval(timer);
+  sock.close();
+  return answers / ((Date.now() - start) / 1000);
 }
 
 const head = ["workload", "direct", "tunnel", "ratio", "goal", "met", "notes"];
