@@ -173,8 +173,8 @@ Deno.test("dns: the server answers for its zone, with authority, and refuses the
         );
         conn.close();
         // The flood also spent this address's answers for its second(s).
-      await new Promise((r) => setTimeout(r, 1100));
-      const a = await dig(dnsPort, `after.${HOST}`, "A");
+        await new Promise((r) => setTimeout(r, 1100));
+        const a = await dig(dnsPort, `after.${HOST}`, "A");
         assert.deepEqual(a.answer, [`after.${HOST}. 60 IN A 203.0.113.7`]);
         sock.close();
         assert.equal(answered, 0, "junk gets no answer");

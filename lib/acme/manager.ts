@@ -153,9 +153,19 @@ export class CertificateManager {
   #renewAt(pem: string): number {
     const leaf = new X509Certificate(pem);
     const from = Date.parse(leaf.validFrom), to = Date.parse(leaf.validTo);
-    return this.#o.renewBefore !== undefined
-      ? to - this.#o.renewBefore
-      : from + (to - from) * 2 / 3;
+    const before = this.#o.renewBefore;
+    if (before !== undefined && before < to - from) return to - before;
+    if (before !== undefined) {
+      // Due the moment it is issued: that would order without end.
+      this.#o.log(
+        `acme: --acme-renew-before (${
+          before / 1000
+        } s) is not shorter than the certificate's lifetime (${
+          (to - from) / 1000
+        } s); renewing at two thirds of it instead`,
+      );
+    }
+    return from + (to - from) * 2 / 3;
   }
 
   #schedule(at: number): void {
