@@ -191,6 +191,22 @@ Deno.test("acme: a certificate from pebble through our own DNS; renewal under lo
         const r = await httpsGet(port, name, root, "/bytes/200000");
         assert.equal(r.status, 200);
         assert.equal(sha256(r.body), sha256(bytesBody(200000)));
+        // And curl, trusting only pebble's root.
+        const curl = await new Deno.Command("curl", {
+          args: [
+            "-sS",
+            "--fail",
+            "--cacert",
+            rootFile,
+            "--resolve",
+            `${name}:${port}:127.0.0.1`,
+            `https://${name}:${port}/bytes/300000`,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.ok(curl.success, decoder.decode(curl.stderr));
+        assert.equal(sha256(curl.stdout), sha256(bytesBody(300000)));
       },
     );
 
