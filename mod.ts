@@ -45,10 +45,17 @@ export { DialError } from "./lib/dial.ts";
 export type { ForwardedMode } from "./lib/forwarded.ts";
 export type {
   CapturedMessage,
-  CaptureSink,
   Exchange,
   HeadLine,
 } from "./lib/inspector/capture.ts";
+export {
+  type Capture,
+  type CaptureRecord,
+  CaptureStore,
+  MAX_CAPTURE_BYTES,
+  MAX_CAPTURES,
+} from "./lib/inspector/store.ts";
+export { CaptureArena } from "./lib/inspector/arena.ts";
 export type { ProxyProtocolVersion } from "./lib/proxy_protocol.ts";
 export {
   Http1Error,

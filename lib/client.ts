@@ -27,7 +27,7 @@ import type { ForwardedMode } from "./forwarded.ts";
 import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
 import { IpFilter } from "./ip_filter.ts";
-import type { CaptureSink } from "./inspector/capture.ts";
+import type { CaptureStore } from "./inspector/store.ts";
 import { hostPort, LocalSide } from "./local.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */
@@ -123,7 +123,7 @@ export interface ClientOptions {
    * Where captured requests and responses go (the inspector's store, a
    * request log); each tunnelled connection gets a tap that never slows it.
    */
-  capture?: CaptureSink | undefined;
+  capture?: CaptureStore | undefined;
   /**
    * Whether to reconnect when the server goes away.
    * @default {true}

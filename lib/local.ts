@@ -9,7 +9,8 @@
 import type { Channel } from "./mux/channel.ts";
 import { type ChannelFacts, readFacts } from "./facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
-import { type CaptureSink, ConnectionTap } from "./inspector/capture.ts";
+import { ConnectionTap } from "./inspector/capture.ts";
+import type { CaptureStore } from "./inspector/store.ts";
 import { page } from "./pages.ts";
 import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { relay } from "./relay.ts";
@@ -35,7 +36,7 @@ export interface LocalSideOptions {
   /** A PROXY header to send first. */
   proxyProtocol: ProxyProtocolVersion | undefined;
   /** Where captures go, if anywhere. */
-  capture: CaptureSink | undefined;
+  capture: CaptureStore | undefined;
   /** Forwarded-headers mode. */
   forwarded: ForwardedMode;
   /** `rewrite`, a Host value, or nothing. */

@@ -195,6 +195,149 @@ export function parseHeadText(
   return head;
 }
 
+/** What the fields of one head say about its body (reset per head). */
+class Framing {
+  te: string[] | undefined;
+  cl: string | undefined;
+  hosts = 0;
+  connectionUpgrade = false;
+  upgrade = false;
+  reset(): void {
+    this.te = this.cl = undefined;
+    this.hosts = 0;
+    this.connectionUpgrade = this.upgrade = false;
+  }
+  /** One field; names of other lengths than the five that matter are skipped. */
+  field(name: string, value: string): void {
+    const l = name.length;
+    if (l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17) return;
+    const n = name.toLowerCase();
+    if (n === "content-length") {
+      // "5" or "5, 5": one length; two different ones are an error.
+      const parts = value.includes(",") ? value.split(",") : [value];
+      for (const part of parts) {
+        const v = part.trim();
+        if (this.cl !== undefined && this.cl !== v) {
+          throw new Http1Error("Differing Content-Length values");
+        }
+        this.cl = v;
+      }
+    } else if (n === "transfer-encoding") {
+      this.te ??= [];
+      for (const c of value.toLowerCase().split(",")) this.te.push(c.trim());
+    } else if (n === "host") this.hosts++;
+    else if (n === "connection") {
+      this.connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
+        s.trim() === "upgrade"
+      );
+    } else if (n === "upgrade") this.upgrade = true;
+  }
+}
+/** One per thread: heads are framed one at a time, synchronously. */
+const FRAMING = new Framing();
+
+/** The framing fields' names, as bytes, by length. */
+const FRAMING_NAMES = new Map<number, Uint8Array>(
+  ["host", "upgrade", "connection", "content-length", "transfer-encoding"].map(
+    (n) => [n.length, new TextEncoder().encode(n)],
+  ),
+);
+
+/** Bytes `[from, to)` as latin1 text (short runs: a plain loop). */
+function text(b: Uint8Array, from: number, to: number): string {
+  let s = "";
+  for (let i = from; i < to; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/**
+ * A watcher's head (framingOnly): the first line and the framing fields read
+ * from the bytes, no text made of the rest (`text` and `target` are empty,
+ * `headers` holds nothing): what a watcher keeps, it copies from the bytes.
+ * Malformed lines are errors as in {@linkcode parseHeadText}.
+ */
+function scanHead(
+  side: "request" | "response",
+  b: Uint8Array,
+  framing: Framing,
+): Http1Head {
+  let pos = 0;
+  if (side === "request") {
+    while (b[pos] === 13 && b[pos + 1] === 10) pos += 2;
+  }
+  // Lines end at CR LF (readHead saw to it that every LF has its CR).
+  const lineEnd = (from: number) => {
+    let i = from;
+    while (i < b.length && !(b[i] === 13 && b[i + 1] === 10)) i++;
+    return i;
+  };
+  let eol = lineEnd(pos);
+  const head: Http1Head = {
+    method: "",
+    target: "",
+    status: 0,
+    reason: "",
+    version: "",
+    headers: [],
+    spans: [],
+    text: "",
+  };
+  // "HTTP/1.0" or "HTTP/1.1" at `at`.
+  const version = (at: number) =>
+    b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 && b[at + 3] === 80 &&
+      b[at + 4] === 47 && b[at + 5] === 49 && b[at + 6] === 46 &&
+      (b[at + 7] === 48 || b[at + 7] === 49)
+      ? (b[at + 7] === 49 ? "HTTP/1.1" : "HTTP/1.0")
+      : "";
+  if (side === "request") {
+    let sp = pos;
+    while (sp < eol && IS_TOKEN[b[sp]!] === 1) sp++;
+    let sp2 = eol - 1;
+    while (sp2 > sp && b[sp2] !== 32) sp2--;
+    head.version = sp2 === eol - 9 ? version(sp2 + 1) : "";
+    if (sp === pos || b[sp] !== 32 || sp2 <= sp + 1 || !head.version) {
+      throw new Http1Error("Malformed request line");
+    }
+    head.method = text(b, pos, sp);
+  } else {
+    head.version = version(pos);
+    const d = pos + 9;
+    if (
+      !head.version || b[pos + 8] !== 32 || !isDigit(b[d]) ||
+      !isDigit(b[d + 1]) || !isDigit(b[d + 2]) ||
+      (d + 3 !== eol && b[d + 3] !== 32)
+    ) throw new Http1Error("Malformed status line");
+    head.status = (b[d]! - 48) * 100 + (b[d + 1]! - 48) * 10 + b[d + 2]! - 48;
+  }
+  const stop = b.length - 2; // the blank line's CRLF
+  for (pos = eol + 2; pos < stop; pos = eol + 2) {
+    eol = lineEnd(pos);
+    let colon = pos;
+    while (colon < eol && IS_TOKEN[b[colon]!] === 1) colon++;
+    if (colon === pos || b[colon] !== 58) {
+      throw new Http1Error(
+        b[pos] === 32 || b[pos] === 9
+          ? "Obsolete line folding in the head"
+          : "Malformed header field",
+      );
+    }
+    const name = FRAMING_NAMES.get(colon - pos);
+    if (!name) continue;
+    let same = true;
+    for (let i = 0; same && i < name.length; i++) {
+      same = (b[pos + i]! | 0x20) === name[i];
+    }
+    if (same) {
+      framing.field(text(b, pos, colon), text(b, colon + 1, eol).trim());
+    }
+  }
+  return head;
+}
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 48 && c <= 57;
+}
+
 /** The one "end" event (events are not kept by listeners; no need for new ones). */
 const END: Http1Event = Object.freeze({ kind: "end" });
 
@@ -332,7 +475,10 @@ export class Http1Parser {
     const len = this.#headLen;
     const buffered = this.#head;
     let end = -1;
-    for (let i = chunk.indexOf(10, at); i >= 0; i = chunk.indexOf(10, i + 1)) {
+    // A plain loop: a typed array's indexOf is a call into the runtime,
+    // several times dearer for the few bytes between two LFs.
+    for (let i = at; i < chunk.length; i++) {
+      if (chunk[i] !== 10) continue;
       const k = len + i - at; // this LF's offset in the whole head
       // The 3 bytes before it, from this chunk or the buffered start.
       const b1 = i - 1 >= at ? chunk[i - 1] : buffered[k - 1];
@@ -369,44 +515,24 @@ export class Http1Parser {
       bytes = this.#head.subarray(0, this.#headLen);
       this.#headLen = 0;
     }
-    const head = parseHead(this.#side, bytes, this.#framingOnly);
+    const framing = FRAMING;
+    framing.reset();
+    const head = this.#framingOnly
+      ? scanHead(this.#side, bytes, framing)
+      : parseHead(this.#side, bytes);
+    if (!this.#framingOnly) {
+      for (const [name, value] of head.headers) framing.field(name, value);
+    }
     emit({ kind: "head", head, bytes });
-    this.#frame(head, emit);
+    this.#frame(head, framing, emit);
     return end;
   }
 
   /** Decides how the body after `head` is delimited. */
-  #frame(head: Http1Head, emit: (e: Http1Event) => void): void {
-    // Runs once per message: plain loops, no allocation in the usual case.
-    let te: string[] | undefined;
-    let cl: string | undefined;
-    let hosts = 0;
-    let connectionUpgrade = false, upgrade = false;
-    for (const [name, value] of head.headers) {
-      // Only names of these lengths matter here: skip lower-casing the rest.
-      const l = name.length;
-      if (l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17) continue;
-      const n = name.toLowerCase();
-      if (n === "content-length") {
-        // "5" or "5, 5": one length; two different ones are an error.
-        const parts = value.includes(",") ? value.split(",") : [value];
-        for (const part of parts) {
-          const v = part.trim();
-          if (cl !== undefined && cl !== v) {
-            throw new Http1Error("Differing Content-Length values");
-          }
-          cl = v;
-        }
-      } else if (n === "transfer-encoding") {
-        te ??= [];
-        for (const c of value.toLowerCase().split(",")) te.push(c.trim());
-      } else if (n === "host") hosts++;
-      else if (n === "connection") {
-        connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
-          s.trim() === "upgrade"
-        );
-      } else if (n === "upgrade") upgrade = true;
-    }
+  #frame(head: Http1Head, f: Framing, emit: (e: Http1Event) => void): void {
+    const te = f.te, hosts = f.hosts;
+    const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
+    const cl = f.cl;
     if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl)) {
       throw new Http1Error("Malformed Content-Length");
     }

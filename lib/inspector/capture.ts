@@ -1,28 +1,26 @@
 /**
  * The capture tap: watches one tunnelled connection's bytes both ways,
- * parses them (lib/http1/) into requests and responses, and hands finished
- * exchanges to a sink. It never slows or changes the relay: it is given
- * views of what the relay already has, copies at most
- * {@linkcode MAX_CAPTURED_BODY} of each body, and on bytes it cannot parse
- * simply stops watching that connection.
+ * frames them (lib/http1/) into requests and responses, and records each
+ * finished exchange in a {@linkcode CaptureStore}. It never slows or changes
+ * the relay: it reads views of what the relay already has, copies heads and
+ * at most {@linkcode MAX_CAPTURED_BODY} of each body into the store's arena
+ * (lib/inspector/arena.ts), makes no text (that happens when someone looks),
+ * and on bytes it cannot parse simply stops watching that connection.
  */
 
 import {
   Http1Error,
   type Http1Event,
-  type Http1Head,
   Http1Parser,
   parseHeadText,
 } from "../http1/parser.ts";
+import { PIECE } from "./arena.ts";
+import type { CaptureRecord, CaptureStore } from "./store.ts";
 
 /** Most bytes of one body a capture keeps; the rest is only counted. */
 export const MAX_CAPTURED_BODY = 1024 * 1024;
 
-/**
- * A head's first line, kept as plain values: a capture holds a few objects,
- * not a parsed head's arrays (hundreds of them live at once, and the fewer
- * objects they hold, the less the GC has to copy under load).
- */
+/** A head's first line. */
 export interface HeadLine {
   /** Request method. */
   method: string;
@@ -36,23 +34,11 @@ export interface HeadLine {
   version: string;
 }
 
-/** The header fields of a captured message (parsed again from its bytes). */
-export function headersOf(
-  m: CapturedMessage,
-  side: "request" | "response",
-): Array<[string, string]> {
-  return parseHeadText(side, m.rawHead).headers;
-}
-
 /** One side of an exchange as captured. */
 export interface CapturedMessage {
   /** The head's first line. */
   head: HeadLine;
-  /**
-   * The head's bytes as they came, as latin1 text (one char per byte).
-   * Captures keep strings, not byte arrays: hundreds live at once, and
-   * strings cost the GC far less than array buffers.
-   */
+  /** The head's bytes as they came, as latin1 text (one char per byte). */
   rawHead: string;
   /** The body as it came (chunked framing included), up to the limit (latin1). */
   rawBody: string;
@@ -80,113 +66,103 @@ export interface Exchange {
   closed?: number;
 }
 
-/** Where a tap reports. */
-export interface CaptureSink {
-  /** A request got its response (or a 101 began a WebSocket). */
-  exchange(x: Exchange): void;
-  /** A WebSocket (or other upgraded stream) of `x` closed. */
-  upgradedClosed?(x: Exchange): void;
+/** The header fields of a captured message (parsed again from its bytes). */
+export function headersOf(
+  m: CapturedMessage,
+  side: "request" | "response",
+): Array<[string, string]> {
+  if (!m.rawHead) return [];
+  return parseHeadText(side, m.rawHead).headers;
 }
 
-/** Bytes as latin1 text, in slices small enough for `apply`. */
-export function latin1(b: Uint8Array): string {
-  if (b.length <= 16) {
-    let short = "";
-    for (let i = 0; i < b.length; i++) short += String.fromCharCode(b[i]!);
-    return short;
-  }
-  let s = "";
-  for (let i = 0; i < b.length; i += 8192) {
-    s += String.fromCharCode.apply(
-      null,
-      b.subarray(i, i + 8192) as unknown as number[],
-    );
-  }
-  return s;
-}
-
-/** Collects one message's body within the limit; reset between messages. */
+/** One message's pieces in the arena, the body kept within the limit. */
 class Collector {
-  raw = "";
-  data = "";
+  pieces: number[] = [];
   total = 0;
+  kept = 0;
   truncated = false;
-  reset(): void {
-    this.raw = this.data = "";
-    this.total = 0;
+  #store: CaptureStore;
+  constructor(store: CaptureStore) {
+    this.#store = store;
+  }
+  start(head: Uint8Array): void {
+    this.pieces = [];
+    this.total = this.kept = 0;
     this.truncated = false;
+    this.#store.arena.write(head, this.pieces, PIECE.HEAD);
   }
   add(bytes: Uint8Array, data: boolean): void {
     if (bytes.length === 0) return;
     if (data) this.total += bytes.length;
-    const room = MAX_CAPTURED_BODY - this.raw.length;
+    const room = MAX_CAPTURED_BODY - this.kept;
     if (room <= 0) {
       this.truncated ||= data;
       return;
     }
-    const piece = latin1(
-      bytes.length > room ? bytes.subarray(0, room) : bytes,
+    const piece = bytes.length > room ? bytes.subarray(0, room) : bytes;
+    this.#store.arena.write(
+      piece,
+      this.pieces,
+      data ? PIECE.DATA : PIECE.FRAMING,
     );
-    this.raw += piece;
-    if (data) this.data += piece;
+    this.kept += piece.length;
     if (piece.length < bytes.length) this.truncated = true;
-  }
-  message(h: Http1Head): CapturedMessage {
-    return {
-      head: {
-        method: h.method,
-        target: h.target,
-        status: h.status,
-        reason: h.reason,
-        version: h.version,
-      },
-      rawHead: h.text,
-      rawBody: this.raw,
-      body: this.data,
-      bodySize: this.total,
-      truncated: this.truncated,
-    };
   }
 }
 
 /** One connection's tap; see the module doc. */
 export class ConnectionTap {
-  #sink: CaptureSink;
+  #store: CaptureStore;
   #remote: string;
-  // Watchers only: headers are read again from the text when shown.
+  #replayOf: string | undefined;
+  // Watchers only: framing read from the bytes, no text made.
   #req = new Http1Parser("request", { framingOnly: true });
   #res = new Http1Parser("response", { framingOnly: true });
   #off = false;
   /** Requests waiting for their response, oldest first. */
-  #pending: Exchange[] = [];
-  #reqHead: { head: Http1Head; start: number } | undefined;
-  #reqBody = new Collector();
-  #resHead: Http1Head | undefined;
-  #resBody = new Collector();
-  #upgraded: Exchange | undefined;
+  #pending: CaptureRecord[] = [];
+  #reqStart = 0;
+  #reqBody: Collector;
+  #resStatus = 0;
+  #resBody: Collector;
+  #upgraded: CaptureRecord | undefined;
 
-  /** A tap reporting to `sink`; `remoteAddr` names the visitor. */
-  constructor(sink: CaptureSink, remoteAddr: string) {
-    this.#sink = sink;
+  /**
+   * A tap recording into `store`; `remoteAddr` names the visitor, and
+   * `replayOf` marks what it records as a replay of that capture.
+   */
+  constructor(store: CaptureStore, remoteAddr: string, replayOf?: string) {
+    this.#store = store;
     this.#remote = remoteAddr;
+    this.#replayOf = replayOf;
+    this.#reqBody = new Collector(store);
+    this.#resBody = new Collector(store);
   }
 
   // The parsers' callbacks, made once (not a closure per chunk).
   #onRequest = (e: Http1Event): void => {
     if (e.kind === "head") {
-      this.#reqHead = { head: e.head, start: Date.now() };
-      this.#reqBody.reset();
+      this.#reqStart = Date.now();
+      this.#reqBody.start(e.bytes);
       this.#res.expectResponseTo(e.head.method);
     } else if (e.kind === "body") this.#reqBody.add(e.bytes, e.data);
-    else if (e.kind === "end" && this.#reqHead) {
+    else if (e.kind === "end" && this.#reqStart) {
+      const q = this.#reqBody;
       this.#pending.push({
-        start: this.#reqHead.start,
+        n: 0,
+        start: this.#reqStart,
         duration: 0,
         remoteAddr: this.#remote,
-        request: this.#reqBody.message(this.#reqHead.head),
-        response: null,
+        req: q.pieces,
+        reqSize: q.total,
+        reqTruncated: q.truncated,
+        res: null,
+        resSize: 0,
+        resTruncated: false,
+        closed: 0,
+        replayOf: this.#replayOf,
       });
-      this.#reqHead = undefined;
+      this.#reqStart = 0;
     }
   };
 
@@ -194,8 +170,8 @@ export class ConnectionTap {
     if (e.kind === "head") {
       const s = e.head.status;
       if (s >= 100 && s < 200 && s !== 101) return; // 100 Continue and such
-      this.#resHead = e.head;
-      this.#resBody.reset();
+      this.#resStatus = s;
+      this.#resBody.start(e.bytes);
     } else if (e.kind === "body") this.#resBody.add(e.bytes, e.data);
     else if (e.kind === "end") this.#complete();
   };
@@ -244,19 +220,22 @@ export class ConnectionTap {
     }
     if (this.#upgraded) {
       this.#upgraded.closed = Date.now();
-      this.#sink.upgradedClosed?.(this.#upgraded);
+      this.#store.upgradedClosed(this.#upgraded);
       this.#upgraded = undefined;
     }
   }
 
   #complete(): void {
     const x = this.#pending.shift();
-    const head = this.#resHead;
-    this.#resHead = undefined;
-    if (!x || !head) return;
-    x.response = this.#resBody.message(head);
+    const status = this.#resStatus;
+    this.#resStatus = 0;
+    if (!x || !status) return;
+    const r = this.#resBody;
+    x.res = r.pieces;
+    x.resSize = r.total;
+    x.resTruncated = r.truncated;
     x.duration = Date.now() - x.start;
-    if (head.status === 101) this.#upgraded = x;
-    this.#sink.exchange(x);
+    if (status === 101) this.#upgraded = x;
+    this.#store.add(x);
   }
 }

@@ -3,8 +3,8 @@
  * as it was or with edits, its answer captured like any other exchange.
  */
 
-import { type CaptureSink, ConnectionTap, headersOf } from "./capture.ts";
-import type { Capture } from "./store.ts";
+import { ConnectionTap, headersOf } from "./capture.ts";
+import type { Capture, CaptureStore } from "./store.ts";
 
 /** How long a replayed request waits for its answer (ms). */
 export const REPLAY_TIMEOUT = 30_000;
@@ -92,22 +92,20 @@ export function replayBytes(c: Capture, edits?: ReplayEdits): Uint8Array {
 
 /**
  * Sends `bytes` to the local app on a new connection and captures the answer
- * into `sink`, marked as a replay of `of`. Resolves once the answer is in.
+ * into `store`, marked as a replay of `of`. Resolves once the answer is in.
  */
 export async function replay(
   bytes: Uint8Array,
   of: string,
   dial: () => Promise<Deno.TcpConn>,
-  sink: CaptureSink,
+  store: CaptureStore,
 ): Promise<void> {
   let done!: () => void;
   const finished = new Promise<void>((r) => done = r);
-  const tap = new ConnectionTap({
-    exchange: (x) => {
-      sink.exchange(Object.assign(x, { replayOf: of }));
-      done();
-    },
-  }, "replay");
+  const off = store.listen((c) => {
+    if (c.replayOf === of && c.remoteAddr === "replay") done();
+  });
+  const tap = new ConnectionTap(store, "replay", of);
   let conn: Deno.TcpConn;
   try {
     conn = await dial();
@@ -139,5 +137,6 @@ export async function replay(
     await reading;
   } finally {
     clearTimeout(timer);
+    off();
   }
 }

@@ -1,18 +1,52 @@
 /**
- * The capture store: the last {@linkcode MAX_CAPTURES} exchanges, at most
- * {@linkcode MAX_CAPTURE_BYTES} of captured bytes in all (the oldest go
+ * The capture store: the last {@linkcode MAX_CAPTURES} exchanges, their
+ * bytes in an arena of at most {@linkcode MAX_CAPTURE_BYTES} (the oldest go
  * first), each with an id; listeners hear of every new one. Adding is O(1)
  * and never waits: when listeners lag, they miss entries, traffic never does.
+ *
+ * A stored exchange is a record of numbers and pieces of the arena; the
+ * text that readers see ({@linkcode Capture}) is made from the bytes only
+ * when someone reads it: with nobody looking, capturing costs copies.
  */
 
-import type { CaptureSink, Exchange } from "./capture.ts";
+import { CaptureArena, PIECE } from "./arena.ts";
+import type { CapturedMessage, Exchange, HeadLine } from "./capture.ts";
+import { parseHeadText } from "../http1/parser.ts";
 
 /** Exchanges kept. */
 export const MAX_CAPTURES = 500;
 /** Captured bytes kept in all (heads and bodies). */
 export const MAX_CAPTURE_BYTES = 64 * 1024 * 1024;
 
-/** An exchange as stored. */
+/** An exchange as recorded by a tap (numbers and arena pieces). */
+export interface CaptureRecord {
+  /** The id's number (set when stored). */
+  n: number;
+  /** When the request head was complete (ms since the epoch). */
+  start: number;
+  /** Milliseconds until the response was complete. */
+  duration: number;
+  /** The visitor, `ip:port`. */
+  remoteAddr: string;
+  /** The request's pieces (head first). */
+  req: number[];
+  /** Request payload bytes in all. */
+  reqSize: number;
+  /** True when the request body was longer than what was kept. */
+  reqTruncated: boolean;
+  /** The response's pieces (head first), or null. */
+  res: number[] | null;
+  /** Response payload bytes in all. */
+  resSize: number;
+  /** True when the response body was longer than what was kept. */
+  resTruncated: boolean;
+  /** For a WebSocket: when it closed, or 0. */
+  closed: number;
+  /** The capture this one replays, if any. */
+  replayOf: string | undefined;
+}
+
+/** An exchange as readers see it. */
 export interface Capture extends Exchange {
   /** Unique within this client's run: `req_<n>`. */
   id: string;
@@ -20,62 +54,183 @@ export interface Capture extends Exchange {
   replayOf?: string;
 }
 
+const HEAD_ONLY = [PIECE.HEAD] as const;
+const RAW_BODY = [PIECE.FRAMING, PIECE.DATA] as const;
+const PAYLOAD = [PIECE.DATA] as const;
+
+/** One side of a record, its text made on first read. */
+class StoredMessage implements CapturedMessage {
+  #arena: CaptureArena;
+  #pieces: number[];
+  #side: "request" | "response";
+  #rawHead: string | undefined;
+  #rawBody: string | undefined;
+  #body: string | undefined;
+  #head: HeadLine | undefined;
+  readonly bodySize: number;
+  readonly truncated: boolean;
+  constructor(
+    arena: CaptureArena,
+    pieces: number[],
+    side: "request" | "response",
+    size: number,
+    truncated: boolean,
+  ) {
+    this.#arena = arena;
+    this.#pieces = pieces;
+    this.#side = side;
+    this.bodySize = size;
+    this.truncated = truncated;
+  }
+  get rawHead(): string {
+    return this.#rawHead ??= this.#arena.text(this.#pieces, HEAD_ONLY) ?? "";
+  }
+  get rawBody(): string {
+    return this.#rawBody ??= this.#arena.text(this.#pieces, RAW_BODY) ?? "";
+  }
+  get body(): string {
+    return this.#body ??= this.#arena.text(this.#pieces, PAYLOAD) ?? "";
+  }
+  get head(): HeadLine {
+    if (this.#head) return this.#head;
+    try {
+      const h = parseHeadText(this.#side, this.rawHead);
+      return this.#head = {
+        method: h.method,
+        target: h.target,
+        status: h.status,
+        reason: h.reason,
+        version: h.version,
+      };
+    } catch {
+      return this.#head = {
+        method: "",
+        target: "",
+        status: 0,
+        reason: "",
+        version: "",
+      };
+    }
+  }
+  toJSON() {
+    return {
+      head: this.head,
+      rawHead: this.rawHead,
+      rawBody: this.rawBody,
+      body: this.body,
+      bodySize: this.bodySize,
+      truncated: this.truncated,
+    };
+  }
+}
+
+/** A record as a {@linkcode Capture}. */
+class StoredCapture implements Capture {
+  readonly id: string;
+  readonly start: number;
+  readonly duration: number;
+  readonly remoteAddr: string;
+  readonly request: CapturedMessage;
+  readonly response: CapturedMessage | null;
+  readonly replayOf?: string;
+  #record: CaptureRecord;
+  constructor(arena: CaptureArena, r: CaptureRecord) {
+    this.#record = r;
+    this.id = `req_${r.n}`;
+    this.start = r.start;
+    this.duration = r.duration;
+    this.remoteAddr = r.remoteAddr;
+    this.request = new StoredMessage(
+      arena,
+      r.req,
+      "request",
+      r.reqSize,
+      r.reqTruncated,
+    );
+    this.response = r.res
+      ? new StoredMessage(arena, r.res, "response", r.resSize, r.resTruncated)
+      : null;
+    if (r.replayOf !== undefined) this.replayOf = r.replayOf;
+  }
+  get closed(): number {
+    return this.#record.closed;
+  }
+}
+
 /** The store; see the module doc. */
-export class CaptureStore implements CaptureSink {
+export class CaptureStore {
+  /** Where the captured bytes are. */
+  readonly arena: CaptureArena = new CaptureArena(MAX_CAPTURE_BYTES);
   // Keyed by the id's number: integer keys hash faster than strings.
-  #items = new Map<number, Capture>();
+  #items = new Map<number, CaptureRecord>();
   // Oldest first from #head: evicting walks this array, not the Map (a
   // Map's iterator would step over every deleted entry each time).
-  #order: Capture[] = [];
+  #order: CaptureRecord[] = [];
   #head = 0;
-  #bytes = 0;
   #next = 1;
   #listeners = new Set<(c: Capture, kind: "new" | "closed") => void>();
   #clearListeners = new Set<() => void>();
   /** Exchanges dropped to stay within the limits. */
   dropped = 0;
 
-  /** Stores a finished exchange. */
-  exchange(x: Exchange): void {
-    const n = this.#next++;
-    const c: Capture = Object.assign(x, { id: `req_${n}` });
-    this.#items.set(n, c);
-    this.#order.push(c);
-    this.#bytes += size(c);
-    while (
-      this.#items.size > MAX_CAPTURES || this.#bytes > MAX_CAPTURE_BYTES
-    ) {
-      const oldest = this.#order[this.#head++];
-      if (!oldest) break;
-      this.#items.delete(Number(oldest.id.slice(4)));
-      this.#bytes -= size(oldest);
+  /** Stores a finished exchange (a tap calls this). */
+  add(r: CaptureRecord): void {
+    const arena = this.arena;
+    // Pending so long that its bytes were reused: it cannot be shown.
+    if (!arena.holds(r.req) || (r.res && !arena.holds(r.res))) {
+      this.dropped++;
+      return;
+    }
+    r.n = this.#next++;
+    this.#items.set(r.n, r);
+    this.#order.push(r);
+    for (;;) {
+      const oldest = this.#order[this.#head];
+      if (
+        !oldest ||
+        (this.#items.size <= MAX_CAPTURES && arena.holds(oldest.req) &&
+          (!oldest.res || arena.holds(oldest.res)))
+      ) break;
+      this.#head++;
+      this.#items.delete(oldest.n);
       this.dropped++;
     }
     if (this.#head > 4096) {
       this.#order = this.#order.slice(this.#head);
       this.#head = 0;
     }
-    for (const l of this.#listeners) l(c, "new");
-  }
-
-  /** A WebSocket of a stored exchange closed. */
-  upgradedClosed(x: Exchange): void {
-    const c = x as Capture;
-    if (this.#items.get(Number(c.id.slice(4))) === c) {
-      for (const l of this.#listeners) l(c, "closed");
+    if (this.#listeners.size) {
+      const c = new StoredCapture(arena, r);
+      for (const l of this.#listeners) l(c, "new");
     }
   }
 
-  /** Newest first. */
+  /** A WebSocket of a stored exchange closed. */
+  upgradedClosed(r: CaptureRecord): void {
+    if (this.#items.get(r.n) !== r || !this.#listeners.size) return;
+    const c = new StoredCapture(this.arena, r);
+    for (const l of this.#listeners) l(c, "closed");
+  }
+
+  /** Newest first (those whose bytes are still held). */
   list(): Capture[] {
-    return this.#order.slice(this.#head).reverse();
+    const out: Capture[] = [];
+    for (let i = this.#order.length - 1; i >= this.#head; i--) {
+      const r = this.#order[i]!;
+      if (this.#held(r)) out.push(new StoredCapture(this.arena, r));
+    }
+    return out;
   }
 
   /** One capture. */
   get(id: string): Capture | undefined {
-    return /^req_[0-9]+$/.test(id)
-      ? this.#items.get(Number(id.slice(4)))
-      : undefined;
+    if (!/^req_[0-9]+$/.test(id)) return undefined;
+    const r = this.#items.get(Number(id.slice(4)));
+    return r && this.#held(r) ? new StoredCapture(this.arena, r) : undefined;
+  }
+
+  #held(r: CaptureRecord): boolean {
+    return this.arena.holds(r.req) && (!r.res || this.arena.holds(r.res));
   }
 
   /** Forgets every capture. */
@@ -84,7 +239,6 @@ export class CaptureStore implements CaptureSink {
     this.#items.clear();
     this.#order = [];
     this.#head = 0;
-    this.#bytes = 0;
   }
 
   /** Calls `f` for each new (or closed) capture until the returned function is called. */
@@ -98,10 +252,4 @@ export class CaptureStore implements CaptureSink {
     this.#clearListeners.add(f);
     return () => this.#clearListeners.delete(f);
   }
-}
-
-function size(c: Capture): number {
-  const q = c.request, r = c.response;
-  return 256 + q.rawHead.length + q.rawBody.length +
-    (r ? r.rawHead.length + r.rawBody.length : 0);
 }
