@@ -90,8 +90,14 @@ export async function relay(
         const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
         await writing;
         if (n === null) break;
-        if (tap) tapApp(buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n));
         writing = channel.writeFramed(buf, n);
+        // After the write has started (the session writes in a microtask
+        // queued just now): the watcher is never in the bytes' path. `buf`
+        // is not read into again before this write is done.
+        if (tap) {
+          const seen = buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
+          queueMicrotask(() => tapApp(seen));
+        }
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
         writing.catch(() => {});
@@ -122,7 +128,8 @@ export async function relay(
         const chunk = await channel.readChunk();
         if (chunk === null) break;
         if (!filter) {
-          // With a filter, the tap hears the filter's parse instead.
+          // With a filter, the tap hears the filter's parse instead. After
+          // the write below has started (microtasks run at its await).
           if (tap) tapVisitor(chunk);
           let off = 0;
           while (off < chunk.length) {

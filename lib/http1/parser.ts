@@ -237,9 +237,9 @@ class Framing {
 const FRAMING = new Framing();
 
 /** The framing fields' names, as bytes, by length. */
-const FRAMING_NAMES = new Map<number, Uint8Array>(
+const FRAMING_NAMES = new Map<number, { name: string; bytes: Uint8Array }>(
   ["host", "upgrade", "connection", "content-length", "transfer-encoding"].map(
-    (n) => [n.length, new TextEncoder().encode(n)],
+    (name) => [name.length, { name, bytes: new TextEncoder().encode(name) }],
   ),
 );
 
@@ -321,15 +321,14 @@ function scanHead(
           : "Malformed header field",
       );
     }
-    const name = FRAMING_NAMES.get(colon - pos);
-    if (!name) continue;
+    const known = FRAMING_NAMES.get(colon - pos);
+    if (!known) continue;
+    const name = known.bytes;
     let same = true;
     for (let i = 0; same && i < name.length; i++) {
       same = (b[pos + i]! | 0x20) === name[i];
     }
-    if (same) {
-      framing.field(text(b, pos, colon), text(b, colon + 1, eol).trim());
-    }
+    if (same) framing.field(known.name, text(b, colon + 1, eol).trim());
   }
   return head;
 }

@@ -119,8 +119,10 @@ export class ConnectionTap {
   #req = new Http1Parser("request", { framingOnly: true });
   #res = new Http1Parser("response", { framingOnly: true });
   #off = false;
-  /** Requests waiting for their response, oldest first. */
-  #pending: CaptureRecord[] = [];
+  /** Requests waiting for their response, oldest first: the first (the
+   * usual only one) in its own field, any pipelined ones after it. */
+  #first: CaptureRecord | undefined;
+  #more: CaptureRecord[] = [];
   #reqStart = 0;
   #reqBody: Collector;
   #resStatus = 0;
@@ -148,7 +150,7 @@ export class ConnectionTap {
     } else if (e.kind === "body") this.#reqBody.add(e.bytes, e.data);
     else if (e.kind === "end" && this.#reqStart) {
       const q = this.#reqBody;
-      this.#pending.push({
+      const record: CaptureRecord = {
         n: 0,
         start: this.#reqStart,
         duration: 0,
@@ -161,7 +163,9 @@ export class ConnectionTap {
         resTruncated: false,
         closed: 0,
         replayOf: this.#replayOf,
-      });
+      };
+      if (this.#first) this.#more.push(record);
+      else this.#first = record;
       this.#reqStart = 0;
     }
   };
@@ -226,7 +230,8 @@ export class ConnectionTap {
   }
 
   #complete(): void {
-    const x = this.#pending.shift();
+    const x = this.#first;
+    this.#first = this.#more.length ? this.#more.shift() : undefined;
     const status = this.#resStatus;
     this.#resStatus = 0;
     if (!x || !status) return;

@@ -161,12 +161,9 @@ class StoredCapture implements Capture {
 export class CaptureStore {
   /** Where the captured bytes are. */
   readonly arena: CaptureArena = new CaptureArena(MAX_CAPTURE_BYTES);
-  // Keyed by the id's number: integer keys hash faster than strings.
-  #items = new Map<number, CaptureRecord>();
-  // Oldest first from #head: evicting walks this array, not the Map (a
-  // Map's iterator would step over every deleted entry each time).
-  #order: CaptureRecord[] = [];
-  #head = 0;
+  // Record n sits in slot n % MAX_CAPTURES until record n + MAX_CAPTURES
+  // takes it: the count limit costs nothing, and lookups are an index.
+  #ring: Array<CaptureRecord | undefined> = new Array(MAX_CAPTURES);
   #next = 1;
   #listeners = new Set<(c: Capture, kind: "new" | "closed") => void>();
   #clearListeners = new Set<() => void>();
@@ -175,39 +172,24 @@ export class CaptureStore {
 
   /** Stores a finished exchange (a tap calls this). */
   add(r: CaptureRecord): void {
-    const arena = this.arena;
     // Pending so long that its bytes were reused: it cannot be shown.
-    if (!arena.holds(r.req) || (r.res && !arena.holds(r.res))) {
+    if (!this.#held(r)) {
       this.dropped++;
       return;
     }
     r.n = this.#next++;
-    this.#items.set(r.n, r);
-    this.#order.push(r);
-    for (;;) {
-      const oldest = this.#order[this.#head];
-      if (
-        !oldest ||
-        (this.#items.size <= MAX_CAPTURES && arena.holds(oldest.req) &&
-          (!oldest.res || arena.holds(oldest.res)))
-      ) break;
-      this.#head++;
-      this.#items.delete(oldest.n);
-      this.dropped++;
-    }
-    if (this.#head > 4096) {
-      this.#order = this.#order.slice(this.#head);
-      this.#head = 0;
-    }
+    const slot = r.n % MAX_CAPTURES;
+    if (this.#ring[slot]) this.dropped++;
+    this.#ring[slot] = r;
     if (this.#listeners.size) {
-      const c = new StoredCapture(arena, r);
+      const c = new StoredCapture(this.arena, r);
       for (const l of this.#listeners) l(c, "new");
     }
   }
 
   /** A WebSocket of a stored exchange closed. */
   upgradedClosed(r: CaptureRecord): void {
-    if (this.#items.get(r.n) !== r || !this.#listeners.size) return;
+    if (this.#ring[r.n % MAX_CAPTURES] !== r || !this.#listeners.size) return;
     const c = new StoredCapture(this.arena, r);
     for (const l of this.#listeners) l(c, "closed");
   }
@@ -215,9 +197,11 @@ export class CaptureStore {
   /** Newest first (those whose bytes are still held). */
   list(): Capture[] {
     const out: Capture[] = [];
-    for (let i = this.#order.length - 1; i >= this.#head; i--) {
-      const r = this.#order[i]!;
-      if (this.#held(r)) out.push(new StoredCapture(this.arena, r));
+    for (let n = this.#next - 1; n > 0 && n >= this.#next - MAX_CAPTURES; n--) {
+      const r = this.#ring[n % MAX_CAPTURES];
+      if (r?.n === n && this.#held(r)) {
+        out.push(new StoredCapture(this.arena, r));
+      }
     }
     return out;
   }
@@ -225,8 +209,11 @@ export class CaptureStore {
   /** One capture. */
   get(id: string): Capture | undefined {
     if (!/^req_[0-9]+$/.test(id)) return undefined;
-    const r = this.#items.get(Number(id.slice(4)));
-    return r && this.#held(r) ? new StoredCapture(this.arena, r) : undefined;
+    const n = Number(id.slice(4));
+    const r = this.#ring[n % MAX_CAPTURES];
+    return r?.n === n && this.#held(r)
+      ? new StoredCapture(this.arena, r)
+      : undefined;
   }
 
   #held(r: CaptureRecord): boolean {
@@ -236,9 +223,7 @@ export class CaptureStore {
   /** Forgets every capture. */
   clear(): void {
     for (const l of this.#clearListeners) l();
-    this.#items.clear();
-    this.#order = [];
-    this.#head = 0;
+    this.#ring.fill(undefined);
   }
 
   /** Calls `f` for each new (or closed) capture until the returned function is called. */
