@@ -243,6 +243,10 @@ const FRAMING_NAMES = new Map<number, { name: string; bytes: Uint8Array }>(
   ),
 );
 
+// A watcher's heads share these (frozen: nothing may add to them).
+const NO_FIELDS = Object.freeze([]) as unknown as Array<[string, string]>;
+const NO_SPANS = Object.freeze([]) as unknown as number[];
+
 /** Bytes `[from, to)` as latin1 text (short runs: a plain loop). */
 function text(b: Uint8Array, from: number, to: number): string {
   let s = "";
@@ -278,8 +282,8 @@ function scanHead(
     status: 0,
     reason: "",
     version: "",
-    headers: [],
-    spans: [],
+    headers: NO_FIELDS,
+    spans: NO_SPANS,
     text: "",
   };
   // "HTTP/1.0" or "HTTP/1.1" at `at`.
