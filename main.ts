@@ -27,6 +27,7 @@ import {
   type Flags,
   parseCommandLine,
   parseCount,
+  parseEtcdEndpoints,
   parseHostName,
   parsePort,
   parsePublicIps,
@@ -47,6 +48,7 @@ import {
 } from "./lib/inspector/server.ts";
 import { logLine } from "./lib/inspector/log.ts";
 import { renderQr } from "./lib/qr/render.ts";
+import type { ClusterOptions } from "./lib/cluster/node.ts";
 import {
   type AutomaticTlsOptions,
   startAutomaticTls,
@@ -134,6 +136,12 @@ Automatic certificates (the server is the DNS server of its zone):
       --acme-retry <seconds>         first retry after a failed order, doubling to 1 h [60]
       --dns-port <port>    DNS on UDP and TCP (also without --acme)  [53]
       --dns-rate-limit <n> UDP answers per second to one address     [100]
+
+Several nodes (names shared through etcd):
+      --cluster <etcd://host:port[,host:port…]>  join a cluster
+      --node-id <id>       this node's name, unique in the cluster
+      --node-addr <host:port>  where the other nodes reach this one (it listens there)
+      --cluster-secret <s> shared by all nodes (or GROKTUNNEL_CLUSTER_SECRET)
 
 Examples:
   groktunnel                          # server for *.localhost on :9999
@@ -339,6 +347,46 @@ function automaticTls(
   };
 }
 
+/** --cluster and its companions. */
+function clusterOptions(f: Flags): ClusterOptions | undefined {
+  const str = (k: string) => f[k] as string | undefined;
+  const cluster = str("cluster");
+  if (cluster === undefined) {
+    for (const k of ["node-id", "node-addr", "cluster-secret"]) {
+      if (str(k) !== undefined) {
+        throw new UsageError(`--${k} goes with --cluster`);
+      }
+    }
+    return undefined;
+  }
+  const nodeId = str("node-id");
+  if (!nodeId || !/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
+    throw new UsageError(
+      "--cluster needs --node-id <id>: a name for this node, unique in the cluster (letters, digits, . _ -)",
+    );
+  }
+  const nodeAddr = str("node-addr");
+  if (
+    !nodeAddr ||
+    !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/.test(nodeAddr)
+  ) {
+    throw new UsageError(
+      "--cluster needs --node-addr <host:port>: where the other nodes reach this one (it listens there)",
+    );
+  }
+  parsePort(
+    nodeAddr.slice(nodeAddr.lastIndexOf(":") + 1),
+    "--node-addr's port",
+  );
+  const secret = str("cluster-secret") ?? env("GROKTUNNEL_CLUSTER_SECRET");
+  if (!secret || secret.length < 16) {
+    throw new UsageError(
+      "--cluster needs a shared secret of 16 characters or more: --cluster-secret or GROKTUNNEL_CLUSTER_SECRET",
+    );
+  }
+  return { etcd: parseEtcdEndpoints(cluster), nodeId, nodeAddr, secret };
+}
+
 function serverLog(line: string): void {
   console.error(`${new Date().toISOString()} ${line}`);
 }
@@ -475,6 +523,7 @@ export async function main(args: string[]): Promise<number> {
           ),
           grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
             10_000,
+          cluster: clusterOptions(f),
         },
         s,
         auto,

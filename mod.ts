@@ -83,6 +83,8 @@ export {
   type DnsStats,
 } from "./lib/dns/server.ts";
 export { Zone, type ZoneOptions } from "./lib/dns/zone.ts";
+export { type ClusterOptions } from "./lib/cluster/node.ts";
+export { EtcdError } from "./lib/cluster/etcd.ts";
 export {
   type Answer as DnsAnswer,
   DnsFormatError,

@@ -82,6 +82,10 @@ const FLAGS: Record<
   "dns-port": { type: "string", side: "server" },
   "dns-rate-limit": { type: "string", side: "server" },
   "state-dir": { type: "string", side: "server" },
+  cluster: { type: "string", side: "server" },
+  "node-id": { type: "string", side: "server" },
+  "node-addr": { type: "string", side: "server" },
+  "cluster-secret": { type: "string", side: "server" },
 };
 
 /** Parsed flags: strings, booleans and (repeatable flags) lists by long name. */
@@ -352,4 +356,34 @@ export function parsePublicIps(
     }
   }
   return { ipv4, ipv6 };
+}
+
+/**
+ * `--cluster etcd://host:port[,host:port…]` (or http:// URLs) as the etcd
+ * gateway's base URLs.
+ */
+export function parseEtcdEndpoints(value: string): string[] {
+  const rest = value.replace(/^etcd:\/\//, "");
+  const out: string[] = [];
+  for (const raw of rest.split(",")) {
+    const part = raw.trim().replace(/\/+$/, "");
+    if (!part) continue;
+    const url = /^https?:\/\//.test(part) ? part : `http://${part}`;
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new UsageError(`--cluster: "${part}" is not host:port`);
+    }
+    if (!u.port || u.pathname !== "/") {
+      throw new UsageError(
+        `--cluster: "${part}" must be host:port (etcd://10.0.0.5:2379,10.0.0.6:2379)`,
+      );
+    }
+    out.push(`${u.protocol}//${u.host}`);
+  }
+  if (!out.length) {
+    throw new UsageError("--cluster needs at least one host:port");
+  }
+  return out;
 }

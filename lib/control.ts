@@ -9,7 +9,7 @@
 import { Session } from "./mux/session.ts";
 import type { PeekResult } from "./peek.ts";
 import { page, reason } from "./pages.ts";
-import type { Registered, Registry } from "./registry.ts";
+import type { Refusal, Registered, Registry } from "./registry.ts";
 import { answer, type NetConn, writeAll } from "./sockets.ts";
 import { constantTimeEqual } from "./subdomains.ts";
 import {
@@ -66,6 +66,12 @@ export interface ControlContext {
   maxChannels: number;
   /** Called when a tunnel ended (after it left the registry). */
   ended: (t: Tunnel, why: string) => void;
+  /** The cluster's name table, when this server is one node of several. */
+  cluster?: {
+    claim(name: string, secret: string): Promise<Refusal | undefined>;
+    vanished(name: string): Promise<void>;
+    released(name: string, secret: string): Promise<boolean>;
+  } | undefined;
   /** TCP tunnels, when the operator gave a port range. */
   tcp?: {
     /** The port table. */
@@ -193,6 +199,14 @@ export class ControlEndpoint {
     );
     if ("status" in claim) return refuse(claim.status, claim.message);
     const { name, secret, replaced } = claim;
+    // Cluster-wide too: nobody else has it, or this secret holds it.
+    const cluster = this.#c.cluster;
+    const clusterRefusal = cluster && protocol === "http"
+      ? await cluster.claim(name, secret)
+      : undefined;
+    if (clusterRefusal) {
+      return refuse(clusterRefusal.status, clusterRefusal.message);
+    }
     if (replaced) {
       // The same client again: its old connection is dead but not yet noticed.
       this.#c.registry.remove(replaced);
@@ -241,6 +255,7 @@ export class ControlEndpoint {
       await writeAll(conn, encodeControlResponse(publicHost, extra));
     } catch (err) {
       if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, true);
+      if (cluster && !tcp) await cluster.vanished(name);
       throw err;
     }
     conn.setKeepAlive(true);
@@ -272,6 +287,7 @@ export class ControlEndpoint {
     const why = await session.closed;
     const vanished = this.#c.registry.remove(tunnel);
     if (vanished) this.#c.ended(tunnel, why.message);
+    if (vanished && cluster && !tcp) await cluster.vanished(name);
     // A port follows its name: held for a client that vanished, freed at
     // once on a clean exit (released: no longer in the registry).
     if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, !vanished);
@@ -279,9 +295,15 @@ export class ControlEndpoint {
 
   async #release(conn: NetConn, resume: string | undefined): Promise<void> {
     const [name, secret] = (resume ?? "").split(" ");
-    const { ok, live } = name && secret
+    const local = name && secret
       ? this.#c.registry.release(name, secret)
       : { ok: false, live: undefined };
+    const live = local.live;
+    // In a cluster the client may have been served by another node.
+    const elsewhere = name && secret && this.#c.cluster
+      ? await this.#c.cluster.released(name, secret)
+      : false;
+    const ok = local.ok || elsewhere;
     if (live) {
       this.#c.ended(live, "the client stopped");
       live.session.close();

@@ -16,7 +16,9 @@ import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
 import { type ChannelFacts, encodeFacts } from "./facts.ts";
 import type { IpFilter } from "./ip_filter.ts";
 import { serveTcpTunnel } from "./tcp.ts";
-import type { PeekResult } from "./peek.ts";
+import type { PeekedConn, PeekResult } from "./peek.ts";
+import type { NameHolder } from "./cluster/names.ts";
+import type { HopVisitor } from "./cluster/hop.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -44,6 +46,24 @@ export interface PublicSideOptions {
   httpsPort: () => number;
   /** Counts a relayed connection in flight (for shutdown); call the result when done. */
   track: (conn: NetConn) => () => void;
+  /** The other nodes, when this server is one of several. */
+  cluster?: {
+    holder(name: string): NameHolder | undefined;
+    forward(
+      visitor: PeekedConn,
+      first: Uint8Array,
+      holder: NameHolder,
+      who: HopVisitor,
+    ): Promise<void>;
+  } | undefined;
+}
+
+/** A visitor's address as the node they came in at saw it. */
+function visitorOf(conn: NetConn): { ip: string; port: number } {
+  // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
+  const raw = conn.remoteAddr.hostname;
+  const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
+  return { ip, port: conn.remoteAddr.port };
 }
 
 /** The public side; see the module doc. */
@@ -66,7 +86,9 @@ export class PublicSide {
     const tunnel = this.#o.registry.lookup(r.host, r.port);
     if (r.kind === "tls") {
       if (tunnel) await this.#relayPublic(conn, tunnel, r, "passthrough");
-      else await answer(conn, TLS_UNRECOGNIZED_NAME);
+      else if (!(await this.#elsewhere(conn, r, "passthrough"))) {
+        await answer(conn, TLS_UNRECOGNIZED_NAME);
+      }
     } else if (this.#isControl(r.host)) {
       await this.#o.control.handle(conn, r, {
         scheme: "http",
@@ -153,9 +175,63 @@ export class PublicSide {
     tls: ChannelFacts["tls"],
   ): Promise<void> {
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
+    if (await this.#elsewhere(conn, r, tls)) return;
     await answer(
       conn,
       page(
+        404,
+        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
+        { headOnly: r.http?.method === "HEAD" },
+      ),
+    );
+  }
+
+  /**
+   * A tunnel another node serves: the connection goes there (a hop). True
+   * if it went (or was answered); false if no node serves that name.
+   */
+  async #elsewhere(
+    conn: NetConn,
+    r: PeekResult,
+    tls: ChannelFacts["tls"],
+  ): Promise<boolean> {
+    const suffix = `.${this.#o.host}`;
+    if (!this.#o.cluster || !r.host.endsWith(suffix)) return false;
+    const name = r.host.slice(0, -suffix.length);
+    const holder = this.#o.cluster.holder(name);
+    if (!holder) return false;
+    const done = this.#o.track(conn);
+    try {
+      const first = r.conn.takeBuffered();
+      await this.#o.cluster.forward(r.conn, first, holder, {
+        ...visitorOf(conn),
+        tls,
+      });
+    } catch {
+      await answer(
+        conn,
+        r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
+          502,
+          `The node serving ${r.host} (${holder.node}) cannot be reached; try again shortly.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      ).catch(() => {});
+    } finally {
+      done();
+    }
+    return true;
+  }
+
+  /**
+   * A public connection another node sent here (a hop): served from this
+   * node's tunnels only, never sent on again.
+   */
+  async hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void> {
+    const tunnel = this.#o.registry.lookup(r.host, r.port);
+    if (tunnel) return this.#relayPublic(conn, tunnel, r, who.tls, who);
+    await answer(
+      conn,
+      r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
         404,
         `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
         { headOnly: r.http?.method === "HEAD" },
@@ -168,10 +244,9 @@ export class PublicSide {
     t: Tunnel,
     r: PeekResult,
     tls: ChannelFacts["tls"],
+    who: { ip: string; port: number } = visitorOf(conn),
   ): Promise<void> {
-    // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
-    const raw = conn.remoteAddr.hostname;
-    const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
+    const ip = who.ip;
     if (!this.#o.visitors.allows(ip) || !t.visitors.allows(ip)) {
       await answer(
         conn,
@@ -216,7 +291,7 @@ export class PublicSide {
       if (t.facts) {
         first = encodeFacts({
           ip,
-          port: conn.remoteAddr.port,
+          port: who.port,
           tls,
           host: r.port ? `${r.host}:${r.port}` : r.host,
           dstIp: conn.localAddr.hostname,

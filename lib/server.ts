@@ -32,6 +32,8 @@ import {
   short,
 } from "./tls/reloader.ts";
 import type { NodeTlsConn } from "./tls/node_conn.ts";
+import { ClusterNode, type ClusterOptions, HopError } from "./cluster/node.ts";
+import { PeekedConn } from "./peek.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;
@@ -150,6 +152,11 @@ export interface ServerOptions {
   pingTimeout?: number;
   /** Where log lines go; default stderr with a timestamp. */
   log?: (line: string) => void;
+  /**
+   * Join a cluster: names shared through etcd, public connections for
+   * another node's tunnels sent there (lib/cluster/).
+   */
+  cluster?: ClusterOptions | undefined;
 }
 
 /** A tunnel as the server lists it. */
@@ -165,7 +172,7 @@ export interface TunnelInfo {
 }
 
 type Listener = { accept(): Promise<NetConn>; close(): void };
-type Kind = "plain" | "tls" | "redirect";
+type Kind = "plain" | "tls" | "redirect" | "hop";
 
 /**
  * A running tunnel server; see {@linkcode startServer}.
@@ -190,6 +197,7 @@ export class TunnelServer {
   #listeners: Listener[] = [];
   #tls: TlsListener | undefined;
   #reloader: CertificateReloader | undefined;
+  #cluster: ClusterNode | undefined;
   #httpsOnly: boolean;
   #visitors: IpFilter;
   #conns = new Set<NetConn>();
@@ -221,7 +229,23 @@ export class TunnelServer {
         ["_new", ...(options.reservedNames ?? [])].map((n) => n.toLowerCase()),
       ),
     });
+    if (options.cluster) {
+      this.#cluster = new ClusterNode({
+        ...options.cluster,
+        nameHold: options.nameHold ?? DEFAULT_NAME_HOLD,
+        log,
+        // The client came back through another node: that one serves it.
+        lost: (name) => {
+          const t = this.#registry.get(name);
+          if (!t) return;
+          this.#registry.remove(t, true);
+          this.#ended(t, "its client moved to another node");
+          t.session.close();
+        },
+      });
+    }
     this.#control = new ControlEndpoint({
+      cluster: this.#cluster?.names,
       host: this.host,
       token: options.token || undefined,
       registry: this.#registry,
@@ -247,6 +271,7 @@ export class TunnelServer {
         : undefined,
     });
     this.#public = new PublicSide({
+      cluster: this.#cluster,
       host: this.host,
       registry: this.#registry,
       control: this.#control,
@@ -304,10 +329,18 @@ export class TunnelServer {
         this.#listeners.push(plain);
         loops.push(this.#serve(plain, "plain"));
       }
+      if (this.#cluster) {
+        this.#listeners.push(this.#cluster.listener);
+        loops.push(this.#serve(this.#cluster.listener, "hop"));
+        const joined = this.#cluster.start();
+        const before = ready;
+        ready = Promise.all([before, joined]).then(() => {});
+      }
     } catch (err) {
       this.#closing = true;
       for (const l of this.#listeners) closeQuietly(l);
       this.#reloader?.close();
+      this.#cluster?.listener.close();
       throw err;
     }
     this.ready = ready;
@@ -353,6 +386,7 @@ export class TunnelServer {
       }
       for (const t of this.#registry.values()) t.session.close();
       for (const c of this.#conns) closeQuietly(c);
+      await this.#cluster?.close();
     }
     await this.finished;
   }
@@ -383,16 +417,36 @@ export class TunnelServer {
     this.#conns.add(conn);
     try {
       conn.setNoDelay(true);
+      let hop: Awaited<ReturnType<ClusterNode["accept"]>> | undefined;
+      if (kind === "hop") {
+        try {
+          hop = await this.#cluster!.accept(conn, this.#peek.timeout);
+        } catch (err) {
+          if (!(err instanceof HopError)) throw err;
+          this.#log(
+            `refused a hop from ${conn.remoteAddr.hostname}: ${err.message}`,
+          );
+          await answer(
+            conn,
+            page(403, "Not a hop from a node of this cluster."),
+          );
+          return;
+        }
+      }
       let r: PeekResult;
       try {
-        r = await peek(conn, this.#peek);
+        r = await peek(
+          hop ? new PeekedConn(conn, hop.rest) : conn,
+          this.#peek,
+        );
       } catch (err) {
         if (err instanceof PeekError) {
           await answer(conn, page(err.status, err.message));
         }
         return;
       }
-      if (kind === "plain") await this.#public.plain(conn, r);
+      if (hop) await this.#public.hopped(conn, r, hop.visitor);
+      else if (kind === "plain") await this.#public.plain(conn, r);
       else if (kind === "tls") {
         await this.#public.terminated(conn as NodeTlsConn, r);
       } else await this.#public.redirect(conn, r);

@@ -22,6 +22,9 @@ export function startBackend(port = 0): Deno.HttpServer<Deno.NetAddr> {
       const url = new URL(req.url);
       const path = url.pathname;
       if (path === "/hello") return new Response(`hello ${url.search}`);
+      if (path === "/headers") {
+        return Response.json(Object.fromEntries(req.headers));
+      }
       if (path === "/slow") {
         await new Promise((r) =>
           setTimeout(r, Number(url.searchParams.get("ms") ?? 1000))

@@ -1,0 +1,202 @@
+/**
+ * The hop between nodes: a public connection that came in at a node that
+ * does not hold its tunnel goes, raw, to the node that does. It starts with
+ * one line saying who the visitor is and how TLS was handled, signed with
+ * the cluster secret (HMAC-SHA256, checked in constant time, at most
+ * {@linkcode HOP_MAX_SKEW} old), then the bytes the entry node peeked, then
+ * everything else both ways. The holder serves it as a public connection of
+ * its own and never forwards it again.
+ */
+
+import { constantTimeEqual } from "../subdomains.ts";
+import type { ChannelFacts } from "../facts.ts";
+import { closeQuietly, writeAll } from "../sockets.ts";
+
+/** Longest hop line (bytes, with its LF). */
+export const HOP_MAX_LINE = 512;
+/** How old a hop line may be (ms; both ways, for clock skew). */
+export const HOP_MAX_SKEW = 60_000;
+/** Time to connect to the holder node (ms). */
+export const HOP_CONNECT_TIMEOUT = 3_000;
+
+/** A hop line that does not verify; the message says why. */
+export class HopError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "HopError";
+  }
+}
+
+/** Who the visitor is, as the entry node saw them. */
+export interface HopVisitor {
+  /** Visitor IP. */
+  ip: string;
+  /** Visitor port. */
+  port: number;
+  /** How TLS was handled at the entry. */
+  tls: ChannelFacts["tls"];
+}
+
+const VERSION = "GTHOP/1";
+
+/** Signs and checks hop lines with the cluster secret. */
+export class HopSigner {
+  #key: Promise<CryptoKey>;
+
+  /** A signer for `secret`. */
+  constructor(secret: string) {
+    this.#key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+  }
+
+  async #mac(text: string): Promise<string> {
+    const sig = new Uint8Array(
+      await crypto.subtle.sign(
+        "HMAC",
+        await this.#key,
+        new TextEncoder().encode(text),
+      ),
+    );
+    return Array.from(sig, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  /** The line that starts a hop for `v`. */
+  async line(v: HopVisitor, now = Date.now()): Promise<Uint8Array> {
+    const body = `${VERSION} ${now} ${v.ip} ${v.port} ${v.tls}`;
+    return new TextEncoder().encode(`${body} ${await this.#mac(body)}\n`);
+  }
+
+  /** Checks a line (without its LF); the visitor, or {@linkcode HopError}. */
+  async verify(line: string, now = Date.now()): Promise<HopVisitor> {
+    const parts = line.split(" ");
+    if (parts.length !== 6 || parts[0] !== VERSION) {
+      throw new HopError("not a hop line");
+    }
+    const [, ts, ip, port, tls, mac] = parts as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const expected = await this.#mac(parts.slice(0, 5).join(" "));
+    if (!constantTimeEqual(mac, expected)) throw new HopError("bad signature");
+    if (!(Math.abs(now - Number(ts)) <= HOP_MAX_SKEW)) {
+      throw new HopError("stale hop line");
+    }
+    if (tls !== "none" && tls !== "terminated" && tls !== "passthrough") {
+      throw new HopError("bad TLS mode");
+    }
+    if (!/^[0-9]{1,5}$/.test(port) || !/^[0-9a-fA-F:.]+$/.test(ip)) {
+      throw new HopError("bad visitor address");
+    }
+    return { ip, port: Number(port), tls };
+  }
+}
+
+/** What the hop needs of a connection. */
+export interface HopConn {
+  /** Reads into `p`; `null` at EOF. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`. */
+  write(p: Uint8Array): Promise<number>;
+  /** Shuts the write side. */
+  closeWrite(): Promise<void>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/**
+ * Reads the hop line from `conn` (within `timeout` ms): the line and the
+ * bytes read after it. Throws {@linkcode HopError} on a line too long, EOF
+ * or silence.
+ */
+export async function readHopLine(
+  conn: HopConn,
+  timeout: number,
+): Promise<{ line: string; rest: Uint8Array }> {
+  const buf = new Uint8Array(HOP_MAX_LINE + 4096);
+  let len = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<null>((r) =>
+    timer = setTimeout(() => r(null), timeout)
+  );
+  try {
+    for (;;) {
+      const nl = buf.subarray(0, len).indexOf(10);
+      if (nl >= 0) {
+        return {
+          line: new TextDecoder().decode(buf.subarray(0, nl)),
+          rest: buf.slice(nl + 1, len),
+        };
+      }
+      if (len >= HOP_MAX_LINE) throw new HopError("hop line too long");
+      const n = await Promise.race([
+        conn.read(buf.subarray(len)).catch(() => null),
+        silence,
+      ]);
+      if (n === null) throw new HopError("no hop line");
+      len += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Carries a visitor's connection to the holder at `addr` (`host:port`):
+ * the signed line, `first` (the peeked bytes), then both ways until both
+ * are done. Rejects if the holder cannot be reached (nothing was sent to
+ * the visitor then, so the caller can still answer).
+ */
+export async function forward(
+  visitor: HopConn,
+  first: Uint8Array,
+  addr: string,
+  line: Uint8Array,
+): Promise<void> {
+  const colon = addr.lastIndexOf(":");
+  const hostname = addr.slice(0, colon).replace(/^\[|\]$/g, "");
+  const port = Number(addr.slice(colon + 1));
+  const signal = AbortSignal.timeout(HOP_CONNECT_TIMEOUT);
+  const holder = await Deno.connect({ hostname, port, signal });
+  holder.setNoDelay(true);
+  try {
+    const head = new Uint8Array(line.length + first.length);
+    head.set(line);
+    head.set(first, line.length);
+    await writeAll(holder, head);
+  } catch (err) {
+    closeQuietly(holder);
+    throw err;
+  }
+  await pipe(visitor, holder);
+}
+
+/** Copies both ways between two sockets (half-close passed on), then closes both. */
+export async function pipe(a: HopConn, b: HopConn): Promise<void> {
+  const one = async (from: HopConn, to: HopConn) => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        await writeAll(to, buf.subarray(0, n));
+      }
+      await to.closeWrite();
+    } catch {
+      closeQuietly(a);
+      closeQuietly(b);
+    }
+  };
+  await Promise.all([one(a, b), one(b, a)]);
+  closeQuietly(a);
+  closeQuietly(b);
+}

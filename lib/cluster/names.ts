@@ -1,0 +1,355 @@
+/**
+ * The cluster's name table, kept in etcd. Under `/groktunnel/names/<name>`
+ * a node claims a name for a client it serves (create-if-absent in one
+ * transaction) under its node lease, kept alive every third of
+ * {@linkcode NODE_LEASE_TTL}: a node that dies loses its names within that
+ * time. Under `/groktunnel/holds/<name>` the SHA-256 of the client's secret
+ * proves ownership: a client that comes back, to any node, with its secret
+ * gets its name again (even before a dead node's lease ran out), and nobody
+ * else does while the hold lasts (a vanished client's hold lasts the name
+ * hold; a live client's lasts as long as its node, plus that).
+ *
+ * Every node keeps a copy of all names, fed by a watch, so routing a public
+ * connection never waits on etcd. When etcd cannot be reached, the copy
+ * keeps serving what is up, and new claims are refused (503) until it is
+ * back; leases and the watch recover by themselves.
+ */
+
+import { EtcdClient, EtcdError, type WatchEvent } from "./etcd.ts";
+import type { Refusal } from "../registry.ts";
+
+/** Seconds a node's lease lives without keepalive (its names then go). */
+export const NODE_LEASE_TTL = 10;
+/** Where the cluster's keys live. */
+export const CLUSTER_PREFIX = "/groktunnel/";
+const NAMES = `${CLUSTER_PREFIX}names/`;
+const HOLDS = `${CLUSTER_PREFIX}holds/`;
+
+/** Where a name is served. */
+export interface NameHolder {
+  /** The node's id. */
+  node: string;
+  /** The node's internal address (`host:port`) for hops. */
+  addr: string;
+}
+
+/** Options of {@linkcode ClusterNames}. */
+export interface ClusterNamesOptions {
+  /** The etcd client. */
+  etcd: EtcdClient;
+  /** This node's id (unique in the cluster). */
+  nodeId: string;
+  /** This node's internal address for hops. */
+  nodeAddr: string;
+  /** Milliseconds a vanished client's name stays held for it. */
+  nameHold: number;
+  /** Log sink. */
+  log: (line: string) => void;
+  /** A name of this node was taken over by another node (its client moved). */
+  lost?: (name: string) => void;
+}
+
+async function hash(secret: string): Promise<string> {
+  const d = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)),
+  );
+  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const UNREACHABLE: Refusal = {
+  status: 503,
+  message:
+    "The cluster's store (etcd) cannot be reached: new tunnels are refused until it is back; tunnels already up keep working",
+};
+
+/** See the module doc. */
+export class ClusterNames {
+  #o: ClusterNamesOptions;
+  #lease: string | undefined;
+  #holdLease: string | undefined;
+  #cache = new Map<string, NameHolder>();
+  /** Names this node serves now, with their secret's hash. */
+  #mine = new Map<string, string>();
+  #stop = new AbortController();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #revision = 0;
+  #healthy = false;
+
+  /** A table for this node; {@linkcode start} connects it. */
+  constructor(options: ClusterNamesOptions) {
+    this.#o = options;
+  }
+
+  /** Whether etcd answered the last time it was asked. */
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  /**
+   * Gets the leases and the names (retrying in the background when etcd is
+   * down: the node starts anyway, refusing claims until then).
+   */
+  async start(): Promise<void> {
+    await this.#ensureLeases().catch((err) => this.#down(err));
+    this.#timer = setInterval(
+      () => this.#keepAlive(),
+      NODE_LEASE_TTL * 1000 / 3,
+    );
+    Deno.unrefTimer(this.#timer);
+    // Ready once the names are read (or etcd failed to answer once).
+    let loaded!: () => void;
+    const first = new Promise<void>((r) => loaded = r);
+    this.#watchLoop(loaded);
+    await first;
+  }
+
+  /** Stops: frees this node's names now (their holds stay for the clients). */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#stop.abort();
+    if (this.#lease) {
+      await this.#o.etcd.revoke(this.#lease).catch(() => {});
+    }
+  }
+
+  /** The node serving `name`, if it is another node. */
+  remote(name: string): NameHolder | undefined {
+    const h = this.#cache.get(name);
+    return h && h.node !== this.#o.nodeId ? h : undefined;
+  }
+
+  /**
+   * Claims `name` for a client of this node, proving with `secret` when the
+   * name is held. Undefined when it is ours now, else why not.
+   */
+  async claim(name: string, secret: string): Promise<Refusal | undefined> {
+    const digest = await hash(secret);
+    try {
+      await this.#ensureLeases();
+      const me = this.#me;
+      const put = [
+        { put: NAMES + name, value: me, lease: this.#lease! },
+        { put: HOLDS + name, value: digest, lease: this.#holdLease! },
+      ];
+      // Nobody has it and nobody holds it.
+      if (
+        await this.#o.etcd.txn([
+          { key: NAMES + name, createRevision: 0 },
+          { key: HOLDS + name, createRevision: 0 },
+        ], put)
+      ) return this.#won(name, digest);
+      // Held for this secret: ours, wherever it was served (a client that
+      // moved, or whose node died), as long as the hold is the one read.
+      const hold = (await this.#o.etcd.range(HOLDS + name)).kvs[0];
+      if (hold && hold.value === digest) {
+        const current = (await this.#o.etcd.range(NAMES + name)).kvs[0];
+        if (
+          await this.#o.etcd.txn([
+            { key: HOLDS + name, modRevision: hold.modRevision },
+            current
+              ? { key: NAMES + name, modRevision: current.modRevision }
+              : { key: NAMES + name, createRevision: 0 },
+          ], put)
+        ) return this.#won(name, digest);
+      }
+      this.#healthy = true;
+      const holder = (await this.#o.etcd.range(NAMES + name)).kvs[0];
+      return {
+        status: 409,
+        message: holder
+          ? `The name "${name}" is in use (on node ${safeNode(holder.value)})`
+          : `The name "${name}" is held for its previous client; that client can reclaim it`,
+      };
+    } catch (err) {
+      if (!(err instanceof EtcdError)) throw err;
+      this.#down(err);
+      return UNREACHABLE;
+    }
+  }
+
+  #won(name: string, digest: string): undefined {
+    this.#healthy = true;
+    this.#mine.set(name, digest);
+    this.#cache.set(name, { node: this.#o.nodeId, addr: this.#o.nodeAddr });
+    return undefined;
+  }
+
+  /**
+   * A client of this node vanished: its name stops routing here, and stays
+   * held for its secret for the name hold (on a lease of its own).
+   */
+  async vanished(name: string): Promise<void> {
+    const digest = this.#mine.get(name);
+    this.#mine.delete(name);
+    if (!digest) return;
+    try {
+      const etcd = this.#o.etcd;
+      const hold = this.#o.nameHold > 0
+        ? {
+          put: HOLDS + name,
+          value: digest,
+          lease: await etcd.grant(
+            Math.max(1, Math.ceil(this.#o.nameHold / 1000)),
+          ),
+        }
+        : { delete: HOLDS + name };
+      // Only while it is still ours: a client that moved is another node's.
+      await etcd.txn([
+        { key: NAMES + name, value: this.#me },
+        { key: HOLDS + name, value: digest },
+      ], [{ delete: NAMES + name }, hold]);
+    } catch (err) {
+      if (err instanceof EtcdError) this.#down(err);
+      else throw err;
+    }
+  }
+
+  /**
+   * A client left cleanly (through any node): its name is free now, if
+   * `secret` is the one that holds it. Whether it was.
+   */
+  async released(name: string, secret: string): Promise<boolean> {
+    const digest = await hash(secret);
+    if (this.#mine.get(name) === digest) this.#mine.delete(name);
+    try {
+      return await this.#o.etcd.txn([{ key: HOLDS + name, value: digest }], [
+        { delete: NAMES + name },
+        { delete: HOLDS + name },
+      ]);
+    } catch (err) {
+      if (err instanceof EtcdError) this.#down(err);
+      else throw err;
+      return false;
+    }
+  }
+
+  get #me(): string {
+    return JSON.stringify({ node: this.#o.nodeId, addr: this.#o.nodeAddr });
+  }
+
+  async #ensureLeases(): Promise<void> {
+    if (this.#lease && this.#holdLease) return;
+    const etcd = this.#o.etcd;
+    this.#lease ??= await etcd.grant(NODE_LEASE_TTL);
+    this.#holdLease ??= await etcd.grant(
+      NODE_LEASE_TTL + Math.ceil(this.#o.nameHold / 1000),
+    );
+    this.#healthy = true;
+  }
+
+  async #keepAlive(): Promise<void> {
+    try {
+      if (!this.#lease || !this.#holdLease) return await this.#ensureLeases();
+      const etcd = this.#o.etcd;
+      const [node, hold] = await Promise.all([
+        etcd.keepAlive(this.#lease),
+        etcd.keepAlive(this.#holdLease),
+      ]);
+      if (!this.#healthy) this.#o.log("cluster: etcd is reachable again");
+      this.#healthy = true;
+      if (!node || !hold) {
+        // Expired while etcd was away: new leases, and our names again.
+        this.#o.log("cluster: our lease expired; claiming our names again");
+        if (!node) this.#lease = undefined;
+        if (!hold) this.#holdLease = undefined;
+        await this.#ensureLeases();
+        for (const [name, digest] of this.#mine) {
+          const me = this.#me;
+          const ok = await etcd.txn(
+            [{ key: NAMES + name, createRevision: 0 }],
+            [
+              { put: NAMES + name, value: me, lease: this.#lease! },
+              { put: HOLDS + name, value: digest, lease: this.#holdLease! },
+            ],
+          );
+          if (!ok) this.#o.log(`cluster: ${name} was taken meanwhile`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof EtcdError) this.#down(err);
+    }
+  }
+
+  #down(err: unknown): void {
+    if (this.#healthy || this.#revision === 0) {
+      this.#o.log(
+        `cluster: etcd unreachable (${
+          (err as Error).message
+        }); tunnels already up keep working, new ones are refused`,
+      );
+    }
+    this.#healthy = false;
+  }
+
+  /** Reads all names, then follows changes; again after any break. */
+  async #watchLoop(loaded: () => void): Promise<void> {
+    const etcd = this.#o.etcd;
+    while (!this.#stop.signal.aborted) {
+      try {
+        let kvs, revision;
+        try {
+          ({ kvs, revision } = await etcd.range(NAMES, true));
+        } finally {
+          loaded();
+        }
+        const fresh = new Map<string, NameHolder>();
+        for (const kv of kvs) {
+          const h = parseHolder(kv.value);
+          if (h) fresh.set(kv.key.slice(NAMES.length), h);
+        }
+        this.#cache = fresh;
+        this.#revision = revision;
+        await etcd.watch(
+          NAMES,
+          revision + 1,
+          (events) => this.#apply(events),
+          this.#stop.signal,
+        );
+      } catch (err) {
+        if (this.#stop.signal.aborted) return;
+        if (err instanceof EtcdError || err instanceof TypeError) {
+          this.#down(err);
+        }
+      }
+      if (!this.#stop.signal.aborted) {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  #apply(events: WatchEvent[]): void {
+    for (const e of events) {
+      const name = e.kv.key.slice(NAMES.length);
+      if (e.type === "DELETE") {
+        this.#cache.delete(name);
+        continue;
+      }
+      const h = parseHolder(e.kv.value);
+      if (!h) continue;
+      this.#cache.set(name, h);
+      if (h.node !== this.#o.nodeId && this.#mine.has(name)) {
+        // Its client came back through another node: that one serves it.
+        this.#mine.delete(name);
+        this.#o.lost?.(name);
+      }
+    }
+  }
+}
+
+function parseHolder(value: string): NameHolder | undefined {
+  try {
+    const v = JSON.parse(value) as Partial<NameHolder>;
+    return typeof v.node === "string" && typeof v.addr === "string"
+      ? { node: v.node, addr: v.addr }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function safeNode(value: string): string {
+  return (parseHolder(value)?.node ?? "?").replace(/[^\w.-]/g, "?").slice(
+    0,
+    64,
+  );
+}

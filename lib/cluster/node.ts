@@ -1,0 +1,117 @@
+/**
+ * One server as a node of a cluster: its share of the name table in etcd
+ * (lib/cluster/names.ts), its internal port where other nodes send the
+ * public connections of its tunnels (lib/cluster/hop.ts), and the way out
+ * to the node that holds a tunnel this one does not.
+ */
+
+import { EtcdClient } from "./etcd.ts";
+import { ClusterNames, type NameHolder } from "./names.ts";
+import {
+  forward,
+  type HopConn,
+  HopError,
+  HopSigner,
+  type HopVisitor,
+  readHopLine,
+} from "./hop.ts";
+import type { Refusal } from "../registry.ts";
+
+/** How a server joins a cluster. */
+export interface ClusterOptions {
+  /** etcd endpoints, `http://host:port`. */
+  etcd: string[];
+  /** This node's id, unique in the cluster. */
+  nodeId: string;
+  /** Where other nodes reach this one (`host:port`); it listens there. */
+  nodeAddr: string;
+  /** The secret all nodes share; signs hops. */
+  secret: string;
+}
+
+/** See the module doc. */
+export class ClusterNode {
+  /** The cluster's names. */
+  readonly names: ClusterNames;
+  /** The internal port for hops. */
+  readonly listener: Deno.TcpListener;
+  #signer: HopSigner;
+  #o: ClusterOptions;
+
+  /** Binds the internal port (throws if it cannot); {@linkcode start} joins. */
+  constructor(
+    o: ClusterOptions & {
+      nameHold: number;
+      log: (line: string) => void;
+      lost: (name: string) => void;
+    },
+  ) {
+    this.#o = o;
+    const colon = o.nodeAddr.lastIndexOf(":");
+    this.listener = Deno.listen({
+      hostname: o.nodeAddr.slice(0, colon).replace(/^\[|\]$/g, ""),
+      port: Number(o.nodeAddr.slice(colon + 1)),
+    });
+    this.#signer = new HopSigner(o.secret);
+    this.names = new ClusterNames({
+      etcd: new EtcdClient(o.etcd),
+      nodeId: o.nodeId,
+      nodeAddr: o.nodeAddr,
+      nameHold: o.nameHold,
+      log: o.log,
+      lost: o.lost,
+    });
+  }
+
+  /** Joins: leases and the name table (etcd down: keeps trying). */
+  start(): Promise<void> {
+    return this.names.start();
+  }
+
+  /** This node's id. */
+  get id(): string {
+    return this.#o.nodeId;
+  }
+
+  /** The other node serving `name`, if any. */
+  holder(name: string): NameHolder | undefined {
+    return this.names.remote(name);
+  }
+
+  /** Claims a name cluster-wide (see {@linkcode ClusterNames.claim}). */
+  claim(name: string, secret: string): Promise<Refusal | undefined> {
+    return this.names.claim(name, secret);
+  }
+
+  /** Sends a visitor's connection to `holder`; rejects if it cannot be reached. */
+  async forward(
+    visitor: HopConn,
+    first: Uint8Array,
+    holder: NameHolder,
+    who: HopVisitor,
+  ): Promise<void> {
+    await forward(visitor, first, holder.addr, await this.#signer.line(who));
+  }
+
+  /**
+   * Reads and checks the line a hop starts with: the visitor, and the bytes
+   * after the line. Throws {@linkcode HopError} on a forged or stale one.
+   */
+  async accept(
+    conn: HopConn,
+    timeout: number,
+  ): Promise<{ visitor: HopVisitor; rest: Uint8Array }> {
+    const { line, rest } = await readHopLine(conn, timeout);
+    return { visitor: await this.#signer.verify(line), rest };
+  }
+
+  /** Leaves: this node's names are freed now. */
+  async close(): Promise<void> {
+    try {
+      this.listener.close();
+    } catch { /* closed */ }
+    await this.names.close();
+  }
+}
+
+export { HopError };

@@ -1,0 +1,427 @@
+/**
+ * Several server nodes sharing their names through a real three-member etcd
+ * cluster (Debian's etcd-server, started here on loopback ports with temp
+ * data dirs). One etcd cluster, three nodes, one backend and a round-robin
+ * TCP balancer (where DNS round-robin or an L4 balancer stands in real use)
+ * are shared by the steps, in order.
+ */
+
+import assert from "node:assert/strict";
+import { bytesBody, startBackend } from "./backend.ts";
+import {
+  decoder,
+  encoder,
+  readHashedBody,
+  readHead,
+  sha256,
+} from "./helpers.ts";
+import { freePort, Proc, rawRequest } from "./process.ts";
+import { startBalancer } from "./l4.ts";
+import { HopSigner } from "../lib/cluster/hop.ts";
+
+const SECRET = "cluster-test-secret-0123456789";
+const MiB = 1024 * 1024;
+
+/** One etcd member. */
+class Member {
+  proc: Deno.ChildProcess | undefined;
+  readonly client = freePort();
+  readonly peer = freePort();
+  constructor(readonly name: string, readonly dir: string) {}
+  start(cluster: string): void {
+    this.proc = new Deno.Command("etcd", {
+      args: [
+        "--name",
+        this.name,
+        "--data-dir",
+        this.dir,
+        "--listen-client-urls",
+        `http://127.0.0.1:${this.client}`,
+        "--advertise-client-urls",
+        `http://127.0.0.1:${this.client}`,
+        "--listen-peer-urls",
+        `http://127.0.0.1:${this.peer}`,
+        "--initial-advertise-peer-urls",
+        `http://127.0.0.1:${this.peer}`,
+        "--initial-cluster",
+        cluster,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        "groktunnel-test",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  }
+  async kill(): Promise<void> {
+    try {
+      this.proc?.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.proc?.status;
+    this.proc = undefined;
+  }
+}
+
+/** Waits until `f` resolves truthy (or fails after `ms`). */
+async function until<T>(
+  what: string,
+  ms: number,
+  f: () => Promise<T | undefined | false>,
+): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(`${what}: not within ${ms} ms (${last ?? "no"})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A 16 MiB download through `port` as `host`: its SHA-256. */
+async function download(port: number, host: string, n: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      encoder.encode(
+        `GET /bytes/${n} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    return await readHashedBody(conn, n);
+  } finally {
+    conn.close();
+  }
+}
+
+/** A raw control handshake asking for `name`: the status and body. */
+async function claimRaw(port: number, name: string) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      encoder.encode(
+        `GET / HTTP/1.1\r\nHost: localhost:${port}\r\nX-Groktunnel-Client: test\r\nX-Groktunnel-Subdomain: ${name}\r\n\r\n`,
+      ),
+    );
+    const { head, rest } = await readHead(conn, 20_000);
+    return {
+      status: Number(head.split(" ")[1]),
+      text: head + decoder.decode(rest),
+    };
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
+  const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
+  const members = [1, 2, 3].map((i) =>
+    new Member(`e${i}`, `${dataRoot}/e${i}`)
+  );
+  const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`)
+    .join(",");
+  for (const m of members) m.start(initial);
+  const etcd = `etcd://${
+    members.map((m) => `127.0.0.1:${m.client}`).join(",")
+  }`;
+  const backend = startBackend();
+  const ports = [freePort(), freePort(), freePort()];
+  const hops = [freePort(), freePort(), freePort()];
+  const node = (i: number) =>
+    new Proc([
+      "server",
+      "-p",
+      String(ports[i]),
+      "--cluster",
+      etcd,
+      "--node-id",
+      `n${i + 1}`,
+      "--node-addr",
+      `127.0.0.1:${hops[i]}`,
+    ], { GROKTUNNEL_CLUSTER_SECRET: SECRET });
+  const nodes: Proc[] = [];
+  const clients: Proc[] = [];
+  const client = (port: number, name: string) => {
+    const c = new Proc([
+      String(backend.addr.port),
+      "-p",
+      String(port),
+      "--subdomain",
+      name,
+      "--quiet",
+      "--no-inspect",
+    ]);
+    clients.push(c);
+    return c;
+  };
+  const balancer = startBalancer(ports);
+  try {
+    // etcd up (a leader elected), then the nodes.
+    await until("etcd answers", 30_000, async () => {
+      const r = await fetch(
+        `http://127.0.0.1:${members[0]!.client}/v3/kv/range`,
+        {
+          method: "POST",
+          body: JSON.stringify({ key: btoa("x") }),
+          signal: AbortSignal.timeout(2000),
+        },
+      );
+      await r.body?.cancel();
+      return r.ok;
+    });
+    for (let i = 0; i < 3; i++) nodes.push(node(i));
+    for (const n of nodes) await n.waitFor("stderr", /listening on/);
+
+    await t.step(
+      "every tunnel through every node, 16 MiB byte-exact",
+      async () => {
+        const names = ["alpha", "beta", "gamma"];
+        for (let i = 0; i < 3; i++) {
+          await client(ports[i]!, names[i]!).waitFor(
+            "stdout",
+            /^http:\/\/\S+$/m,
+          );
+        }
+        const want = sha256(bytesBody(16 * MiB));
+        for (const name of names) {
+          for (const port of ports) {
+            const host = `${name}.localhost:${port}`;
+            await until(
+              `${name} at :${port}`,
+              5_000,
+              async () =>
+                (await rawRequest(port, host, "/hello")).status === 200,
+            );
+            const got = await download(port, host, 16 * MiB);
+            assert.match(got.head, /^HTTP\/1\.1 200/);
+            assert.equal(got.length, 16 * MiB);
+            assert.equal(got.sha256, want, `${name} through :${port}`);
+          }
+        }
+      },
+    );
+
+    await t.step(
+      "a forged or stale hop is refused; a signed one is served as the visitor",
+      async () => {
+        const hop = async (line: string) => {
+          const conn = await Deno.connect({
+            hostname: "127.0.0.1",
+            port: hops[0]!,
+          });
+          try {
+            await conn.write(
+              encoder.encode(
+                `${line}\nGET /headers HTTP/1.1\r\nHost: alpha.localhost:${
+                  ports[0]
+                }\r\nConnection: close\r\n\r\n`,
+              ),
+            );
+            const { head, rest } = await readHead(conn);
+            let body = decoder.decode(rest);
+            const buf = new Uint8Array(4096);
+            for (;;) {
+              const n = await conn.read(buf).catch(() => null);
+              if (n === null) break;
+              body += decoder.decode(buf.subarray(0, n));
+            }
+            return { status: Number(head.split(" ")[1]), body };
+          } finally {
+            conn.close();
+          }
+        };
+        const forged = await hop(
+          `GTHOP/1 ${Date.now()} 203.0.113.9 4444 none ${"ab".repeat(32)}`,
+        );
+        assert.equal(forged.status, 403);
+        const wrongKey = new HopSigner("not-the-cluster-secret-at-all");
+        const other = decoder.decode(
+          await wrongKey.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
+        ).trim();
+        assert.equal((await hop(other)).status, 403);
+        const signer = new HopSigner(SECRET);
+        const stale = decoder.decode(
+          await signer.line(
+            { ip: "203.0.113.9", port: 4444, tls: "none" },
+            Date.now() - 120_000,
+          ),
+        ).trim();
+        assert.equal((await hop(stale)).status, 403);
+        await nodes[0]!.waitFor(
+          "stderr",
+          /refused a hop from 127\.0\.0\.1: stale/,
+        );
+        const good = decoder.decode(
+          await signer.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
+        ).trim();
+        const ok = await hop(good);
+        assert.equal(ok.status, 200);
+        // The app sees the visitor the entry node saw, not the hop's socket.
+        assert.equal(JSON.parse(ok.body)["x-forwarded-for"], "203.0.113.9");
+      },
+    );
+
+    await t.step(
+      "two clients race for one --subdomain on two nodes: exactly one wins",
+      async () => {
+        for (const round of [1, 2, 3]) {
+          const name = `race${round}`;
+          const a = client(ports[0]!, name), b = client(ports[1]!, name);
+          const [sa, sb] = await Promise.all([
+            Promise.race([
+              a.waitFor("stdout", /^http:\/\/\S+$/m, 20_000).then(() => "won"),
+              a.done.then(() => "lost"),
+            ]),
+            Promise.race([
+              b.waitFor("stdout", /^http:\/\/\S+$/m, 20_000).then(() => "won"),
+              b.done.then(() => "lost"),
+            ]),
+          ]);
+          assert.deepEqual([sa, sb].sort(), ["lost", "won"], `round ${round}`);
+          const loser = sa === "lost" ? a : b;
+          assert.equal((await loser.done).code, 1);
+          assert.match(loser.stderr, /in use/);
+        }
+      },
+    );
+
+    await t.step(
+      "SIGKILL a node: its client comes back on another with its name; other tunnels never fail",
+      async () => {
+        // Clients through the balancer: one per node, in turn.
+        const names = ["kilo", "lima", "mike"];
+        const holders: number[] = [];
+        for (const name of names) {
+          await client(balancer.port, name).waitFor(
+            "stdout",
+            /^http:\/\/\S+$/m,
+          );
+          const i = await until(`${name}'s node`, 5_000, () =>
+            Promise.resolve(
+              nodes.findIndex((n) =>
+                n.stderr.includes(
+                  `tunnel ${name}.localhost:${balancer.port} started`,
+                )
+              ) + 1,
+            ));
+          holders.push(i - 1);
+        }
+        const victim = holders[0]!;
+        const survivors = [0, 1, 2].filter((i) => i !== victim);
+        const others = names.slice(1).filter((_, k) =>
+          holders[k + 1] !== victim
+        );
+        assert.ok(others.length >= 1, `holders ${holders}`);
+        // Steady requests to the other tunnels through the surviving nodes.
+        let ok = 0, failed = 0, stop = false;
+        const errors: string[] = [];
+        const steady = (async () => {
+          for (let k = 0; !stop; k++) {
+            const port = ports[survivors[k % survivors.length]!]!;
+            const name = others[k % others.length]!;
+            try {
+              const r = await rawRequest(
+                port,
+                `${name}.localhost:${port}`,
+                "/hello",
+              );
+              if (r.status === 200) ok++;
+              else {
+                failed++;
+                errors.push(`${name}@${port}: ${r.status}`);
+              }
+            } catch (err) {
+              failed++;
+              errors.push((err as Error).message);
+            }
+          }
+        })();
+        await new Promise((r) => setTimeout(r, 300));
+        const killedAt = Date.now();
+        nodes[victim]!.child.kill("SIGKILL");
+        await nodes[victim]!.done;
+        const port = ports[survivors[0]!]!;
+        await until(
+          "kilo back",
+          15_000,
+          async () =>
+            (await rawRequest(port, `kilo.localhost:${port}`, "/hello"))
+              .status === 200,
+        );
+        const back = Date.now() - killedAt;
+        console.log(`kilo served again ${back} ms after its node was killed`);
+        await new Promise((r) => setTimeout(r, 500));
+        stop = true;
+        await steady;
+        assert.equal(failed, 0, errors.slice(0, 5).join("; "));
+        assert.ok(ok > 20, `only ${ok} requests`);
+        assert.match(
+          clients[clients.length - 3]!.stderr,
+          /reconnected; same URL/,
+        );
+        // The node comes back (same ports) for the next step.
+        nodes[victim] = node(victim);
+        await nodes[victim]!.waitFor("stderr", /listening on/);
+      },
+    );
+
+    await t.step(
+      "etcd: one member down, all works; two down, tunnels work, new ones 503; back, it heals",
+      async () => {
+        const existing = ["alpha", "beta", "gamma"];
+        const allServe = async () => {
+          for (const name of existing) {
+            for (const port of ports) {
+              const r = await rawRequest(
+                port,
+                `${name}.localhost:${port}`,
+                "/hello",
+              );
+              assert.equal(r.status, 200, `${name} via :${port}`);
+            }
+          }
+        };
+        // The killed node's clients are back (they reconnect on their own).
+        await until("every tunnel through every node", 20_000, async () => {
+          await allServe();
+          return true;
+        });
+        await members[0]!.kill();
+        await allServe();
+        const one = await claimRaw(ports[1]!, "quorate");
+        assert.equal(one.status, 200, one.text);
+        await members[1]!.kill();
+        await allServe();
+        const refused = await claimRaw(ports[2]!, "noquorum");
+        assert.equal(refused.status, 503, refused.text);
+        assert.match(refused.text, /etcd\) cannot be reached/);
+        await allServe();
+        members[0]!.start(initial);
+        members[1]!.start(initial);
+        const healed = await until(
+          "a claim after etcd heals",
+          60_000,
+          async () => {
+            const r = await claimRaw(ports[2]!, "healed");
+            return r.status === 200 ? r : undefined;
+          },
+        );
+        assert.equal(healed.status, 200);
+        await allServe();
+      },
+    );
+  } finally {
+    balancer.close();
+    for (const c of clients) await c.stop();
+    for (const n of nodes) await n.stop("SIGKILL");
+    await backend.shutdown();
+    for (const m of members) await m.kill();
+    await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  }
+});
