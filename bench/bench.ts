@@ -4,7 +4,7 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features|tcp|acme` for a part of the table.
+ * `--only plain|https|features|tcp|acme|cluster` for a part of the table.
  */
 
 import { createHash } from "node:crypto";
@@ -314,6 +314,7 @@ try {
   if (!only || only === "features") await featureRows();
   if (!only || only === "tcp") await tcpRows();
   if (!only || only === "acme") await acmeRows();
+  if (!only || only === "cluster") await clusterRows();
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});
@@ -765,6 +766,132 @@ async function acmeRows(): Promise<void> {
       pebble.kill("SIGTERM");
     } catch { /* gone */ }
     await pebble.status;
+  }
+}
+
+/**
+ * Several nodes: a request that enters at a node that does not hold the
+ * tunnel (one hop more) beside one that enters at the holder; one etcd,
+ * two nodes, runs alternated.
+ */
+async function clusterRows(): Promise<void> {
+  const has = await new Deno.Command("sh", {
+    args: ["-c", "command -v etcd"],
+    stdout: "null",
+  }).output();
+  if (!has.success) {
+    console.error("cluster rows need etcd: apt-get install -y etcd-server");
+    return;
+  }
+  const free = () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const p = l.addr.port;
+    l.close();
+    return p;
+  };
+  const dir = await Deno.makeTempDir({ prefix: "groktunnel-bench-etcd-" });
+  files.push(dir);
+  const client = free(), peer = free();
+  const etcd = new Deno.Command("etcd", {
+    args: [
+      "--data-dir",
+      dir,
+      "--listen-client-urls",
+      `http://127.0.0.1:${client}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${client}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${peer}`,
+      "--initial-cluster",
+      `default=http://127.0.0.1:${peer}`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    for (let i = 0; i < 100; i++) {
+      const ok = await fetch(`http://127.0.0.1:${client}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key: btoa("x") }),
+      }).then((r) => r.body?.cancel().then(() => r.ok), () => false);
+      if (ok) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const node = (id: string) =>
+      spawn([
+        "run",
+        "--allow-net",
+        "--allow-env",
+        V8,
+        "main.ts",
+        "server",
+        "-p",
+        "0",
+        "--max-connections",
+        "4096",
+        "--cluster",
+        `etcd://127.0.0.1:${client}`,
+        "--node-id",
+        id,
+        "--node-addr",
+        `127.0.0.1:${free()}`,
+        "--cluster-secret",
+        "bench-cluster-secret-0123456789",
+      ]);
+    const holder = node("holder"), entry = node("entry");
+    extra.push(holder, entry);
+    const holderPort = Number(
+      (await holder.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const entryPort = Number(
+      (await entry.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const c = groktunnel([
+      String(backendPort),
+      "-p",
+      String(holderPort),
+      "--quiet",
+    ]);
+    extra.push(c);
+    const u = new URL((await c.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    const name = u.hostname;
+    const at = (port: number): Target => ({
+      name,
+      port,
+      host: `${name}:${port}`,
+    });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    for (
+      const [what, close] of [
+        ["cluster keep-alive: entering at another node vs the holder", false],
+        ["cluster new connection: another node vs the holder", true],
+      ] as const
+    ) {
+      const runs = { holder: [] as number[], other: [] as number[] };
+      for (let i = 0; i < 3; i++) {
+        runs.holder.push((await wrk(at(holderPort), close)).rps);
+        runs.other.push((await wrk(at(entryPort), close)).rps);
+      }
+      const ratio = mean(runs.other) / mean(runs.holder);
+      rows.push([
+        what,
+        `${mean(runs.holder).toFixed(0)} (holder)`,
+        `${mean(runs.other).toFixed(0)} (hop)`,
+        `${ratio.toFixed(2)}×`,
+        "",
+        "",
+        `runs holder ${runs.holder.map((x) => x.toFixed(0)).join("/")}, hop ${
+          runs.other.map((x) => x.toFixed(0)).join("/")
+        }`,
+      ]);
+    }
+  } finally {
+    try {
+      etcd.kill("SIGTERM");
+    } catch { /* gone */ }
+    await etcd.status;
   }
 }
 
