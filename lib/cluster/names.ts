@@ -15,7 +15,7 @@
  * back; leases and the watch recover by themselves.
  */
 
-import { EtcdClient, EtcdError, type WatchEvent } from "./etcd.ts";
+import { type EtcdClient, EtcdError, type WatchEvent } from "./etcd.ts";
 import type { Refusal } from "../registry.ts";
 
 /** Seconds a node's lease lives without keepalive (its names then go). */
