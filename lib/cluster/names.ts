@@ -74,6 +74,8 @@ export class ClusterNames {
   #timer: ReturnType<typeof setInterval> | undefined;
   #revision = 0;
   #healthy = false;
+  /** Changes etcd missed while away, done once it is back. */
+  #later: Array<() => Promise<void>> = [];
 
   /** A table for this node; {@linkcode start} connects it. */
   constructor(options: ClusterNamesOptions) {
@@ -181,7 +183,11 @@ export class ClusterNames {
   async vanished(name: string): Promise<void> {
     const digest = this.#mine.get(name);
     this.#mine.delete(name);
-    if (!digest) return;
+    if (digest) await this.#vanish(name, digest);
+  }
+
+  /** {@linkcode vanished}'s etcd part; retried until etcd takes it. */
+  async #vanish(name: string, digest: string): Promise<void> {
     try {
       const etcd = this.#o.etcd;
       const hold = this.#o.nameHold > 0
@@ -199,8 +205,11 @@ export class ClusterNames {
         { key: HOLDS + name, value: digest },
       ], [{ delete: NAMES + name }, hold]);
     } catch (err) {
-      if (err instanceof EtcdError) this.#down(err);
-      else throw err;
+      if (!(err instanceof EtcdError)) throw err;
+      this.#down(err);
+      // Else the name would keep routing here (under our live lease) for
+      // a client that is gone: try again once etcd answers.
+      this.#later.push(() => this.#vanish(name, digest));
     }
   }
 
@@ -247,6 +256,7 @@ export class ClusterNames {
       ]);
       if (!this.#healthy) this.#o.log("cluster: etcd is reachable again");
       this.#healthy = true;
+      for (const redo of this.#later.splice(0)) await redo();
       if (!node || !hold) {
         // Expired while etcd was away: new leases, and our names again.
         this.#o.log("cluster: our lease expired; claiming our names again");
