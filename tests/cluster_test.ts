@@ -15,20 +15,44 @@ import {
   readHead,
   sha256,
 } from "./helpers.ts";
-import { freePort, Proc, rawRequest } from "./process.ts";
+import { Proc, rawRequest } from "./process.ts";
 import { startBalancer } from "./l4.ts";
 import { HopSigner } from "../lib/cluster/hop.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
 const MiB = 1024 * 1024;
 
+/** `n` distinct ports that were free a moment ago (held together, then let go). */
+function freePorts(n: number): number[] {
+  const ls = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = ls.map((l) => l.addr.port);
+  for (const l of ls) l.close();
+  return ports;
+}
+
 /** One etcd member. */
 class Member {
   proc: Deno.ChildProcess | undefined;
-  readonly client = freePort();
-  readonly peer = freePort();
-  constructor(readonly name: string, readonly dir: string) {}
+  piping: Promise<void> = Promise.resolve();
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly client: number,
+    readonly peer: number,
+  ) {}
+  /** What it printed (for a failure's message). */
+  async log(): Promise<string> {
+    return (await Deno.readTextFile(`${this.dir}.log`).catch(() => ""))
+      .split("\n").slice(-5).join("\n");
+  }
   start(cluster: string): void {
+    const out = Deno.openSync(`${this.dir}.log`, {
+      append: true,
+      create: true,
+    });
     this.proc = new Deno.Command("etcd", {
       args: [
         "--name",
@@ -51,14 +75,16 @@ class Member {
         "groktunnel-test",
       ],
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
+    this.piping = this.proc.stderr.pipeTo(out.writable).catch(() => {});
   }
   async kill(): Promise<void> {
     try {
       this.proc?.kill("SIGKILL");
     } catch { /* gone */ }
     await this.proc?.status;
+    await this.piping;
     this.proc = undefined;
   }
 }
@@ -121,8 +147,9 @@ async function claimRaw(port: number, name: string) {
 
 Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
   const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
-  const members = [1, 2, 3].map((i) =>
-    new Member(`e${i}`, `${dataRoot}/e${i}`)
+  const free = freePorts(12);
+  const members = [0, 1, 2].map((i) =>
+    new Member(`e${i + 1}`, `${dataRoot}/e${i + 1}`, free[i]!, free[3 + i]!)
   );
   const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peer}`)
     .join(",");
@@ -131,8 +158,8 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
     members.map((m) => `127.0.0.1:${m.client}`).join(",")
   }`;
   const backend = startBackend();
-  const ports = [freePort(), freePort(), freePort()];
-  const hops = [freePort(), freePort(), freePort()];
+  const ports = free.slice(6, 9);
+  const hops = free.slice(9, 12);
   const node = (i: number) =>
     new Proc([
       "server",
@@ -164,6 +191,13 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
   try {
     // etcd up (a leader elected), then the nodes.
     await until("etcd answers", 30_000, async () => {
+      for (const m of members) {
+        const exited = await Promise.race([
+          m.proc!.status.then(() => true),
+          Promise.resolve(false),
+        ]);
+        if (exited) throw new Error(`etcd ${m.name} exited: ${await m.log()}`);
+      }
       const r = await fetch(
         `http://127.0.0.1:${members[0]!.client}/v3/kv/range`,
         {
@@ -176,7 +210,7 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
       return r.ok;
     });
     for (let i = 0; i < 3; i++) nodes.push(node(i));
-    for (const n of nodes) await n.waitFor("stderr", /listening on/);
+    for (const n of nodes) await n.waitFor("stderr", /listening on/, 30_000);
 
     await t.step(
       "every tunnel through every node, 16 MiB byte-exact",

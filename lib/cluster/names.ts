@@ -20,6 +20,8 @@ import type { Refusal } from "../registry.ts";
 
 /** Seconds a node's lease lives without keepalive (its names then go). */
 export const NODE_LEASE_TTL = 10;
+/** Longest a node waits for etcd before it starts listening (ms). */
+export const START_WAIT = 5_000;
 /** Where the cluster's keys live. */
 export const CLUSTER_PREFIX = "/groktunnel/";
 const NAMES = `${CLUSTER_PREFIX}names/`;
@@ -98,11 +100,18 @@ export class ClusterNames {
       NODE_LEASE_TTL * 1000 / 3,
     );
     Deno.unrefTimer(this.#timer);
-    // Ready once the names are read (or etcd failed to answer once).
+    // Ready once the names are read, etcd failed to answer once, or
+    // START_WAIT passed: a node without etcd still starts (and serves
+    // what it can, refusing claims) rather than hang.
     let loaded!: () => void;
     const first = new Promise<void>((r) => loaded = r);
     this.#watchLoop(loaded);
-    await first;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      first,
+      new Promise((r) => timer = setTimeout(r, START_WAIT)),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Stops: frees this node's names now (their holds stay for the clients). */
