@@ -305,6 +305,36 @@ const row = (
     extra,
   ]);
 };
+/**
+ * Two targets run alternately (`a` first, three times each) for one row:
+ * the mean of each, their ratio `b / a`, and every run in the notes.
+ */
+async function alternate(
+  label: string,
+  a: { name: string; target: Target },
+  b: { name: string; target: Target },
+  close: boolean,
+  goal: number | undefined,
+  note = "",
+): Promise<void> {
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const runs = { a: [] as number[], b: [] as number[] };
+  for (let i = 0; i < 3; i++) {
+    runs.a.push((await wrk(a.target, close)).rps);
+    runs.b.push((await wrk(b.target, close)).rps);
+  }
+  const ratio = mean(runs.b) / mean(runs.a);
+  const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join("/");
+  rows.push([
+    label,
+    `${mean(runs.a).toFixed(0)} (${a.name})`,
+    `${mean(runs.b).toFixed(0)} (${b.name})`,
+    `${ratio.toFixed(2)}×`,
+    goal === undefined ? "" : `≥ ${goal}×`,
+    goal === undefined ? "" : ratio >= goal ? "yes" : "no",
+    `runs ${a.name} ${list(runs.a)}, ${b.name} ${list(runs.b)}${note}`,
+  ]);
+}
 const files: string[] = [];
 const extra: Array<ReturnType<typeof spawn>> = [];
 try {
@@ -456,7 +486,6 @@ async function tcpRows(): Promise<void> {
  * times each) and averaged.
  */
 async function featureRows(): Promise<void> {
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   /** A second client with `offFlags`, against the main one (on). */
   const compare = async (label: string, offFlags: string[]) => {
     const off = groktunnel([
@@ -473,23 +502,13 @@ async function featureRows(): Promise<void> {
       port: serverPort,
       host: offUrl.host,
     };
-    const runs = { on: [] as number[], off: [] as number[] };
-    for (let i = 0; i < 3; i++) {
-      runs.off.push((await wrk(offTarget, false)).rps);
-      runs.on.push((await wrk(tunnel, false)).rps);
-    }
-    const ratio = mean(runs.on) / mean(runs.off);
-    rows.push([
+    await alternate(
       label,
-      `${mean(runs.off).toFixed(0)} (off)`,
-      `${mean(runs.on).toFixed(0)} (on)`,
-      `${ratio.toFixed(2)}×`,
-      "≥ 0.9×",
-      ratio >= 0.9 ? "yes" : "no",
-      `runs off ${runs.off.map((x) => x.toFixed(0)).join("/")}, on ${
-        runs.on.map((x) => x.toFixed(0)).join("/")
-      }`,
-    ]);
+      { name: "off", target: offTarget },
+      { name: "on", target: tunnel },
+      false,
+      0.9,
+    );
   };
   await compare("keep-alive: inspector on vs --no-inspect", ["--no-inspect"]);
   await compare("keep-alive: forwarded headers on vs off", [
@@ -726,30 +745,20 @@ async function acmeRows(): Promise<void> {
     };
     const on = await through(acmePortNo, rootFile);
     const off = await through(filePortNo, certs.ca1File);
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     for (
       const [what, close] of [
         ["https keep-alive: --acme vs --tls-cert files", false],
         ["https new connection: --acme vs --tls-cert files", true],
       ] as const
     ) {
-      const runs = { on: [] as number[], off: [] as number[] };
-      for (let i = 0; i < 3; i++) {
-        runs.off.push((await wrk(off, close)).rps);
-        runs.on.push((await wrk(on, close)).rps);
-      }
-      const ratio = mean(runs.on) / mean(runs.off);
-      rows.push([
+      await alternate(
         what,
-        `${mean(runs.off).toFixed(0)} (files)`,
-        `${mean(runs.on).toFixed(0)} (acme)`,
-        `${ratio.toFixed(2)}×`,
-        "≥ 0.9×",
-        ratio >= 0.9 ? "yes" : "no",
-        `runs files ${runs.off.map((x) => x.toFixed(0)).join("/")}, acme ${
-          runs.on.map((x) => x.toFixed(0)).join("/")
-        }; first certificate ${firstCert} ms from spawn`,
-      ]);
+        { name: "files", target: off },
+        { name: "acme", target: on },
+        close,
+        0.9,
+        `; first certificate ${firstCert} ms from spawn`,
+      );
     }
     const qps = await dnsLoad(dnsPort, `x.${HOST}`);
     rows.push([
@@ -862,30 +871,19 @@ async function clusterRows(): Promise<void> {
       port,
       host: `${name}:${port}`,
     });
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     for (
       const [what, close] of [
         ["cluster keep-alive: entering at another node vs the holder", false],
         ["cluster new connection: another node vs the holder", true],
       ] as const
     ) {
-      const runs = { holder: [] as number[], other: [] as number[] };
-      for (let i = 0; i < 3; i++) {
-        runs.holder.push((await wrk(at(holderPort), close)).rps);
-        runs.other.push((await wrk(at(entryPort), close)).rps);
-      }
-      const ratio = mean(runs.other) / mean(runs.holder);
-      rows.push([
+      await alternate(
         what,
-        `${mean(runs.holder).toFixed(0)} (holder)`,
-        `${mean(runs.other).toFixed(0)} (hop)`,
-        `${ratio.toFixed(2)}×`,
-        "",
-        "",
-        `runs holder ${runs.holder.map((x) => x.toFixed(0)).join("/")}, hop ${
-          runs.other.map((x) => x.toFixed(0)).join("/")
-        }`,
-      ]);
+        { name: "holder", target: at(holderPort) },
+        { name: "hop", target: at(entryPort) },
+        close,
+        undefined,
+      );
     }
   } finally {
     try {

@@ -131,6 +131,24 @@ export function parseHead(
   return parseHeadText(side, text, framingOnly);
 }
 
+/** A head with its first line still to fill in. */
+function blankHead(
+  text: string,
+  headers: Array<[string, string]>,
+  spans: number[],
+): Http1Head {
+  return {
+    method: "",
+    target: "",
+    status: 0,
+    reason: "",
+    version: "",
+    headers,
+    spans,
+    text,
+  };
+}
+
 /**
  * {@linkcode parseHead} on a head already in latin1 text (checked bytes).
  * With `framingOnly`, every line is checked but only the fields that decide
@@ -147,16 +165,7 @@ export function parseHeadText(
   if (side === "request") { while (text.startsWith("\r\n", pos)) pos += 2; }
   let eol = text.indexOf("\r\n", pos);
   const first = text.slice(pos, eol);
-  const head: Http1Head = {
-    method: "",
-    target: "",
-    status: 0,
-    reason: "",
-    version: "",
-    headers: [],
-    spans: [],
-    text,
-  };
+  const head = blankHead(text, [], []);
   if (side === "request") {
     const m = REQUEST_LINE.exec(first);
     if (!m) throw new Http1Error("Malformed request line");
@@ -276,16 +285,7 @@ function scanHead(
     return i;
   };
   let eol = lineEnd(pos);
-  const head: Http1Head = {
-    method: "",
-    target: "",
-    status: 0,
-    reason: "",
-    version: "",
-    headers: NO_FIELDS,
-    spans: NO_SPANS,
-    text: "",
-  };
+  const head = blankHead("", NO_FIELDS, NO_SPANS);
   // "HTTP/1.0" or "HTTP/1.1" at `at`.
   const version = (at: number) =>
     b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 && b[at + 3] === 80 &&
