@@ -276,12 +276,12 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
         assert.equal(forged.status, 403);
         const wrongKey = new HopSigner("not-the-cluster-secret-at-all");
         const other = decoder.decode(
-          await wrongKey.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
+          wrongKey.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
         ).trim();
         assert.equal((await hop(other)).status, 403);
         const signer = new HopSigner(SECRET);
         const stale = decoder.decode(
-          await signer.line(
+          signer.line(
             { ip: "203.0.113.9", port: 4444, tls: "none" },
             Date.now() - 120_000,
           ),
@@ -292,7 +292,7 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
           /refused a hop from 127\.0\.0\.1: stale/,
         );
         const good = decoder.decode(
-          await signer.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
+          signer.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
         ).trim();
         const ok = await hop(good);
         assert.equal(ok.status, 200);

@@ -90,7 +90,7 @@ export class ClusterNode {
     holder: NameHolder,
     who: HopVisitor,
   ): Promise<void> {
-    await forward(visitor, first, holder.addr, await this.#signer.line(who));
+    await forward(visitor, first, holder.addr, this.#signer.line(who));
   }
 
   /**
@@ -102,7 +102,7 @@ export class ClusterNode {
     timeout: number,
   ): Promise<{ visitor: HopVisitor; rest: Uint8Array }> {
     const { line, rest } = await readHopLine(conn, timeout);
-    return { visitor: await this.#signer.verify(line), rest };
+    return { visitor: this.#signer.verify(line), rest };
   }
 
   /** Leaves: this node's names are freed now. */
