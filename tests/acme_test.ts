@@ -77,10 +77,16 @@ Deno.test("acme: a certificate from pebble through our own DNS; renewal under lo
   );
   const pebble = new Deno.Command("pebble", {
     args: ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`],
-    // No random pause before validating; nonces rejected as usual (5 %);
-    // every order validated afresh (by default pebble reuses half of the
-    // valid authorizations, and an order could skip the DNS).
-    env: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_AUTHZREUSE: "0" },
+    // No random pause before validating; one good nonce in five rejected
+    // as bad (four times pebble's default: the badNonce retry is
+    // exercised on every order); every order validated afresh (by default
+    // pebble reuses half of the valid authorizations, and an order could
+    // skip the DNS).
+    env: {
+      PEBBLE_VA_NOSLEEP: "1",
+      PEBBLE_WFE_NONCEREJECT: "20",
+      PEBBLE_AUTHZREUSE: "0",
+    },
     stdout: "null",
     stderr: "null",
   }).spawn();
