@@ -69,6 +69,12 @@ export async function relay(
       tap = undefined;
     }
   };
+  let appSeen: Uint8Array | undefined;
+  const tapAppSeen = () => {
+    const seen = appSeen;
+    appSeen = undefined;
+    if (seen) tapApp(seen);
+  };
   let reply: Uint8Array | undefined;
   // Both are idempotent, so either direction may tear down.
   const teardown = () => {
@@ -95,8 +101,9 @@ export async function relay(
         // queued just now): the watcher is never in the bytes' path. `buf`
         // is not read into again before this write is done.
         if (tap) {
-          const seen = buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
-          queueMicrotask(() => tapApp(seen));
+          // At most one chunk waits: the next read ends after the microtask.
+          appSeen = buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
+          queueMicrotask(tapAppSeen);
         }
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).

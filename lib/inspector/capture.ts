@@ -77,7 +77,9 @@ export function headersOf(
 
 /** One message's pieces in the arena, the body kept within the limit. */
 class Collector {
-  pieces: number[] = [];
+  // Filled message by message (kept, not reallocated); a finished
+  // message's pieces are copied out at their exact size.
+  #scratch: number[] = [];
   total = 0;
   kept = 0;
   truncated = false;
@@ -86,10 +88,14 @@ class Collector {
     this.#store = store;
   }
   start(head: Uint8Array): void {
-    this.pieces = [];
+    this.#scratch.length = 0;
     this.total = this.kept = 0;
     this.truncated = false;
-    this.#store.arena.write(head, this.pieces, PIECE.HEAD);
+    this.#store.arena.write(head, this.#scratch, PIECE.HEAD);
+  }
+  /** The message's pieces, to keep. */
+  pieces(): number[] {
+    return this.#scratch.slice();
   }
   add(bytes: Uint8Array, data: boolean): void {
     if (bytes.length === 0) return;
@@ -102,7 +108,7 @@ class Collector {
     const piece = bytes.length > room ? bytes.subarray(0, room) : bytes;
     this.#store.arena.write(
       piece,
-      this.pieces,
+      this.#scratch,
       data ? PIECE.DATA : PIECE.FRAMING,
     );
     this.kept += piece.length;
@@ -155,7 +161,7 @@ export class ConnectionTap {
         start: this.#reqStart,
         duration: 0,
         remoteAddr: this.#remote,
-        req: q.pieces,
+        req: q.pieces(),
         reqSize: q.total,
         reqTruncated: q.truncated,
         res: null,
@@ -236,7 +242,7 @@ export class ConnectionTap {
     this.#resStatus = 0;
     if (!x || !status) return;
     const r = this.#resBody;
-    x.res = r.pieces;
+    x.res = r.pieces();
     x.resSize = r.total;
     x.resTruncated = r.truncated;
     x.duration = Date.now() - x.start;
