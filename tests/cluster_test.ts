@@ -17,6 +17,7 @@ import {
 } from "./helpers.ts";
 import { Proc, rawRequest } from "./process.ts";
 import { startBalancer } from "./l4.ts";
+import { HOST, makeCerts } from "./certs.ts";
 import { HopSigner } from "../lib/cluster/hop.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
@@ -457,5 +458,107 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
     await backend.shutdown();
     for (const m of members) await m.kill();
     await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("cluster: with TLS ended at the nodes, a visitor at the other node gets the tunnel's bytes", async () => {
+  const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
+  const certs = await makeCerts();
+  const [client, peer, p1, p2, h1, h2] = freePorts(6) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const member = new Member("solo", `${dataRoot}/solo`, client, peer);
+  member.start(`solo=http://127.0.0.1:${peer}`);
+  const backend = startBackend();
+  const procs: Proc[] = [];
+  try {
+    await until("etcd answers", 30_000, async () => {
+      const r = await fetch(`http://127.0.0.1:${client}/v3/kv/range`, {
+        method: "POST",
+        body: JSON.stringify({ key: btoa("x") }),
+        signal: AbortSignal.timeout(2000),
+      });
+      await r.body?.cancel();
+      return r.ok;
+    });
+    const read = `--allow-read=${certs.dir}`;
+    for (const [port, hop, id] of [[p1, h1, "a"], [p2, h2, "b"]] as const) {
+      const n = new Proc(
+        [
+          "server",
+          "-h",
+          HOST,
+          "-p",
+          String(port),
+          "--tls-cert",
+          certs.cert1,
+          "--tls-key",
+          certs.key1,
+          "--cluster",
+          `etcd://127.0.0.1:${client}`,
+          "--node-id",
+          id,
+          "--node-addr",
+          `127.0.0.1:${hop}`,
+        ],
+        { GROKTUNNEL_CLUSTER_SECRET: SECRET },
+        [read],
+      );
+      procs.push(n);
+      await n.waitFor("stderr", /listening on/, 30_000);
+    }
+    const c = new Proc(
+      [
+        String(backend.addr.port),
+        "--server",
+        `https://${HOST}:${p1}`,
+        "--ca",
+        certs.ca1File,
+        "--subdomain",
+        "secure",
+        "--quiet",
+        "--no-inspect",
+      ],
+      {},
+      [read],
+    );
+    procs.push(c);
+    await c.waitFor("stdout", /^https:\/\/\S+$/m);
+    const name = `secure.${HOST}`;
+    const curl = (port: number) =>
+      new Deno.Command("curl", {
+        args: [
+          "-sS",
+          "--fail",
+          "--cacert",
+          certs.ca1File,
+          "--resolve",
+          `${name}:${port}:127.0.0.1`,
+          `https://${name}:${port}/bytes/${4 * MiB}`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    const want = sha256(bytesBody(4 * MiB));
+    // Node b does not hold it: it ends TLS, then hops to node a.
+    const viaB = await until("secure through node b", 10_000, async () => {
+      const out = await curl(p2);
+      return out.success ? out : undefined;
+    });
+    assert.equal(sha256(viaB.stdout), want);
+    const viaA = await curl(p1);
+    assert.ok(viaA.success, decoder.decode(viaA.stderr));
+    assert.equal(sha256(viaA.stdout), want);
+  } finally {
+    for (const p of procs) await p.stop();
+    await backend.shutdown();
+    await member.kill();
+    await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+    await Deno.remove(certs.dir, { recursive: true }).catch(() => {});
   }
 });
