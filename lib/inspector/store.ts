@@ -157,20 +157,112 @@ class StoredCapture implements Capture {
   }
 }
 
+/** Numbers of one side's pieces kept in a slot (8 pieces); more go aside. */
+const SIDE = 24;
+
+/**
+ * The kept records, one slot each, as columns of numbers: what the store
+ * keeps for hundreds of exchanges is a few typed arrays made once, not
+ * hundreds of objects for the garbage collector to copy and trace.
+ */
+class Slots {
+  n = new Float64Array(MAX_CAPTURES);
+  start = new Float64Array(MAX_CAPTURES);
+  duration = new Float64Array(MAX_CAPTURES);
+  closed = new Float64Array(MAX_CAPTURES);
+  reqSize = new Float64Array(MAX_CAPTURES);
+  resSize = new Float64Array(MAX_CAPTURES);
+  /** 1: request truncated, 2: response truncated, 4: has a response. */
+  flags = new Uint8Array(MAX_CAPTURES);
+  remote: string[] = new Array(MAX_CAPTURES).fill("");
+  replayOf: Array<string | undefined> = new Array(MAX_CAPTURES);
+  req = new Float64Array(MAX_CAPTURES * SIDE);
+  reqLen = new Uint16Array(MAX_CAPTURES);
+  res = new Float64Array(MAX_CAPTURES * SIDE);
+  resLen = new Uint16Array(MAX_CAPTURES);
+  /** Pieces of slots that had more than {@linkcode SIDE} numbers. */
+  aside = new Map<number, { req?: number[]; res?: number[] }>();
+
+  put(i: number, r: CaptureRecord): void {
+    this.n[i] = r.n;
+    this.start[i] = r.start;
+    this.duration[i] = r.duration;
+    this.closed[i] = r.closed;
+    this.reqSize[i] = r.reqSize;
+    this.resSize[i] = r.resSize;
+    this.flags[i] = (r.reqTruncated ? 1 : 0) | (r.resTruncated ? 2 : 0) |
+      (r.res ? 4 : 0);
+    this.remote[i] = r.remoteAddr;
+    this.replayOf[i] = r.replayOf;
+    this.aside.delete(i);
+    this.reqLen[i] = this.#pieces(i, r.req, this.req, "req");
+    this.resLen[i] = r.res ? this.#pieces(i, r.res, this.res, "res") : 0;
+  }
+
+  #pieces(
+    i: number,
+    pieces: number[],
+    column: Float64Array,
+    side: "req" | "res",
+  ): number {
+    if (pieces.length > SIDE) {
+      const a = this.aside.get(i) ?? {};
+      a[side] = pieces;
+      this.aside.set(i, a);
+      return pieces.length;
+    }
+    for (let k = 0; k < pieces.length; k++) column[i * SIDE + k] = pieces[k]!;
+    return pieces.length;
+  }
+
+  /** Slot `i` as a record again (for readers). */
+  get(i: number): CaptureRecord {
+    const side = (column: Float64Array, len: number, which: "req" | "res") =>
+      len > SIDE
+        ? this.aside.get(i)![which]!
+        : Array.from(column.subarray(i * SIDE, i * SIDE + len));
+    const f = this.flags[i]!;
+    return {
+      n: this.n[i]!,
+      start: this.start[i]!,
+      duration: this.duration[i]!,
+      remoteAddr: this.remote[i]!,
+      req: side(this.req, this.reqLen[i]!, "req"),
+      reqSize: this.reqSize[i]!,
+      reqTruncated: (f & 1) !== 0,
+      res: f & 4 ? side(this.res, this.resLen[i]!, "res") : null,
+      resSize: this.resSize[i]!,
+      resTruncated: (f & 2) !== 0,
+      closed: this.closed[i]!,
+      replayOf: this.replayOf[i],
+    };
+  }
+
+  clear(): void {
+    this.n.fill(0);
+    this.remote.fill("");
+    this.replayOf.fill(undefined);
+    this.aside.clear();
+  }
+}
+
 /** The store; see the module doc. */
 export class CaptureStore {
   /** Where the captured bytes are. */
   readonly arena: CaptureArena = new CaptureArena(MAX_CAPTURE_BYTES);
   // Record n sits in slot n % MAX_CAPTURES until record n + MAX_CAPTURES
   // takes it: the count limit costs nothing, and lookups are an index.
-  #ring: Array<CaptureRecord | undefined> = new Array(MAX_CAPTURES);
+  #slots = new Slots();
   #next = 1;
   #listeners = new Set<(c: Capture, kind: "new" | "closed") => void>();
   #clearListeners = new Set<() => void>();
   /** Exchanges dropped to stay within the limits. */
   dropped = 0;
 
-  /** Stores a finished exchange (a tap calls this). */
+  /**
+   * Stores a finished exchange (a tap calls this); sets its `n`. The
+   * record itself is not kept: its numbers are copied into a slot.
+   */
   add(r: CaptureRecord): void {
     // Pending so long that its bytes were reused: it cannot be shown.
     if (!this.#held(r)) {
@@ -179,17 +271,20 @@ export class CaptureStore {
     }
     r.n = this.#next++;
     const slot = r.n % MAX_CAPTURES;
-    if (this.#ring[slot]) this.dropped++;
-    this.#ring[slot] = r;
+    if (this.#slots.n[slot]) this.dropped++;
+    this.#slots.put(slot, r);
     if (this.#listeners.size) {
       const c = new StoredCapture(this.arena, r);
       for (const l of this.#listeners) l(c, "new");
     }
   }
 
-  /** A WebSocket of a stored exchange closed. */
+  /** A WebSocket of a stored exchange closed (`r.closed` says when). */
   upgradedClosed(r: CaptureRecord): void {
-    if (this.#ring[r.n % MAX_CAPTURES] !== r || !this.#listeners.size) return;
+    const slot = r.n % MAX_CAPTURES;
+    if (!r.n || this.#slots.n[slot] !== r.n) return;
+    this.#slots.closed[slot] = r.closed;
+    if (!this.#listeners.size) return;
     const c = new StoredCapture(this.arena, r);
     for (const l of this.#listeners) l(c, "closed");
   }
@@ -198,10 +293,8 @@ export class CaptureStore {
   list(): Capture[] {
     const out: Capture[] = [];
     for (let n = this.#next - 1; n > 0 && n >= this.#next - MAX_CAPTURES; n--) {
-      const r = this.#ring[n % MAX_CAPTURES];
-      if (r?.n === n && this.#held(r)) {
-        out.push(new StoredCapture(this.arena, r));
-      }
+      const c = this.#read(n);
+      if (c) out.push(c);
     }
     return out;
   }
@@ -209,11 +302,14 @@ export class CaptureStore {
   /** One capture. */
   get(id: string): Capture | undefined {
     if (!/^req_[0-9]+$/.test(id)) return undefined;
-    const n = Number(id.slice(4));
-    const r = this.#ring[n % MAX_CAPTURES];
-    return r?.n === n && this.#held(r)
-      ? new StoredCapture(this.arena, r)
-      : undefined;
+    return this.#read(Number(id.slice(4)));
+  }
+
+  #read(n: number): Capture | undefined {
+    const slot = n % MAX_CAPTURES;
+    if (this.#slots.n[slot] !== n) return undefined;
+    const r = this.#slots.get(slot);
+    return this.#held(r) ? new StoredCapture(this.arena, r) : undefined;
   }
 
   #held(r: CaptureRecord): boolean {
@@ -223,7 +319,7 @@ export class CaptureStore {
   /** Forgets every capture. */
   clear(): void {
     for (const l of this.#clearListeners) l();
-    this.#ring.fill(undefined);
+    this.#slots.clear();
   }
 
   /** Calls `f` for each new (or closed) capture until the returned function is called. */
