@@ -74,8 +74,8 @@ export class ClusterNames {
   #mine = new Map<string, string>();
   #stop = new AbortController();
   #timer: ReturnType<typeof setInterval> | undefined;
-  #revision = 0;
   #healthy = false;
+  #saidDown = false;
   /** Changes etcd missed while away, done once it is back. */
   #later: Array<() => Promise<void>> = [];
 
@@ -263,8 +263,11 @@ export class ClusterNames {
         etcd.keepAlive(this.#lease),
         etcd.keepAlive(this.#holdLease),
       ]);
-      if (!this.#healthy) this.#o.log("cluster: etcd is reachable again");
+      if (!this.#healthy && this.#saidDown) {
+        this.#o.log("cluster: etcd is reachable again");
+      }
       this.#healthy = true;
+      this.#saidDown = false;
       for (const redo of this.#later.splice(0)) await redo();
       if (!node || !hold) {
         // Expired while etcd was away: new leases, and our names again.
@@ -290,11 +293,13 @@ export class ClusterNames {
   }
 
   #down(err: unknown): void {
-    if (this.#healthy || this.#revision === 0) {
+    // Once per outage (also when etcd was never reached), not per retry.
+    if (this.#healthy || !this.#saidDown) {
+      this.#saidDown = true;
       this.#o.log(
-        `cluster: etcd unreachable (${
+        `cluster: ${
           (err as Error).message
-        }); tunnels already up keep working, new ones are refused`,
+        }; tunnels already up keep working, new ones are refused`,
       );
     }
     this.#healthy = false;
@@ -317,7 +322,6 @@ export class ClusterNames {
           if (h) fresh.set(kv.key.slice(NAMES.length), h);
         }
         this.#cache = fresh;
-        this.#revision = revision;
         await etcd.watch(
           NAMES,
           revision + 1,
