@@ -359,6 +359,7 @@ function clusterOptions(f: Flags): ClusterOptions | undefined {
     }
     return undefined;
   }
+  const etcd = parseEtcdEndpoints(cluster);
   const nodeId = str("node-id");
   if (!nodeId || !/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) {
     throw new UsageError(
@@ -384,7 +385,7 @@ function clusterOptions(f: Flags): ClusterOptions | undefined {
       "--cluster needs a shared secret of 16 characters or more: --cluster-secret or GROKTUNNEL_CLUSTER_SECRET",
     );
   }
-  return { etcd: parseEtcdEndpoints(cluster), nodeId, nodeAddr, secret };
+  return { etcd, nodeId, nodeAddr, secret };
 }
 
 function serverLog(line: string): void {

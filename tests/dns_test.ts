@@ -283,3 +283,33 @@ Deno.test("dns: one address gets at most the rate limit of UDP answers a second"
     dns.close();
   }
 });
+
+Deno.test("server flags for DNS, ACME and clusters: a wrong combination is one line and exit 2", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--acme"], /--acme needs --public-ip/],
+    [["--dns-port", "5353"], /--dns-port needs --public-ip/],
+    [["--public-ip", "300.1.2.3"], /--public-ip must be an IPv4 or IPv6/],
+    [["--acme", "--public-ip", "192.0.2.1"], /--acme needs --state-dir/],
+    [["--acme-email", "a@b.c"], /--acme-email goes with --acme/],
+    [["--cluster", "etcd://127.0.0.1:2379"], /--cluster needs --node-id/],
+    [
+      [
+        "--cluster",
+        "etcd://127.0.0.1:2379",
+        "--node-id",
+        "a",
+        "--node-addr",
+        "127.0.0.1:7000",
+      ],
+      /shared secret of 16 characters or more/,
+    ],
+    [["--cluster", "etcd://nohost"], /--cluster: "nohost" must be host:port/],
+    [["--node-id", "a"], /--node-id goes with --cluster/],
+  ];
+  for (const [flags, want] of cases) {
+    const p = new Proc(["server", "-p", "0", ...flags]);
+    const status = await p.done;
+    assert.equal(status.code, 2, `${flags.join(" ")}: ${p.stderr}`);
+    assert.match(p.stderr, want, flags.join(" "));
+  }
+});
