@@ -55,11 +55,7 @@ import {
   startDns,
 } from "./lib/acme/auto.ts";
 import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING } from "./lib/acme/manager.ts";
-import {
-  DEFAULT_DNS_PORT,
-  DEFAULT_DNS_RATE_LIMIT,
-  type DnsServer,
-} from "./lib/dns/server.ts";
+import { DEFAULT_DNS_PORT, DEFAULT_DNS_RATE_LIMIT } from "./lib/dns/server.ts";
 import { Zone } from "./lib/dns/zone.ts";
 
 const USAGE =
@@ -659,12 +655,7 @@ async function runServer(
       if (early.signal.aborted) return 130;
     } else if (auto.dns) {
       const zone = new Zone({ apex: o.host!, ...auto.dns });
-      zoneServer = await startDns({ ...auto.dns, zone });
-      serverLog(
-        `dns: answering for ${o.host} and *.${o.host} on ${auto.dns.hostname}:${
-          (zoneServer as DnsServer).port
-        } (udp, tcp)`,
-      );
+      zoneServer = await startDns({ ...auto.dns, zone }, serverLog);
     }
   } catch (err) {
     console.error(

@@ -66,6 +66,18 @@ function visitorOf(conn: NetConn): { ip: string; port: number } {
   return { ip, port: conn.remoteAddr.port };
 }
 
+/** What a name no tunnel has gets: a TLS alert, or a 404 page. */
+function noTunnel(conn: NetConn, r: PeekResult): Promise<void> {
+  return answer(
+    conn,
+    r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
+      404,
+      `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
+      { headOnly: r.http?.method === "HEAD" },
+    ),
+  );
+}
+
 /** The public side; see the module doc. */
 export class PublicSide {
   #o: PublicSideOptions;
@@ -87,7 +99,7 @@ export class PublicSide {
     if (r.kind === "tls") {
       if (tunnel) await this.#relayPublic(conn, tunnel, r, "passthrough");
       else if (!(await this.#elsewhere(conn, r, "passthrough"))) {
-        await answer(conn, TLS_UNRECOGNIZED_NAME);
+        await noTunnel(conn, r);
       }
     } else if (this.#isControl(r.host)) {
       await this.#o.control.handle(conn, r, {
@@ -176,14 +188,7 @@ export class PublicSide {
   ): Promise<void> {
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
     if (await this.#elsewhere(conn, r, tls)) return;
-    await answer(
-      conn,
-      page(
-        404,
-        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
-        { headOnly: r.http?.method === "HEAD" },
-      ),
-    );
+    await noTunnel(conn, r);
   }
 
   /**
@@ -229,14 +234,7 @@ export class PublicSide {
   async hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void> {
     const tunnel = this.#o.registry.lookup(r.host, r.port);
     if (tunnel) return this.#relayPublic(conn, tunnel, r, who.tls, who);
-    await answer(
-      conn,
-      r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
-        404,
-        `There is no tunnel at ${r.host}. Is the groktunnel client for it running?`,
-        { headOnly: r.http?.method === "HEAD" },
-      ),
-    );
+    await noTunnel(conn, r);
   }
 
   async #relayPublic(

@@ -55,13 +55,6 @@ export async function relay(
   tap?: RelayTap,
 ): Promise<void> {
   // A watcher that throws is dropped: relaying never depends on it.
-  const tapApp = (bytes: Uint8Array) => {
-    try {
-      tap?.fromApp(bytes);
-    } catch {
-      tap = undefined;
-    }
-  };
   const tapVisitor = (bytes: Uint8Array) => {
     try {
       tap?.fromVisitor(bytes);
@@ -69,11 +62,16 @@ export async function relay(
       tap = undefined;
     }
   };
+  // The app's chunk the watcher is still to see (one at most: see below).
   let appSeen: Uint8Array | undefined;
   const tapAppSeen = () => {
     const seen = appSeen;
     appSeen = undefined;
-    if (seen) tapApp(seen);
+    try {
+      if (seen) tap?.fromApp(seen);
+    } catch {
+      tap = undefined;
+    }
   };
   let reply: Uint8Array | undefined;
   // Both are idempotent, so either direction may tear down.

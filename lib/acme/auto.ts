@@ -59,10 +59,7 @@ export async function startAutomaticTls(
     port: o.dnsPort,
     zone,
     rateLimit: o.dnsRateLimit,
-  });
-  o.log(
-    `dns: answering for ${o.host} and *.${o.host} on ${o.hostname}:${dns.port} (udp, tcp)`,
-  );
+  }, o.log);
   const manager = new CertificateManager({ ...o, dns: zone });
   const close = () => {
     manager.stop();
@@ -80,10 +77,21 @@ export async function startAutomaticTls(
   return { zone, dns, manager, close };
 }
 
-/** {@linkcode DnsServer.start}, failing with a message that says where. */
-export async function startDns(o: DnsServerOptions): Promise<DnsServer> {
+/**
+ * {@linkcode DnsServer.start}, saying so in the log, or failing with a
+ * message that says where.
+ */
+export async function startDns(
+  o: DnsServerOptions,
+  log: (line: string) => void,
+): Promise<DnsServer> {
   try {
-    return await DnsServer.start(o);
+    const dns = await DnsServer.start(o);
+    const apex = o.zone.apex;
+    log(
+      `dns: answering for ${apex} and *.${apex} on ${o.hostname}:${dns.port} (udp, tcp)`,
+    );
+    return dns;
   } catch (err) {
     throw new Error(
       `cannot listen for DNS on ${o.hostname}:${o.port} (UDP and TCP): ${

@@ -15,6 +15,7 @@
  * back; leases and the watch recover by themselves.
  */
 
+import { createHash } from "node:crypto";
 import { type EtcdClient, EtcdError, type WatchEvent } from "./etcd.ts";
 import type { Refusal } from "../registry.ts";
 
@@ -51,11 +52,8 @@ export interface ClusterNamesOptions {
   lost?: (name: string) => void;
 }
 
-async function hash(secret: string): Promise<string> {
-  const d = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret)),
-  );
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+function hash(secret: string): string {
+  return createHash("sha256").update(secret).digest("hex");
 }
 
 const UNREACHABLE: Refusal = {
@@ -134,7 +132,7 @@ export class ClusterNames {
    * name is held. Undefined when it is ours now, else why not.
    */
   async claim(name: string, secret: string): Promise<Refusal | undefined> {
-    const digest = await hash(secret);
+    const digest = hash(secret);
     try {
       await this.#ensureLeases();
       const me = this.#me;
@@ -227,7 +225,7 @@ export class ClusterNames {
    * `secret` is the one that holds it. Whether it was.
    */
   async released(name: string, secret: string): Promise<boolean> {
-    const digest = await hash(secret);
+    const digest = hash(secret);
     if (this.#mine.get(name) === digest) this.#mine.delete(name);
     try {
       return await this.#o.etcd.txn([{ key: HOLDS + name, value: digest }], [
