@@ -17,7 +17,7 @@ import { type ChannelFacts, encodeFacts } from "./facts.ts";
 import type { IpFilter } from "./ip_filter.ts";
 import { serveTcpTunnel } from "./tcp.ts";
 import type { PeekedConn, PeekResult } from "./peek.ts";
-import type { NameHolder } from "./cluster/names.ts";
+import type { NameHolder } from "./cluster/copy.ts";
 import type { HopVisitor } from "./cluster/hop.ts";
 import type { Registry } from "./registry.ts";
 import {

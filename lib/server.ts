@@ -32,8 +32,7 @@ import {
   short,
 } from "./tls/reloader.ts";
 import type { NodeTlsConn } from "./tls/node_conn.ts";
-import { ClusterNode, type ClusterOptions, HopError } from "./cluster/node.ts";
-import { PeekedConn } from "./peek.ts";
+import { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;
@@ -417,28 +416,14 @@ export class TunnelServer {
     this.#conns.add(conn);
     try {
       conn.setNoDelay(true);
-      let hop: Awaited<ReturnType<ClusterNode["accept"]>> | undefined;
-      if (kind === "hop") {
-        try {
-          hop = await this.#cluster!.accept(conn, this.#peek.timeout);
-        } catch (err) {
-          if (!(err instanceof HopError)) throw err;
-          this.#log(
-            `refused a hop from ${conn.remoteAddr.hostname}: ${err.message}`,
-          );
-          await answer(
-            conn,
-            page(403, "Not a hop from a node of this cluster."),
-          );
-          return;
-        }
-      }
+      // A hop from another node starts with its signed line.
+      const hop = kind === "hop"
+        ? await this.#cluster!.accept(conn, this.#peek.timeout)
+        : undefined;
+      if (kind === "hop" && !hop) return;
       let r: PeekResult;
       try {
-        r = await peek(
-          hop ? new PeekedConn(conn, hop.rest) : conn,
-          this.#peek,
-        );
+        r = await peek(hop?.conn ?? conn, this.#peek);
       } catch (err) {
         if (err instanceof PeekError) {
           await answer(conn, page(err.status, err.message));

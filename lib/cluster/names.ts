@@ -9,14 +9,16 @@
  * else does while the hold lasts (a vanished client's hold lasts the name
  * hold; a live client's lasts as long as its node, plus that).
  *
- * Every node keeps a copy of all names, fed by a watch, so routing a public
- * connection never waits on etcd. When etcd cannot be reached, the copy
- * keeps serving what is up, and new claims are refused (503) until it is
- * back; leases and the watch recover by themselves.
+ * Every node keeps a copy of all names (lib/cluster/copy.ts), fed by a
+ * watch, so routing a public connection never waits on etcd. When etcd
+ * cannot be reached, the copy keeps serving what is up, and new claims are
+ * refused (503) until it is back; leases and the watch recover by
+ * themselves.
  */
 
 import { createHash } from "node:crypto";
-import { type EtcdClient, EtcdError, type WatchEvent } from "./etcd.ts";
+import { type EtcdClient, EtcdError } from "./etcd.ts";
+import { NameCopy, type NameHolder, parseHolder } from "./copy.ts";
 import type { Refusal } from "../registry.ts";
 
 /** Seconds a node's lease lives without keepalive (its names then go). */
@@ -27,14 +29,6 @@ export const START_WAIT = 5_000;
 export const CLUSTER_PREFIX = "/groktunnel/";
 const NAMES = `${CLUSTER_PREFIX}names/`;
 const HOLDS = `${CLUSTER_PREFIX}holds/`;
-
-/** Where a name is served. */
-export interface NameHolder {
-  /** The node's id. */
-  node: string;
-  /** The node's internal address (`host:port`) for hops. */
-  addr: string;
-}
 
 /** Options of {@linkcode ClusterNames}. */
 export interface ClusterNamesOptions {
@@ -67,10 +61,9 @@ export class ClusterNames {
   #o: ClusterNamesOptions;
   #lease: string | undefined;
   #holdLease: string | undefined;
-  #cache = new Map<string, NameHolder>();
+  #copy: NameCopy;
   /** Names this node serves now, with their secret's hash. */
   #mine = new Map<string, string>();
-  #stop = new AbortController();
   #timer: ReturnType<typeof setInterval> | undefined;
   #healthy = false;
   #saidDown = false;
@@ -80,6 +73,17 @@ export class ClusterNames {
   /** A table for this node; {@linkcode start} connects it. */
   constructor(options: ClusterNamesOptions) {
     this.#o = options;
+    this.#copy = new NameCopy(
+      options.etcd,
+      NAMES,
+      (err) => this.#down(err),
+      (name, h) => {
+        if (h.node !== options.nodeId && this.#mine.delete(name)) {
+          // Its client came back through another node: that one serves it.
+          options.lost?.(name);
+        }
+      },
+    );
   }
 
   /** Whether etcd answered the last time it was asked. */
@@ -101,9 +105,7 @@ export class ClusterNames {
     // Ready once the names are read, etcd failed to answer once, or
     // START_WAIT passed: a node without etcd still starts (and serves
     // what it can, refusing claims) rather than hang.
-    let loaded!: () => void;
-    const first = new Promise<void>((r) => loaded = r);
-    this.#watchLoop(loaded);
+    const first = this.#copy.start();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       first,
@@ -115,7 +117,7 @@ export class ClusterNames {
   /** Stops: frees this node's names now (their holds stay for the clients). */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    this.#stop.abort();
+    this.#copy.close();
     if (this.#lease) {
       await this.#o.etcd.revoke(this.#lease).catch(() => {});
     }
@@ -123,7 +125,7 @@ export class ClusterNames {
 
   /** The node serving `name`, if it is another node. */
   remote(name: string): NameHolder | undefined {
-    const h = this.#cache.get(name);
+    const h = this.#copy.get(name);
     return h && h.node !== this.#o.nodeId ? h : undefined;
   }
 
@@ -179,7 +181,7 @@ export class ClusterNames {
   #won(name: string, digest: string): undefined {
     this.#healthy = true;
     this.#mine.set(name, digest);
-    this.#cache.set(name, { node: this.#o.nodeId, addr: this.#o.nodeAddr });
+    this.#copy.set(name, { node: this.#o.nodeId, addr: this.#o.nodeAddr });
     return undefined;
   }
 
@@ -301,70 +303,6 @@ export class ClusterNames {
       );
     }
     this.#healthy = false;
-  }
-
-  /** Reads all names, then follows changes; again after any break. */
-  async #watchLoop(loaded: () => void): Promise<void> {
-    const etcd = this.#o.etcd;
-    while (!this.#stop.signal.aborted) {
-      try {
-        let kvs, revision;
-        try {
-          ({ kvs, revision } = await etcd.range(NAMES, true));
-        } finally {
-          loaded();
-        }
-        const fresh = new Map<string, NameHolder>();
-        for (const kv of kvs) {
-          const h = parseHolder(kv.value);
-          if (h) fresh.set(kv.key.slice(NAMES.length), h);
-        }
-        this.#cache = fresh;
-        await etcd.watch(
-          NAMES,
-          revision + 1,
-          (events) => this.#apply(events),
-          this.#stop.signal,
-        );
-      } catch (err) {
-        if (this.#stop.signal.aborted) return;
-        if (err instanceof EtcdError || err instanceof TypeError) {
-          this.#down(err);
-        }
-      }
-      if (!this.#stop.signal.aborted) {
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
-
-  #apply(events: WatchEvent[]): void {
-    for (const e of events) {
-      const name = e.kv.key.slice(NAMES.length);
-      if (e.type === "DELETE") {
-        this.#cache.delete(name);
-        continue;
-      }
-      const h = parseHolder(e.kv.value);
-      if (!h) continue;
-      this.#cache.set(name, h);
-      if (h.node !== this.#o.nodeId && this.#mine.has(name)) {
-        // Its client came back through another node: that one serves it.
-        this.#mine.delete(name);
-        this.#o.lost?.(name);
-      }
-    }
-  }
-}
-
-function parseHolder(value: string): NameHolder | undefined {
-  try {
-    const v = JSON.parse(value) as Partial<NameHolder>;
-    return typeof v.node === "string" && typeof v.addr === "string"
-      ? { node: v.node, addr: v.addr }
-      : undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -6,7 +6,8 @@
  */
 
 import { EtcdClient } from "./etcd.ts";
-import { ClusterNames, type NameHolder } from "./names.ts";
+import { ClusterNames } from "./names.ts";
+import type { NameHolder } from "./copy.ts";
 import {
   forward,
   type HopConn,
@@ -15,7 +16,9 @@ import {
   type HopVisitor,
   readHopLine,
 } from "./hop.ts";
-import type { Refusal } from "../registry.ts";
+import { PeekedConn } from "../peek.ts";
+import { page } from "../pages.ts";
+import { answer } from "../sockets.ts";
 
 /** How a server joins a cluster. */
 export interface ClusterOptions {
@@ -36,7 +39,7 @@ export class ClusterNode {
   /** The internal port for hops. */
   readonly listener: Deno.TcpListener;
   #signer: HopSigner;
-  #o: ClusterOptions;
+  #o: ClusterOptions & { log: (line: string) => void };
 
   /** Binds the internal port (throws if it cannot); {@linkcode start} joins. */
   constructor(
@@ -68,19 +71,9 @@ export class ClusterNode {
     return this.names.start();
   }
 
-  /** This node's id. */
-  get id(): string {
-    return this.#o.nodeId;
-  }
-
   /** The other node serving `name`, if any. */
   holder(name: string): NameHolder | undefined {
     return this.names.remote(name);
-  }
-
-  /** Claims a name cluster-wide (see {@linkcode ClusterNames.claim}). */
-  claim(name: string, secret: string): Promise<Refusal | undefined> {
-    return this.names.claim(name, secret);
   }
 
   /** Sends a visitor's connection to `holder`; rejects if it cannot be reached. */
@@ -94,15 +87,26 @@ export class ClusterNode {
   }
 
   /**
-   * Reads and checks the line a hop starts with: the visitor, and the bytes
-   * after the line. Throws {@linkcode HopError} on a forged or stale one.
+   * Reads and checks the line a hop starts with: the visitor, and the
+   * connection from just after the line. A forged, stale or missing line is
+   * logged and answered 403 (undefined then).
    */
   async accept(
-    conn: HopConn,
+    conn: HopConn & { remoteAddr: Deno.NetAddr },
     timeout: number,
-  ): Promise<{ visitor: HopVisitor; rest: Uint8Array }> {
-    const { line, rest } = await readHopLine(conn, timeout);
-    return { visitor: this.#signer.verify(line), rest };
+  ): Promise<{ visitor: HopVisitor; conn: PeekedConn } | undefined> {
+    try {
+      const { line, rest } = await readHopLine(conn, timeout);
+      const visitor = this.#signer.verify(line);
+      return { visitor, conn: new PeekedConn(conn, rest) };
+    } catch (err) {
+      if (!(err instanceof HopError)) throw err;
+      this.#o.log(
+        `refused a hop from ${conn.remoteAddr.hostname}: ${err.message}`,
+      );
+      await answer(conn, page(403, "Not a hop from a node of this cluster."));
+      return undefined;
+    }
   }
 
   /** Leaves: this node's names are freed now. */
@@ -113,5 +117,3 @@ export class ClusterNode {
     await this.names.close();
   }
 }
-
-export { HopError };

@@ -1,0 +1,112 @@
+/**
+ * A node's copy of every name in the cluster: read from etcd once, then
+ * kept current by a watch, read again after any break. Routing reads this
+ * copy, so it never waits on etcd, and keeps working while etcd is away.
+ */
+
+import { type EtcdClient, EtcdError } from "./etcd.ts";
+
+/** Where a name is served. */
+export interface NameHolder {
+  /** The node's id. */
+  node: string;
+  /** The node's internal address (`host:port`) for hops. */
+  addr: string;
+}
+
+/** A holder as stored in etcd (JSON), or undefined if it is not one. */
+export function parseHolder(value: string): NameHolder | undefined {
+  try {
+    const v = JSON.parse(value) as Partial<NameHolder>;
+    return typeof v.node === "string" && typeof v.addr === "string"
+      ? { node: v.node, addr: v.addr }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** See the module doc. */
+export class NameCopy {
+  #etcd: EtcdClient;
+  #prefix: string;
+  #down: (err: unknown) => void;
+  #put: (name: string, h: NameHolder) => void;
+  #names = new Map<string, NameHolder>();
+  #stop = new AbortController();
+
+  /**
+   * A copy of the names under `prefix`; `down` hears of etcd failing,
+   * `put` of every name set by someone (after the first read).
+   */
+  constructor(
+    etcd: EtcdClient,
+    prefix: string,
+    down: (err: unknown) => void,
+    put: (name: string, h: NameHolder) => void,
+  ) {
+    this.#etcd = etcd;
+    this.#prefix = prefix;
+    this.#down = down;
+    this.#put = put;
+  }
+
+  /** Starts following; resolves after the first read (or its failure). */
+  start(): Promise<void> {
+    return new Promise((loaded) => this.#loop(loaded));
+  }
+
+  /** Stops following. */
+  close(): void {
+    this.#stop.abort();
+  }
+
+  /** Where `name` is served, as far as this copy knows. */
+  get(name: string): NameHolder | undefined {
+    return this.#names.get(name);
+  }
+
+  /** Sets a name at once (this node's own claims, before the watch says so). */
+  set(name: string, h: NameHolder): void {
+    this.#names.set(name, h);
+  }
+
+  async #loop(loaded: () => void): Promise<void> {
+    const stop = this.#stop.signal;
+    while (!stop.aborted) {
+      try {
+        let kvs, revision;
+        try {
+          ({ kvs, revision } = await this.#etcd.range(this.#prefix, true));
+        } finally {
+          loaded();
+        }
+        const fresh = new Map<string, NameHolder>();
+        for (const kv of kvs) {
+          const h = parseHolder(kv.value);
+          if (h) fresh.set(kv.key.slice(this.#prefix.length), h);
+        }
+        this.#names = fresh;
+        await this.#etcd.watch(this.#prefix, revision + 1, (events) => {
+          for (const e of events) {
+            const name = e.kv.key.slice(this.#prefix.length);
+            if (e.type === "DELETE") {
+              this.#names.delete(name);
+              continue;
+            }
+            const h = parseHolder(e.kv.value);
+            if (!h) continue;
+            this.#names.set(name, h);
+            this.#put(name, h);
+          }
+        }, stop);
+      } catch (err) {
+        if (stop.aborted) return;
+        if (err instanceof EtcdError || err instanceof TypeError) {
+          this.#down(err);
+        }
+      }
+      if (!stop.aborted) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
