@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { BLOCK, block } from "./backend.ts";
 import { HOST, makeCerts, makeLocalhostCert } from "../tests/certs.ts";
+import { freePort } from "../tests/process.ts";
 import { createSocket } from "node:dgram";
 
 const { values } = parseArgs({
@@ -25,12 +26,17 @@ const SECONDS = Number(values.seconds);
 const MiB = 1024 * 1024, GiB = 1024 * MiB;
 const root = new URL("../", import.meta.url).pathname;
 
-for (const tool of ["wrk", "curl"]) {
+/** Whether `tool` is on the PATH. */
+async function has(tool: string): Promise<boolean> {
   const found = await new Deno.Command("sh", {
     args: ["-c", `command -v ${tool}`],
     stdout: "null",
   }).output();
-  if (!found.success) {
+  return found.success;
+}
+
+for (const tool of ["wrk", "curl"]) {
+  if (!(await has(tool))) {
     console.error(
       `bench needs ${tool}: install it with  apt-get install -y wrk curl`,
     );
@@ -623,11 +629,7 @@ async function httpsRows(): Promise<void> {
  * second over UDP, with the rate limit lifted.
  */
 async function acmeRows(): Promise<void> {
-  const has = await new Deno.Command("sh", {
-    args: ["-c", "command -v pebble"],
-    stdout: "null",
-  }).output();
-  if (!has.success) {
+  if (!(await has("pebble"))) {
     console.error("acme rows need pebble: apt-get install -y pebble");
     return;
   }
@@ -635,13 +637,7 @@ async function acmeRows(): Promise<void> {
   const certs = await makeCerts();
   const state = await Deno.makeTempDir({ prefix: "groktunnel-bench-" });
   files.push(local.dir, certs.dir, state);
-  const free = () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const p = l.addr.port;
-    l.close();
-    return p;
-  };
-  const acmePort = free(), mgmtPort = free(), dnsPort = free();
+  const acmePort = freePort(), mgmtPort = freePort(), dnsPort = freePort();
   await Deno.writeTextFile(
     `${local.dir}/pebble.json`,
     JSON.stringify({
@@ -650,8 +646,8 @@ async function acmeRows(): Promise<void> {
         managementListenAddress: `127.0.0.1:${mgmtPort}`,
         certificate: local.cert,
         privateKey: local.key,
-        httpPort: free(),
-        tlsPort: free(),
+        httpPort: freePort(),
+        tlsPort: freePort(),
       },
     }),
   );
@@ -784,23 +780,13 @@ async function acmeRows(): Promise<void> {
  * two nodes, runs alternated.
  */
 async function clusterRows(): Promise<void> {
-  const has = await new Deno.Command("sh", {
-    args: ["-c", "command -v etcd"],
-    stdout: "null",
-  }).output();
-  if (!has.success) {
+  if (!(await has("etcd"))) {
     console.error("cluster rows need etcd: apt-get install -y etcd-server");
     return;
   }
-  const free = () => {
-    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const p = l.addr.port;
-    l.close();
-    return p;
-  };
   const dir = await Deno.makeTempDir({ prefix: "groktunnel-bench-etcd-" });
   files.push(dir);
-  const client = free(), peer = free();
+  const client = freePort(), peer = freePort();
   const etcd = new Deno.Command("etcd", {
     args: [
       "--data-dir",
@@ -845,7 +831,7 @@ async function clusterRows(): Promise<void> {
         "--node-id",
         id,
         "--node-addr",
-        `127.0.0.1:${free()}`,
+        `127.0.0.1:${freePort()}`,
         "--cluster-secret",
         "bench-cluster-secret-0123456789",
       ]);
