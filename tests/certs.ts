@@ -40,6 +40,15 @@ async function openssl(dir: string, ...args: string[]): Promise<void> {
   }
 }
 
+/** openssl req's words for a new P-256 key, unencrypted. */
+const NEW_P256_KEY = [
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:P-256",
+  "-nodes",
+];
+
 async function leaf(
   dir: string,
   name: string,
@@ -50,11 +59,7 @@ async function leaf(
   await openssl(
     dir,
     "req",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
+    ...NEW_P256_KEY,
     "-keyout",
     `${name}.key`,
     "-out",
@@ -91,11 +96,7 @@ async function makeCa(dir: string, name: string): Promise<void> {
     dir,
     "req",
     "-x509",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
+    ...NEW_P256_KEY,
     "-keyout",
     `${name}.key`,
     "-out",
