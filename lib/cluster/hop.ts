@@ -12,6 +12,7 @@ import { createHmac } from "node:crypto";
 import { constantTimeEqual } from "../subdomains.ts";
 import type { ChannelFacts } from "../facts.ts";
 import { closeQuietly, writeAll } from "../sockets.ts";
+import { acquire, release } from "../buffers.ts";
 
 /** Longest hop line (bytes, with its LF). */
 export const HOP_MAX_LINE = 512;
@@ -172,7 +173,8 @@ export async function forward(
 /** Copies both ways between two sockets (half-close passed on), then closes both. */
 export async function pipe(a: HopConn, b: HopConn): Promise<void> {
   const one = async (from: HopConn, to: HopConn) => {
-    const buf = new Uint8Array(64 * 1024);
+    // From the relay's pool: most hops carry a request or two.
+    const buf = acquire(1);
     try {
       for (;;) {
         const n = await from.read(buf);
@@ -183,6 +185,8 @@ export async function pipe(a: HopConn, b: HopConn): Promise<void> {
     } catch {
       closeQuietly(a);
       closeQuietly(b);
+    } finally {
+      release(1, buf);
     }
   };
   await Promise.all([one(a, b), one(b, a)]);
