@@ -90,7 +90,7 @@ export {
   DnsFormatError,
   parseQuery,
   type Query as DnsQuery,
-  type Record as DnsRecord,
+  type ResourceRecord as DnsRecord,
 } from "./lib/dns/wire.ts";
 export {
   type Channel,

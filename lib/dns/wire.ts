@@ -153,7 +153,7 @@ export function readName(
 }
 
 /** A resource record to write. */
-export interface Record {
+export interface ResourceRecord {
   /** Owner name, dot-separated; `null`: the question's name (a pointer to it). */
   name: string | null;
   /** Type. */
@@ -171,9 +171,9 @@ export interface Answer {
   /** Authoritative answer. */
   aa: boolean;
   /** Answer section. */
-  answers: Record[];
+  answers: ResourceRecord[];
   /** Authority section. */
-  authority: Record[];
+  authority: ResourceRecord[];
 }
 
 /**

@@ -11,7 +11,7 @@ import {
   nameBytes,
   type Query,
   RCODE,
-  type Record,
+  type ResourceRecord,
   txtData,
   TYPE,
 } from "./wire.ts";
@@ -144,7 +144,7 @@ export class Zone {
     data: Uint8Array[],
   ): Answer | undefined {
     if (data.length === 0) return undefined;
-    const answers: Record[] = data.map((d) => ({
+    const answers: ResourceRecord[] = data.map((d) => ({
       name: null,
       type,
       ttl,
