@@ -10,6 +10,7 @@ import {
   Http1Error,
   type Http1Event,
   Http1Parser,
+  type Http1Sink,
 } from "../lib/http1/parser.ts";
 import { encoder } from "./helpers.ts";
 
@@ -72,6 +73,42 @@ function run(
     p.push(bytes.slice(i, i + step), emit);
   }
   if (eof) p.end(emit);
+  // A watcher (framing only, offsets to a sink) must frame it the same way.
+  const w = new Http1Parser(side, { framingOnly: true });
+  for (const m of methods) w.expectResponseTo(m);
+  const watched: Seen = { ...seen, heads: [], bodies: [""], data: [""] };
+  watched.ends = 0;
+  watched.raw = watched.all = "";
+  const span = (b: Uint8Array, from: number, to: number) =>
+    decoder.decode(b.subarray(from, to));
+  const sink: Http1Sink = {
+    head: (b, from, to) => {
+      watched.heads.push(side === "request" ? w.method : `${w.status}`);
+      watched.all += span(b, from, to);
+    },
+    body: (b, from, to, data) => {
+      watched.bodies[watched.bodies.length - 1] += span(b, from, to);
+      if (data) watched.data[watched.data.length - 1] += span(b, from, to);
+      watched.all += span(b, from, to);
+    },
+    end: () => {
+      watched.ends++;
+      watched.bodies.push("");
+      watched.data.push("");
+    },
+    raw: (b, from, to) => {
+      watched.raw += span(b, from, to);
+      watched.all += span(b, from, to);
+    },
+  };
+  for (let i = 0; i < bytes.length; i += step) {
+    w.watch(bytes.slice(i, i + step), sink);
+  }
+  if (eof) w.end(sink);
+  assert.deepEqual(watched, {
+    ...seen,
+    heads: seen.heads.map((h) => h.split(" ")[0]),
+  }, `watched, cut ${cut}`);
   return seen;
 }
 

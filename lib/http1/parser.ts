@@ -67,6 +67,25 @@ export type Http1Event =
   /** Bytes after an upgrade (or a tunnel), passed on as they are. */
   | { kind: "raw"; bytes: Uint8Array };
 
+/**
+ * What {@linkcode Http1Parser.watch} reports: the same as the events, as
+ * offsets into bytes that are valid during the call, with no object made per
+ * event (a watcher that copies what it keeps needs no views).
+ */
+export interface Http1Sink {
+  /**
+   * A head, `bytes[start, end)`; its method or status is the parser's
+   * {@linkcode Http1Parser.method} or {@linkcode Http1Parser.status}.
+   */
+  head(bytes: Uint8Array, start: number, end: number): void;
+  /** Body bytes `bytes[start, end)`: payload (`data`) or chunked framing. */
+  body(bytes: Uint8Array, start: number, end: number, data: boolean): void;
+  /** The message is complete. */
+  end(): void;
+  /** Bytes after an upgrade (or a tunnel), `bytes[start, end)`. */
+  raw(bytes: Uint8Array, start: number, end: number): void;
+}
+
 /** Options of {@linkcode Http1Parser}. */
 export interface Http1ParserOptions {
   /**
@@ -206,12 +225,18 @@ export function parseHeadText(
 
 /** What the fields of one head say about its body (reset per head). */
 class Framing {
+  /** The head's first line (scanHead fills these; parseHead's head has them). */
+  method = "";
+  status = 0;
+  version = "";
   te: string[] | undefined;
   cl: string | undefined;
   hosts = 0;
   connectionUpgrade = false;
   upgrade = false;
   reset(): void {
+    this.method = this.version = "";
+    this.status = 0;
     this.te = this.cl = undefined;
     this.hosts = 0;
     this.connectionUpgrade = this.upgrade = false;
@@ -264,58 +289,50 @@ function text(b: Uint8Array, from: number, to: number): string {
 }
 
 /**
- * A watcher's head (framingOnly): the first line and the framing fields read
- * from the bytes, no text made of the rest (`text` and `target` are empty,
- * `headers` holds nothing): what a watcher keeps, it copies from the bytes.
+ * A watcher's head (framingOnly), `b[start, end)`: the first line and the
+ * framing fields read from the bytes into `framing`, no text made of the
+ * rest and no object: what a watcher keeps, it copies from the bytes.
  * Malformed lines are errors as in {@linkcode parseHeadText}.
  */
 function scanHead(
   side: "request" | "response",
   b: Uint8Array,
+  start: number,
+  end: number,
   framing: Framing,
-): Http1Head {
-  let pos = 0;
+): void {
+  let pos = start;
   if (side === "request") {
     while (b[pos] === 13 && b[pos + 1] === 10) pos += 2;
   }
   // Lines end at CR LF (readHead saw to it that every LF has its CR).
-  const lineEnd = (from: number) => {
-    let i = from;
-    while (i < b.length && !(b[i] === 13 && b[i + 1] === 10)) i++;
-    return i;
-  };
-  let eol = lineEnd(pos);
-  const head = blankHead("", NO_FIELDS, NO_SPANS);
-  // "HTTP/1.0" or "HTTP/1.1" at `at`.
-  const version = (at: number) =>
-    b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 && b[at + 3] === 80 &&
-      b[at + 4] === 47 && b[at + 5] === 49 && b[at + 6] === 46 &&
-      (b[at + 7] === 48 || b[at + 7] === 49)
-      ? (b[at + 7] === 49 ? "HTTP/1.1" : "HTTP/1.0")
-      : "";
+  let eol = pos;
+  while (eol < end && !(b[eol] === 13 && b[eol + 1] === 10)) eol++;
   if (side === "request") {
     let sp = pos;
     while (sp < eol && IS_TOKEN[b[sp]!] === 1) sp++;
     let sp2 = eol - 1;
     while (sp2 > sp && b[sp2] !== 32) sp2--;
-    head.version = sp2 === eol - 9 ? version(sp2 + 1) : "";
-    if (sp === pos || b[sp] !== 32 || sp2 <= sp + 1 || !head.version) {
+    framing.version = sp2 === eol - 9 ? versionAt(b, sp2 + 1) : "";
+    if (sp === pos || b[sp] !== 32 || sp2 <= sp + 1 || !framing.version) {
       throw new Http1Error("Malformed request line");
     }
-    head.method = text(b, pos, sp);
+    framing.method = text(b, pos, sp);
   } else {
-    head.version = version(pos);
+    framing.version = versionAt(b, pos);
     const d = pos + 9;
     if (
-      !head.version || b[pos + 8] !== 32 || !isDigit(b[d]) ||
+      !framing.version || b[pos + 8] !== 32 || !isDigit(b[d]) ||
       !isDigit(b[d + 1]) || !isDigit(b[d + 2]) ||
       (d + 3 !== eol && b[d + 3] !== 32)
     ) throw new Http1Error("Malformed status line");
-    head.status = (b[d]! - 48) * 100 + (b[d + 1]! - 48) * 10 + b[d + 2]! - 48;
+    framing.status = (b[d]! - 48) * 100 + (b[d + 1]! - 48) * 10 + b[d + 2]! -
+      48;
   }
-  const stop = b.length - 2; // the blank line's CRLF
+  const stop = end - 2; // the blank line's CRLF
   for (pos = eol + 2; pos < stop; pos = eol + 2) {
-    eol = lineEnd(pos);
+    eol = pos;
+    while (eol < end && !(b[eol] === 13 && b[eol + 1] === 10)) eol++;
     let colon = pos;
     while (colon < eol && IS_TOKEN[b[colon]!] === 1) colon++;
     if (colon === pos || b[colon] !== 58) {
@@ -334,7 +351,15 @@ function scanHead(
     }
     if (same) framing.field(known.name, text(b, colon + 1, eol).trim());
   }
-  return head;
+}
+
+/** "HTTP/1.0" or "HTTP/1.1" at `at` in `b`, else "". */
+function versionAt(b: Uint8Array, at: number): string {
+  return b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 &&
+      b[at + 3] === 80 && b[at + 4] === 47 && b[at + 5] === 49 &&
+      b[at + 6] === 46 && (b[at + 7] === 48 || b[at + 7] === 49)
+    ? (b[at + 7] === 49 ? "HTTP/1.1" : "HTTP/1.0")
+    : "";
 }
 
 function isDigit(c: number | undefined): boolean {
@@ -358,6 +383,8 @@ type State =
  * Parses one direction of a connection: requests (`"request"`) or
  * responses (`"response"`). A response parser must be told each request's
  * method ({@linkcode Http1Parser.expectResponseTo}) to frame HEAD answers.
+ * What it sees goes to an event callback ({@linkcode Http1Parser.push}) or,
+ * with no object per event, to a sink ({@linkcode Http1Parser.watch}).
  */
 export class Http1Parser {
   readonly #side: "request" | "response";
@@ -370,6 +397,11 @@ export class Http1Parser {
   #line = "";
   #methods: string[] = [];
   #upgradeAfter = false;
+  #method = "";
+  #status = 0;
+  // Where this push's events go: a callback, or a sink.
+  #emit: ((e: Http1Event) => void) | undefined;
+  #sink: Http1Sink | undefined;
 
   /** A parser for one direction. */
   constructor(side: "request" | "response", options: Http1ParserOptions = {}) {
@@ -388,9 +420,19 @@ export class Http1Parser {
     return this.#state === "head" && this.#headLen === 0;
   }
 
+  /** The method of the last request head (requests). */
+  get method(): string {
+    return this.#method;
+  }
+
+  /** The status of the last response head (responses). */
+  get status(): number {
+    return this.#status;
+  }
+
   /** Response side: the next response answers a request with `method`. */
   expectResponseTo(method: string): void {
-    this.#methods.push(method.toUpperCase());
+    this.#methods.push(method);
   }
 
   /** Switches to raw bytes from now on (the caller saw a 101, say). */
@@ -400,29 +442,68 @@ export class Http1Parser {
 
   /** Feeds bytes; calls `emit` for each event; throws {@linkcode Http1Error}. */
   push(chunk: Uint8Array, emit: (e: Http1Event) => void): void {
+    this.#emit = emit;
+    this.#sink = undefined;
+    this.#run(chunk);
+  }
+
+  /**
+   * Feeds bytes; tells `sink` what they hold, by offsets (no event objects);
+   * throws {@linkcode Http1Error}.
+   */
+  watch(chunk: Uint8Array, sink: Http1Sink): void {
+    this.#sink = sink;
+    this.#emit = undefined;
+    this.#run(chunk);
+  }
+
+  /**
+   * The stream ended. Ends a close-delimited body; throws if a message was
+   * cut off (the caller may ignore that for a connection that just closed).
+   */
+  end(to: ((e: Http1Event) => void) | Http1Sink): void {
+    if (typeof to === "function") {
+      this.#emit = to;
+      this.#sink = undefined;
+    } else {
+      this.#sink = to;
+      this.#emit = undefined;
+    }
+    if (this.#state === "until-eof") {
+      this.#state = "head";
+      this.#end();
+      return;
+    }
+    if (this.#state !== "raw" && !this.idle) {
+      throw new Http1Error("Connection closed inside a message");
+    }
+  }
+
+  #run(chunk: Uint8Array): void {
     let at = 0;
     while (at < chunk.length) {
       switch (this.#state) {
         case "raw":
-          emit({ kind: "raw", bytes: chunk.subarray(at) });
+          if (this.#sink) this.#sink.raw(chunk, at, chunk.length);
+          else this.#emit!({ kind: "raw", bytes: chunk.subarray(at) });
           return;
         case "head":
-          at = this.#readHead(chunk, at, emit);
+          at = this.#readHead(chunk, at);
           break;
         case "length": {
           const n = Math.min(this.#left, chunk.length - at);
-          emit({ kind: "body", bytes: chunk.subarray(at, at + n), data: true });
+          this.#body(chunk, at, at + n, true);
           at += n;
           this.#left -= n;
-          if (this.#left === 0) this.#finish(emit);
+          if (this.#left === 0) this.#finish();
           break;
         }
         case "until-eof":
-          emit({ kind: "body", bytes: chunk.subarray(at), data: true });
+          this.#body(chunk, at, chunk.length, true);
           return;
         case "chunk-data": {
           const n = Math.min(this.#left, chunk.length - at);
-          emit({ kind: "body", bytes: chunk.subarray(at, at + n), data: true });
+          this.#body(chunk, at, at + n, true);
           at += n;
           this.#left -= n;
           if (this.#left === 0) {
@@ -441,38 +522,31 @@ export class Http1Parser {
             at++;
             this.#left--;
           }
-          emit({ kind: "body", bytes: chunk.subarray(start, at), data: false });
+          this.#body(chunk, start, at, false);
           if (this.#left === 0) this.#state = "chunk-size";
           break;
         }
         case "chunk-size":
         case "trailers":
-          at = this.#readLine(chunk, at, emit);
+          at = this.#readLine(chunk, at);
           break;
       }
     }
   }
 
-  /**
-   * The stream ended. Ends a close-delimited body; throws if a message was
-   * cut off (the caller may ignore that for a connection that just closed).
-   */
-  end(emit: (e: Http1Event) => void): void {
-    if (this.#state === "until-eof") {
-      this.#state = "head";
-      emit(END);
-      return;
-    }
-    if (this.#state !== "raw" && !this.idle) {
-      throw new Http1Error("Connection closed inside a message");
+  #body(chunk: Uint8Array, start: number, end: number, data: boolean): void {
+    if (this.#sink) this.#sink.body(chunk, start, end, data);
+    else {
+      this.#emit!({ kind: "body", bytes: chunk.subarray(start, end), data });
     }
   }
 
-  #readHead(
-    chunk: Uint8Array,
-    at: number,
-    emit: (e: Http1Event) => void,
-  ): number {
+  #end(): void {
+    if (this.#sink) this.#sink.end();
+    else this.#emit!(END);
+  }
+
+  #readHead(chunk: Uint8Array, at: number): number {
     // Find the blank line: each LF must follow a CR; CR LF CR LF ends it.
     // Bytes before `at` (an earlier chunk) are read from the head buffer.
     const len = this.#headLen;
@@ -498,10 +572,10 @@ export class Http1Parser {
     if (len + take > this.#maxHead) {
       throw new Http1Error(`Head exceeds ${this.#maxHead} bytes`, 431);
     }
-    let bytes: Uint8Array;
-    if (len === 0 && end >= 0) {
-      bytes = chunk.subarray(at, end); // the common case: no copy
-    } else {
+    // The head is bytes[from, to): in the chunk (the common case: no
+    // copy), or gathered in the head buffer.
+    let bytes = chunk, from = at, to = end;
+    if (len !== 0 || end < 0) {
       if (this.#head.length < len + take) {
         const bigger = new Uint8Array(
           Math.min(
@@ -515,24 +589,39 @@ export class Http1Parser {
       this.#head.set(chunk.subarray(at, at + take), len);
       this.#headLen = len + take;
       if (end < 0) return chunk.length;
-      bytes = this.#head.subarray(0, this.#headLen);
+      bytes = this.#head;
+      from = 0;
+      to = this.#headLen;
       this.#headLen = 0;
     }
     const framing = FRAMING;
     framing.reset();
-    const head = this.#framingOnly
-      ? scanHead(this.#side, bytes, framing)
-      : parseHead(this.#side, bytes);
-    if (!this.#framingOnly) {
+    let head: Http1Head | undefined;
+    if (this.#framingOnly) scanHead(this.#side, bytes, from, to, framing);
+    else {
+      head = parseHead(this.#side, bytes.subarray(from, to));
       for (const [name, value] of head.headers) framing.field(name, value);
+      framing.method = head.method;
+      framing.status = head.status;
     }
-    emit({ kind: "head", head, bytes });
-    this.#frame(head, framing, emit);
+    this.#method = framing.method;
+    this.#status = framing.status;
+    if (this.#sink) this.#sink.head(bytes, from, to);
+    else {
+      if (!head) {
+        head = blankHead("", NO_FIELDS, NO_SPANS);
+        head.method = framing.method;
+        head.status = framing.status;
+        head.version = framing.version;
+      }
+      this.#emit!({ kind: "head", head, bytes: bytes.subarray(from, to) });
+    }
+    this.#frame(framing);
     return end;
   }
 
-  /** Decides how the body after `head` is delimited. */
-  #frame(head: Http1Head, f: Framing, emit: (e: Http1Event) => void): void {
+  /** Decides how the body after the head just read is delimited. */
+  #frame(f: Framing): void {
     const te = f.te, hosts = f.hosts;
     const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
     const cl = f.cl;
@@ -540,6 +629,7 @@ export class Http1Parser {
       throw new Http1Error("Malformed Content-Length");
     }
     if (this.#side === "request") {
+      const method = f.method;
       if (hosts > 1) throw new Http1Error("More than one Host field");
       if (te && cl !== undefined) {
         throw new Http1Error("Both Content-Length and Transfer-Encoding");
@@ -547,32 +637,34 @@ export class Http1Parser {
       if (te && te[te.length - 1] !== "chunked") {
         throw new Http1Error("Transfer-Encoding must end with chunked", 400);
       }
-      this.#upgradeAfter = head.method === "CONNECT" ||
+      this.#upgradeAfter = method === "CONNECT" ||
         (connectionUpgrade && upgrade);
-      if (head.method === "CONNECT") return this.#toRaw();
+      if (method === "CONNECT") return this.#toRaw();
       if (te) return void (this.#state = "chunk-size");
       if (cl !== undefined && Number(cl) > 0) {
         this.#left = Number(cl);
         this.#state = "length";
         return;
       }
-      return this.#finish(emit);
+      return this.#finish();
     }
     // Responses.
-    const s = head.status;
+    const s = f.status;
     if (s >= 100 && s < 200 && s !== 101) return; // interim: another head follows
+    // Methods are tokens: case matters (RFC 9110 §9.1), so "head" is not HEAD.
     const method = this.#methods.shift() ?? "GET";
     if (s === 101 || (method === "CONNECT" && s >= 200 && s < 300)) {
-      emit(END);
+      this.#end();
       return this.#toRaw();
     }
-    if (method === "HEAD" || s === 204 || s === 304) return this.#finish(emit);
+    if (method === "HEAD" || s === 204 || s === 304) return this.#finish();
     if (te && te[te.length - 1] === "chunked") {
       return void (this.#state = "chunk-size");
     }
     if (!te && cl !== undefined) {
-      if (Number(cl) === 0) return this.#finish(emit);
-      this.#left = Number(cl);
+      const n = Number(cl);
+      if (n === 0) return this.#finish();
+      this.#left = n;
       this.#state = "length";
       return;
     }
@@ -583,8 +675,8 @@ export class Http1Parser {
     this.#state = "raw";
   }
 
-  #finish(emit: (e: Http1Event) => void): void {
-    emit(END);
+  #finish(): void {
+    this.#end();
     // A request that asked to upgrade: what follows is the new protocol's
     // (or, if refused, more HTTP; a watcher cannot know without the answer,
     // so it stops parsing: the relay stays byte-exact either way).
@@ -592,11 +684,7 @@ export class Http1Parser {
     this.#upgradeAfter = false;
   }
 
-  #readLine(
-    chunk: Uint8Array,
-    at: number,
-    emit: (e: Http1Event) => void,
-  ): number {
+  #readLine(chunk: Uint8Array, at: number): number {
     const start = at;
     let done = false;
     while (at < chunk.length) {
@@ -611,7 +699,7 @@ export class Http1Parser {
         throw new Http1Error("Chunk size line or trailer too long");
       }
     }
-    emit({ kind: "body", bytes: chunk.subarray(start, at), data: false });
+    this.#body(chunk, start, at, false);
     if (!done) return at;
     const line = this.#line;
     this.#line = "";
@@ -629,7 +717,7 @@ export class Http1Parser {
         this.#state = "chunk-data";
       }
     } else if (text === "") {
-      this.#finish(emit);
+      this.#finish();
     } else if (text.indexOf(":") <= 0 || BAD_VALUE.test(text)) {
       throw new Http1Error("Malformed trailer field");
     }
