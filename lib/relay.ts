@@ -19,8 +19,8 @@ import type { InboundFilter } from "./request_filter.ts";
 export interface RelayTap {
   /** Bytes from the channel's side (the visitor), before any filter. */
   fromVisitor(chunk: Uint8Array): void;
-  /** Bytes from the socket's side (the app). */
-  fromApp(chunk: Uint8Array): void;
+  /** Bytes from the socket's side (the app): `bytes[from, to)`. */
+  fromApp(bytes: Uint8Array, from: number, to: number): void;
   /** Both ways are done. */
   end(): void;
 }
@@ -62,13 +62,17 @@ export async function relay(
       tap = undefined;
     }
   };
-  // The app's chunk the watcher is still to see (one at most: see below).
+  // The app's chunk the watcher is still to see (one at most: see below),
+  // as a buffer and a length: no view is made for it.
   let appSeen: Uint8Array | undefined;
+  let appSeenLength = 0;
   const tapAppSeen = () => {
     const seen = appSeen;
     appSeen = undefined;
     try {
-      if (seen) tap?.fromApp(seen);
+      if (seen) {
+        tap?.fromApp(seen, DATA_HEADER_SIZE, DATA_HEADER_SIZE + appSeenLength);
+      }
     } catch {
       tap = undefined;
     }
@@ -100,7 +104,8 @@ export async function relay(
         // is not read into again before this write is done.
         if (tap) {
           // At most one chunk waits: the next read ends after the microtask.
-          appSeen = buf.subarray(DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
+          appSeen = buf;
+          appSeenLength = n;
           queueMicrotask(tapAppSeen);
         }
         // Awaited on the next turn; until then a rejection must not count as

@@ -231,6 +231,8 @@ class Framing {
   version = "";
   te: string[] | undefined;
   cl: string | undefined;
+  /** A Content-Length read from bytes (scanHead), or -1. */
+  len = -1;
   hosts = 0;
   connectionUpgrade = false;
   upgrade = false;
@@ -238,8 +240,31 @@ class Framing {
     this.method = this.version = "";
     this.status = 0;
     this.te = this.cl = undefined;
+    this.len = -1;
     this.hosts = 0;
     this.connectionUpgrade = this.upgrade = false;
+  }
+  /** A Content-Length of plain digits, read from bytes. */
+  length(v: number): void {
+    if (this.len >= 0 && this.len !== v) {
+      throw new Http1Error("Differing Content-Length values");
+    }
+    this.len = v;
+  }
+  /** The body's length the fields give (-1: none); throws if they disagree. */
+  contentLength(): number {
+    let n = this.len;
+    if (this.cl !== undefined) {
+      if (!/^[0-9]{1,15}$/.test(this.cl)) {
+        throw new Http1Error("Malformed Content-Length");
+      }
+      const v = Number(this.cl);
+      if (n >= 0 && n !== v) {
+        throw new Http1Error("Differing Content-Length values");
+      }
+      n = v;
+    }
+    return n;
   }
   /** One field; names of other lengths than the five that matter are skipped. */
   field(name: string, value: string): void {
@@ -317,7 +342,7 @@ function scanHead(
     if (sp === pos || b[sp] !== 32 || sp2 <= sp + 1 || !framing.version) {
       throw new Http1Error("Malformed request line");
     }
-    framing.method = text(b, pos, sp);
+    framing.method = methodText(b, pos, sp);
   } else {
     framing.version = versionAt(b, pos);
     const d = pos + 9;
@@ -349,8 +374,89 @@ function scanHead(
     for (let i = 0; same && i < name.length; i++) {
       same = (b[pos + i]! | 0x20) === name[i];
     }
-    if (same) framing.field(known.name, text(b, colon + 1, eol).trim());
+    if (same) fieldBytes(framing, known.name, b, colon + 1, eol);
   }
+}
+
+const CHUNKED = new TextEncoder().encode("chunked");
+const UPGRADE = new TextEncoder().encode("upgrade");
+/** Transfer-Encoding as a watcher keeps it: only the last coding matters. */
+const TE_CHUNKED = Object.freeze(["chunked"]) as unknown as string[];
+const TE_OTHER = Object.freeze(["other"]) as unknown as string[];
+
+function isOws(c: number | undefined): boolean {
+  return c === 32 || c === 9;
+}
+
+/** True if `b[from, to)` is `word` (lowercase letters), case aside. */
+function sameWord(
+  b: Uint8Array,
+  from: number,
+  to: number,
+  word: Uint8Array,
+): boolean {
+  if (to - from !== word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    if ((b[from + i]! | 0x20) !== word[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * A framing field's value `b[from, to)` into `f`, read from the bytes with
+ * no text made: what {@linkcode Framing.field} does with text, for the
+ * usual shapes (a Content-Length list or odd value takes the text path).
+ */
+function fieldBytes(
+  f: Framing,
+  name: string,
+  b: Uint8Array,
+  from: number,
+  to: number,
+): void {
+  while (from < to && isOws(b[from])) from++;
+  while (to > from && isOws(b[to - 1])) to--;
+  if (name === "content-length") {
+    let v = 0, i = from;
+    while (i < to && i - from < 15 && b[i]! >= 48 && b[i]! <= 57) {
+      v = v * 10 + b[i++]! - 48;
+    }
+    if (i === to && to > from) f.length(v);
+    else f.field(name, text(b, from, to));
+  } else if (name === "transfer-encoding") {
+    let a = to;
+    while (a > from && b[a - 1] !== 44) a--; // after the last comma
+    let z = to;
+    while (a < z && isOws(b[a])) a++;
+    while (z > a && isOws(b[z - 1])) z--;
+    f.te = sameWord(b, a, z, CHUNKED) ? TE_CHUNKED : TE_OTHER;
+  } else if (name === "connection") {
+    for (let i = from; i <= to;) {
+      let j = i;
+      while (j < to && b[j] !== 44) j++;
+      let a = i, z = j;
+      while (a < z && isOws(b[a])) a++;
+      while (z > a && isOws(b[z - 1])) z--;
+      if (sameWord(b, a, z, UPGRADE)) f.connectionUpgrade = true;
+      i = j + 1;
+    }
+  } else if (name === "upgrade") f.upgrade = true;
+  else if (name === "host") f.hosts++;
+}
+
+/** The usual methods, made once: a watcher's request line makes no text for them. */
+const METHODS = ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS"]
+  .map((m) => ({ m, bytes: new TextEncoder().encode(m) }));
+
+/** The method `b[from, to)` as text (a made-once string for the usual ones). */
+function methodText(b: Uint8Array, from: number, to: number): string {
+  for (const { m, bytes } of METHODS) {
+    if (bytes.length !== to - from) continue;
+    let i = 0;
+    while (i < bytes.length && b[from + i] === bytes[i]) i++;
+    if (i === bytes.length) return m;
+  }
+  return text(b, from, to);
 }
 
 /** "HTTP/1.0" or "HTTP/1.1" at `at` in `b`, else "". */
@@ -396,6 +502,7 @@ export class Http1Parser {
   #left = 0;
   #line = "";
   #methods: string[] = [];
+  #methodsAt = 0;
   #upgradeAfter = false;
   #method = "";
   #status = 0;
@@ -444,17 +551,22 @@ export class Http1Parser {
   push(chunk: Uint8Array, emit: (e: Http1Event) => void): void {
     this.#emit = emit;
     this.#sink = undefined;
-    this.#run(chunk);
+    this.#run(chunk, 0, chunk.length);
   }
 
   /**
-   * Feeds bytes; tells `sink` what they hold, by offsets (no event objects);
-   * throws {@linkcode Http1Error}.
+   * Feeds bytes `chunk[from, to)` (all by default); tells `sink` what they
+   * hold, by offsets (no event objects); throws {@linkcode Http1Error}.
    */
-  watch(chunk: Uint8Array, sink: Http1Sink): void {
+  watch(
+    chunk: Uint8Array,
+    sink: Http1Sink,
+    from = 0,
+    to = chunk.length,
+  ): void {
     this.#sink = sink;
     this.#emit = undefined;
-    this.#run(chunk);
+    this.#run(chunk, from, to);
   }
 
   /**
@@ -479,19 +591,19 @@ export class Http1Parser {
     }
   }
 
-  #run(chunk: Uint8Array): void {
-    let at = 0;
-    while (at < chunk.length) {
+  #run(chunk: Uint8Array, from: number, to: number): void {
+    let at = from;
+    while (at < to) {
       switch (this.#state) {
         case "raw":
-          if (this.#sink) this.#sink.raw(chunk, at, chunk.length);
-          else this.#emit!({ kind: "raw", bytes: chunk.subarray(at) });
+          if (this.#sink) this.#sink.raw(chunk, at, to);
+          else this.#emit!({ kind: "raw", bytes: chunk.subarray(at, to) });
           return;
         case "head":
-          at = this.#readHead(chunk, at);
+          at = this.#readHead(chunk, at, to);
           break;
         case "length": {
-          const n = Math.min(this.#left, chunk.length - at);
+          const n = Math.min(this.#left, to - at);
           this.#body(chunk, at, at + n, true);
           at += n;
           this.#left -= n;
@@ -499,10 +611,10 @@ export class Http1Parser {
           break;
         }
         case "until-eof":
-          this.#body(chunk, at, chunk.length, true);
+          this.#body(chunk, at, to, true);
           return;
         case "chunk-data": {
-          const n = Math.min(this.#left, chunk.length - at);
+          const n = Math.min(this.#left, to - at);
           this.#body(chunk, at, at + n, true);
           at += n;
           this.#left -= n;
@@ -514,7 +626,7 @@ export class Http1Parser {
         }
         case "chunk-crlf": {
           const start = at;
-          while (this.#left > 0 && at < chunk.length) {
+          while (this.#left > 0 && at < to) {
             const want = this.#left === 2 ? 13 : 10;
             if (chunk[at] !== want) {
               throw new Http1Error("Chunk data not followed by CRLF");
@@ -528,7 +640,7 @@ export class Http1Parser {
         }
         case "chunk-size":
         case "trailers":
-          at = this.#readLine(chunk, at);
+          at = this.#readLine(chunk, at, to);
           break;
       }
     }
@@ -546,7 +658,7 @@ export class Http1Parser {
     else this.#emit!(END);
   }
 
-  #readHead(chunk: Uint8Array, at: number): number {
+  #readHead(chunk: Uint8Array, at: number, to: number): number {
     // Find the blank line: each LF must follow a CR; CR LF CR LF ends it.
     // Bytes before `at` (an earlier chunk) are read from the head buffer.
     const len = this.#headLen;
@@ -554,7 +666,7 @@ export class Http1Parser {
     let end = -1;
     // A plain loop: a typed array's indexOf is a call into the runtime,
     // several times dearer for the few bytes between two LFs.
-    for (let i = at; i < chunk.length; i++) {
+    for (let i = at; i < to; i++) {
       if (chunk[i] !== 10) continue;
       const k = len + i - at; // this LF's offset in the whole head
       // The 3 bytes before it, from this chunk or the buffered start.
@@ -568,13 +680,13 @@ export class Http1Parser {
         break;
       }
     }
-    const take = end < 0 ? chunk.length - at : end - at;
+    const take = end < 0 ? to - at : end - at;
     if (len + take > this.#maxHead) {
       throw new Http1Error(`Head exceeds ${this.#maxHead} bytes`, 431);
     }
-    // The head is bytes[from, to): in the chunk (the common case: no
+    // The head is bytes[hFrom, hTo): in the chunk (the common case: no
     // copy), or gathered in the head buffer.
-    let bytes = chunk, from = at, to = end;
+    let bytes = chunk, hFrom = at, hTo = end;
     if (len !== 0 || end < 0) {
       if (this.#head.length < len + take) {
         const bigger = new Uint8Array(
@@ -588,25 +700,25 @@ export class Http1Parser {
       }
       this.#head.set(chunk.subarray(at, at + take), len);
       this.#headLen = len + take;
-      if (end < 0) return chunk.length;
+      if (end < 0) return to;
       bytes = this.#head;
-      from = 0;
-      to = this.#headLen;
+      hFrom = 0;
+      hTo = this.#headLen;
       this.#headLen = 0;
     }
     const framing = FRAMING;
     framing.reset();
     let head: Http1Head | undefined;
-    if (this.#framingOnly) scanHead(this.#side, bytes, from, to, framing);
+    if (this.#framingOnly) scanHead(this.#side, bytes, hFrom, hTo, framing);
     else {
-      head = parseHead(this.#side, bytes.subarray(from, to));
+      head = parseHead(this.#side, bytes.subarray(hFrom, hTo));
       for (const [name, value] of head.headers) framing.field(name, value);
       framing.method = head.method;
       framing.status = head.status;
     }
     this.#method = framing.method;
     this.#status = framing.status;
-    if (this.#sink) this.#sink.head(bytes, from, to);
+    if (this.#sink) this.#sink.head(bytes, hFrom, hTo);
     else {
       if (!head) {
         head = blankHead("", NO_FIELDS, NO_SPANS);
@@ -614,7 +726,7 @@ export class Http1Parser {
         head.status = framing.status;
         head.version = framing.version;
       }
-      this.#emit!({ kind: "head", head, bytes: bytes.subarray(from, to) });
+      this.#emit!({ kind: "head", head, bytes: bytes.subarray(hFrom, hTo) });
     }
     this.#frame(framing);
     return end;
@@ -624,14 +736,11 @@ export class Http1Parser {
   #frame(f: Framing): void {
     const te = f.te, hosts = f.hosts;
     const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
-    const cl = f.cl;
-    if (cl !== undefined && !/^[0-9]{1,15}$/.test(cl)) {
-      throw new Http1Error("Malformed Content-Length");
-    }
+    const cl = f.contentLength();
     if (this.#side === "request") {
       const method = f.method;
       if (hosts > 1) throw new Http1Error("More than one Host field");
-      if (te && cl !== undefined) {
+      if (te && cl >= 0) {
         throw new Http1Error("Both Content-Length and Transfer-Encoding");
       }
       if (te && te[te.length - 1] !== "chunked") {
@@ -641,8 +750,8 @@ export class Http1Parser {
         (connectionUpgrade && upgrade);
       if (method === "CONNECT") return this.#toRaw();
       if (te) return void (this.#state = "chunk-size");
-      if (cl !== undefined && Number(cl) > 0) {
-        this.#left = Number(cl);
+      if (cl > 0) {
+        this.#left = cl;
         this.#state = "length";
         return;
       }
@@ -652,7 +761,7 @@ export class Http1Parser {
     const s = f.status;
     if (s >= 100 && s < 200 && s !== 101) return; // interim: another head follows
     // Methods are tokens: case matters (RFC 9110 §9.1), so "head" is not HEAD.
-    const method = this.#methods.shift() ?? "GET";
+    const method = this.#nextMethod();
     if (s === 101 || (method === "CONNECT" && s >= 200 && s < 300)) {
       this.#end();
       return this.#toRaw();
@@ -661,14 +770,25 @@ export class Http1Parser {
     if (te && te[te.length - 1] === "chunked") {
       return void (this.#state = "chunk-size");
     }
-    if (!te && cl !== undefined) {
-      const n = Number(cl);
-      if (n === 0) return this.#finish();
-      this.#left = n;
+    if (!te && cl >= 0) {
+      if (cl === 0) return this.#finish();
+      this.#left = cl;
       this.#state = "length";
       return;
     }
     this.#state = "until-eof";
+  }
+
+  /** The method of the request the next response answers (a queue, no shift). */
+  #nextMethod(): string {
+    const all = this.#methods;
+    if (this.#methodsAt >= all.length) return "GET";
+    const m = all[this.#methodsAt++]!;
+    if (this.#methodsAt === all.length) {
+      all.length = 0;
+      this.#methodsAt = 0;
+    }
+    return m;
   }
 
   #toRaw(): void {
@@ -684,10 +804,10 @@ export class Http1Parser {
     this.#upgradeAfter = false;
   }
 
-  #readLine(chunk: Uint8Array, at: number): number {
+  #readLine(chunk: Uint8Array, at: number, to: number): number {
     const start = at;
     let done = false;
-    while (at < chunk.length) {
+    while (at < to) {
       const b = chunk[at++]!;
       if (b === 10) {
         done = true;

@@ -31,16 +31,25 @@ export class CaptureArena {
     return this.#blocks.length * BLOCK_SIZE;
   }
 
-  /** Copies `b` in, appending `(position, length, kind)` triples to `pieces`. */
-  write(b: Uint8Array, pieces: number[], kind: number): void {
-    let off = 0;
-    while (off < b.length) {
+  /**
+   * Copies `b[from, to)` in, appending `(position, length, kind)` triples
+   * to `pieces`.
+   */
+  write(
+    b: Uint8Array,
+    from: number,
+    to: number,
+    pieces: number[],
+    kind: number,
+  ): void {
+    let off = from;
+    while (off < to) {
       if (this.#used === BLOCK_SIZE) {
         this.#seq++;
         this.#used = 0;
         this.#blocks[this.#seq % this.#max] ??= new Uint8Array(BLOCK_SIZE);
       }
-      const n = Math.min(b.length - off, BLOCK_SIZE - this.#used);
+      const n = Math.min(to - off, BLOCK_SIZE - this.#used);
       this.#blocks[this.#seq % this.#max]!.set(
         off === 0 && n === b.length ? b : b.subarray(off, off + n),
         this.#used,

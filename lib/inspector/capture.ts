@@ -2,19 +2,21 @@
  * The capture tap: watches one tunnelled connection's bytes both ways,
  * frames them (lib/http1/) into requests and responses, and records each
  * finished exchange in a {@linkcode CaptureStore}. It never slows or changes
- * the relay: it reads views of what the relay already has, copies heads and
- * at most {@linkcode MAX_CAPTURED_BODY} of each body into the store's arena
- * (lib/inspector/arena.ts), makes no text (that happens when someone looks),
- * and on bytes it cannot parse simply stops watching that connection.
+ * the relay: it reads what the relay already has, copies heads and at most
+ * {@linkcode MAX_CAPTURED_BODY} of each body into the store's arena
+ * (lib/inspector/arena.ts), makes no text (that happens when someone looks)
+ * and, for the usual exchange, no object either; on bytes it cannot parse
+ * it simply stops watching that connection.
  */
 
 import {
   Http1Error,
   type Http1Event,
   Http1Parser,
+  type Http1Sink,
   parseHeadText,
 } from "../http1/parser.ts";
-import { PIECE } from "./arena.ts";
+import { type CaptureArena, PIECE } from "./arena.ts";
 import type { CaptureRecord, CaptureStore } from "./store.ts";
 
 /** Most bytes of one body a capture keeps; the rest is only counted. */
@@ -77,63 +79,72 @@ export function headersOf(
 
 /** One message's pieces in the arena, the body kept within the limit. */
 class Collector {
-  // Filled message by message (kept, not reallocated); a finished
-  // message's pieces are copied out at their exact size.
-  #scratch: number[] = [];
+  /** The message's pieces: filled message by message, never reallocated. */
+  pieces: number[] = [];
   total = 0;
   kept = 0;
   truncated = false;
-  #store: CaptureStore;
-  constructor(store: CaptureStore) {
-    this.#store = store;
+  #arena: CaptureArena;
+  constructor(arena: CaptureArena) {
+    this.#arena = arena;
   }
-  start(head: Uint8Array): void {
-    this.#scratch.length = 0;
+  start(b: Uint8Array, from: number, to: number): void {
+    this.pieces.length = 0;
     this.total = this.kept = 0;
     this.truncated = false;
-    this.#store.arena.write(head, this.#scratch, PIECE.HEAD);
+    this.#arena.write(b, from, to, this.pieces, PIECE.HEAD);
   }
-  /** The message's pieces, to keep. */
-  pieces(): number[] {
-    return this.#scratch.slice();
-  }
-  add(bytes: Uint8Array, data: boolean): void {
-    if (bytes.length === 0) return;
-    if (data) this.total += bytes.length;
+  add(b: Uint8Array, from: number, to: number, data: boolean): void {
+    const n = to - from;
+    if (n === 0) return;
+    if (data) this.total += n;
     const room = MAX_CAPTURED_BODY - this.kept;
     if (room <= 0) {
       this.truncated ||= data;
       return;
     }
-    const piece = bytes.length > room ? bytes.subarray(0, room) : bytes;
-    this.#store.arena.write(
-      piece,
-      this.#scratch,
+    const take = n > room ? room : n;
+    this.#arena.write(
+      b,
+      from,
+      from + take,
+      this.pieces,
       data ? PIECE.DATA : PIECE.FRAMING,
     );
-    this.kept += piece.length;
-    if (piece.length < bytes.length) this.truncated = true;
+    this.kept += take;
+    if (take < n) this.truncated = true;
   }
+}
+
+/** A request waiting for its response behind another (pipelining). */
+interface Waiting {
+  start: number;
+  req: number[];
+  size: number;
+  truncated: boolean;
 }
 
 /** One connection's tap; see the module doc. */
 export class ConnectionTap {
   #store: CaptureStore;
-  #remote: string;
-  #replayOf: string | undefined;
-  // Watchers only: framing read from the bytes, no text made.
+  #off = false;
+  // Watchers only: framing read from the bytes, no text made, no event
+  // objects (lib/http1/ reports to these sinks by offsets).
   #req = new Http1Parser("request", { framingOnly: true });
   #res = new Http1Parser("response", { framingOnly: true });
-  #off = false;
-  /** Requests waiting for their response, oldest first: the first (the
-   * usual only one) in its own field, any pipelined ones after it. */
-  #first: CaptureRecord | undefined;
-  #more: CaptureRecord[] = [];
-  #reqStart = 0;
   #reqBody: Collector;
-  #resStatus = 0;
   #resBody: Collector;
-  #upgraded: CaptureRecord | undefined;
+  #reqStart = 0;
+  // The request answered next is, in the usual case, the last one read: its
+  // pieces are still in #reqBody (#held). Only when another request starts
+  // before the answer (pipelining) are they copied out, into #waiting.
+  #held = false;
+  #heldStart = 0;
+  #waiting: Waiting[] = [];
+  #resStatus = 0;
+  // The record handed to the store (which copies it): one per tap, reused.
+  #record: CaptureRecord;
+  #upgraded = 0;
 
   /**
    * A tap recording into `store`; `remoteAddr` names the visitor, and
@@ -141,49 +152,65 @@ export class ConnectionTap {
    */
   constructor(store: CaptureStore, remoteAddr: string, replayOf?: string) {
     this.#store = store;
-    this.#remote = remoteAddr;
-    this.#replayOf = replayOf;
-    this.#reqBody = new Collector(store);
-    this.#resBody = new Collector(store);
+    this.#reqBody = new Collector(store.arena);
+    this.#resBody = new Collector(store.arena);
+    this.#record = {
+      n: 0,
+      start: 0,
+      duration: 0,
+      remoteAddr,
+      req: [],
+      reqSize: 0,
+      reqTruncated: false,
+      res: null,
+      resSize: 0,
+      resTruncated: false,
+      closed: 0,
+      replayOf,
+    };
   }
 
-  // The parsers' callbacks, made once (not a closure per chunk).
-  #onRequest = (e: Http1Event): void => {
-    if (e.kind === "head") {
-      this.#reqStart = Date.now();
-      this.#reqBody.start(e.bytes);
-      this.#res.expectResponseTo(e.head.method);
-    } else if (e.kind === "body") this.#reqBody.add(e.bytes, e.data);
-    else if (e.kind === "end" && this.#reqStart) {
+  #requestHead(b: Uint8Array, from: number, to: number, method: string): void {
+    if (this.#held) {
       const q = this.#reqBody;
-      const record: CaptureRecord = {
-        n: 0,
-        start: this.#reqStart,
-        duration: 0,
-        remoteAddr: this.#remote,
-        req: q.pieces(),
-        reqSize: q.total,
-        reqTruncated: q.truncated,
-        res: null,
-        resSize: 0,
-        resTruncated: false,
-        closed: 0,
-        replayOf: this.#replayOf,
-      };
-      if (this.#first) this.#more.push(record);
-      else this.#first = record;
-      this.#reqStart = 0;
+      this.#waiting.push({
+        start: this.#heldStart,
+        req: q.pieces.slice(),
+        size: q.total,
+        truncated: q.truncated,
+      });
+      this.#held = false;
     }
+    this.#reqStart = Date.now();
+    this.#reqBody.start(b, from, to);
+    this.#res.expectResponseTo(method);
+  }
+
+  #requestEnd(): void {
+    if (!this.#reqStart) return;
+    this.#held = true;
+    this.#heldStart = this.#reqStart;
+    this.#reqStart = 0;
+  }
+
+  // The parsers' sinks, made once.
+  #reqSink: Http1Sink = {
+    head: (b, from, to) => this.#requestHead(b, from, to, this.#req.method),
+    body: (b, from, to, data) => this.#reqBody.add(b, from, to, data),
+    end: () => this.#requestEnd(),
+    raw: () => {},
   };
 
-  #onResponse = (e: Http1Event): void => {
-    if (e.kind === "head") {
-      const s = e.head.status;
+  #resSink: Http1Sink = {
+    head: (b, from, to) => {
+      const s = this.#res.status;
       if (s >= 100 && s < 200 && s !== 101) return; // 100 Continue and such
       this.#resStatus = s;
-      this.#resBody.start(e.bytes);
-    } else if (e.kind === "body") this.#resBody.add(e.bytes, e.data);
-    else if (e.kind === "end") this.#complete();
+      this.#resBody.start(b, from, to);
+    },
+    body: (b, from, to, data) => this.#resBody.add(b, from, to, data),
+    end: () => this.#complete(),
+    raw: () => {},
   };
 
   /**
@@ -194,25 +221,29 @@ export class ConnectionTap {
   requestEvent = (e: Http1Event | undefined): void => {
     if (this.#off) return;
     if (e === undefined) this.#off = true;
-    else this.#onRequest(e);
+    else if (e.kind === "head") {
+      this.#requestHead(e.bytes, 0, e.bytes.length, e.head.method);
+    } else if (e.kind === "body") {
+      this.#reqBody.add(e.bytes, 0, e.bytes.length, e.data);
+    } else if (e.kind === "end") this.#requestEnd();
   };
 
   /** Bytes the visitor sent (as they came, before any rewriting). */
   fromVisitor(chunk: Uint8Array): void {
     if (this.#off || this.#req.raw) return;
     try {
-      this.#req.push(chunk, this.#onRequest);
+      this.#req.watch(chunk, this.#reqSink);
     } catch (err) {
       if (err instanceof Http1Error) this.#off = true; // not HTTP: stop watching
       else throw err;
     }
   }
 
-  /** Bytes the app answered with. */
-  fromApp(chunk: Uint8Array): void {
+  /** Bytes the app answered with: `bytes[from, to)` (all by default). */
+  fromApp(bytes: Uint8Array, from = 0, to = bytes.length): void {
     if (this.#off || this.#res.raw) return;
     try {
-      this.#res.push(chunk, this.#onResponse);
+      this.#res.watch(bytes, this.#resSink, from, to);
     } catch (err) {
       if (err instanceof Http1Error) this.#off = true;
       else throw err;
@@ -223,30 +254,40 @@ export class ConnectionTap {
   end(): void {
     if (!this.#off) {
       try {
-        this.#res.end((e) => {
-          if (e.kind === "end") this.#complete();
-        });
+        this.#res.end(this.#resSink);
       } catch { /* cut off: nothing complete to report */ }
     }
     if (this.#upgraded) {
-      this.#upgraded.closed = Date.now();
-      this.#store.upgradedClosed(this.#upgraded);
-      this.#upgraded = undefined;
+      this.#store.upgradedClosed(this.#upgraded, Date.now());
+      this.#upgraded = 0;
     }
   }
 
   #complete(): void {
-    const x = this.#first;
-    this.#first = this.#more.length ? this.#more.shift() : undefined;
     const status = this.#resStatus;
     this.#resStatus = 0;
-    if (!x || !status) return;
-    const r = this.#resBody;
-    x.res = r.pieces();
-    x.resSize = r.total;
-    x.resTruncated = r.truncated;
-    x.duration = Date.now() - x.start;
-    if (status === 101) this.#upgraded = x;
-    this.#store.add(x);
+    const r = this.#record;
+    const w = this.#waiting.length ? this.#waiting.shift()! : undefined;
+    if (w) {
+      r.start = w.start;
+      r.req = w.req;
+      r.reqSize = w.size;
+      r.reqTruncated = w.truncated;
+    } else if (this.#held) {
+      const q = this.#reqBody;
+      r.start = this.#heldStart;
+      r.req = q.pieces;
+      r.reqSize = q.total;
+      r.reqTruncated = q.truncated;
+      this.#held = false;
+    } else return; // no request seen for it
+    if (!status) return;
+    const a = this.#resBody;
+    r.res = a.pieces;
+    r.resSize = a.total;
+    r.resTruncated = a.truncated;
+    r.duration = Date.now() - r.start;
+    this.#store.add(r);
+    if (status === 101) this.#upgraded = r.n;
   }
 }

@@ -207,7 +207,7 @@ class Slots {
   ): number {
     if (pieces.length > SIDE) {
       const a = this.aside.get(i) ?? {};
-      a[side] = pieces;
+      a[side] = pieces.slice(); // the tap's own array is reused
       this.aside.set(i, a);
       return pieces.length;
     }
@@ -260,8 +260,9 @@ export class CaptureStore {
   dropped = 0;
 
   /**
-   * Stores a finished exchange (a tap calls this); sets its `n`. The
-   * record itself is not kept: its numbers are copied into a slot.
+   * Stores a finished exchange (a tap calls this); sets its `n`. Neither
+   * the record nor its arrays are kept (a tap reuses them): their numbers
+   * are copied into a slot.
    */
   add(r: CaptureRecord): void {
     // Pending so long that its bytes were reused: it cannot be shown.
@@ -273,20 +274,20 @@ export class CaptureStore {
     const slot = r.n % MAX_CAPTURES;
     if (this.#slots.n[slot]) this.dropped++;
     this.#slots.put(slot, r);
-    if (this.#listeners.size) {
-      const c = new StoredCapture(this.arena, r);
-      for (const l of this.#listeners) l(c, "new");
-    }
+    if (this.#listeners.size) this.#tell(r.n, "new");
   }
 
-  /** A WebSocket of a stored exchange closed (`r.closed` says when). */
-  upgradedClosed(r: CaptureRecord): void {
-    const slot = r.n % MAX_CAPTURES;
-    if (!r.n || this.#slots.n[slot] !== r.n) return;
-    this.#slots.closed[slot] = r.closed;
-    if (!this.#listeners.size) return;
-    const c = new StoredCapture(this.arena, r);
-    for (const l of this.#listeners) l(c, "closed");
+  /** The WebSocket of stored exchange `n` closed, at `closed` (ms since the epoch). */
+  upgradedClosed(n: number, closed: number): void {
+    const slot = n % MAX_CAPTURES;
+    if (!n || this.#slots.n[slot] !== n) return;
+    this.#slots.closed[slot] = closed;
+    if (this.#listeners.size) this.#tell(n, "closed");
+  }
+
+  #tell(n: number, kind: "new" | "closed"): void {
+    const c = this.#read(n);
+    if (c) { for (const l of this.#listeners) l(c, kind); }
   }
 
   /** Newest first (those whose bytes are still held). */
