@@ -295,12 +295,18 @@ class Framing {
 /** One per thread: heads are framed one at a time, synchronously. */
 const FRAMING = new Framing();
 
-/** The framing fields' names, as bytes, by length. */
-const FRAMING_NAMES = new Map<number, { name: string; bytes: Uint8Array }>(
-  ["host", "upgrade", "connection", "content-length", "transfer-encoding"].map(
-    (name) => [name.length, { name, bytes: new TextEncoder().encode(name) }],
-  ),
-);
+/** The framing fields' names, as bytes, by length: a plain array, no hashing per line. */
+const FRAMING_NAMES: Array<{ name: string; bytes: Uint8Array } | undefined> = [
+  "host",
+  "upgrade",
+  "connection",
+  "content-length",
+  "transfer-encoding",
+]
+  .reduce((byLength, name) => {
+    byLength[name.length] = { name, bytes: new TextEncoder().encode(name) };
+    return byLength;
+  }, new Array(18).fill(undefined));
 
 // A watcher's heads share these (frozen: nothing may add to them).
 const NO_FIELDS = Object.freeze([]) as unknown as Array<[string, string]>;
@@ -367,7 +373,7 @@ function scanHead(
           : "Malformed header field",
       );
     }
-    const known = FRAMING_NAMES.get(colon - pos);
+    const known = colon - pos < 18 ? FRAMING_NAMES[colon - pos] : undefined;
     if (!known) continue;
     const name = known.bytes;
     let same = true;

@@ -79,7 +79,7 @@ export function headersOf(
 
 /** One message's pieces in the arena, the body kept within the limit. */
 class Collector {
-  /** The message's pieces: filled message by message, never reallocated. */
+  /** The message's pieces (a new array per message: handing it on is free). */
   pieces: number[] = [];
   total = 0;
   kept = 0;
@@ -89,7 +89,7 @@ class Collector {
     this.#arena = arena;
   }
   start(b: Uint8Array, from: number, to: number): void {
-    this.pieces.length = 0;
+    this.pieces = [];
     this.total = this.kept = 0;
     this.truncated = false;
     this.#arena.write(b, from, to, this.pieces, PIECE.HEAD);
@@ -175,7 +175,7 @@ export class ConnectionTap {
       const q = this.#reqBody;
       this.#waiting.push({
         start: this.#heldStart,
-        req: q.pieces.slice(),
+        req: q.pieces,
         size: q.total,
         truncated: q.truncated,
       });
