@@ -39,7 +39,7 @@ import { CertificateError, covers } from "./lib/tls/certificate.ts";
 import { encodeQr } from "./lib/qr/encode.ts";
 import { parsePortRange } from "./lib/tcp.ts";
 import { IpFilter } from "./lib/ip_filter.ts";
-import { CaptureStore } from "./lib/inspector/store.ts";
+import { CaptureStore, DEFAULT_CAPTURE_RATE } from "./lib/inspector/store.ts";
 import {
   DEFAULT_INSPECT_PORT,
   type Inspector,
@@ -90,6 +90,8 @@ Client options:
       --quiet              no line per request on the terminal
       --inspect <addr>     the inspector's address         [127.0.0.1:4040, or the next free port]
       --no-inspect         no inspector
+      --inspect-rate <n>   requests captured per second at most, for the
+                           inspector and the log (0: all)              [1000]
       --forwarded-headers <replace|append|off>
                            X-Forwarded-*/Forwarded for the app: replace what
                            visitors sent with what the server saw, keep theirs
@@ -586,6 +588,9 @@ export async function main(args: string[]): Promise<number> {
         inspect: f["no-inspect"] === true || parsed.protocol === "tcp"
           ? undefined
           : parseInspect(str("inspect")),
+        inspectRate: str("inspect-rate") === "0"
+          ? 0
+          : parseCount(str("inspect-rate"), "--inspect-rate"),
       },
     );
   } catch (err) {
@@ -753,10 +758,13 @@ async function runClient(
     qr: boolean;
     quiet: boolean;
     inspect: { hostname: string; port: number; exact: boolean } | undefined;
+    inspectRate: number | undefined;
   },
 ): Promise<number> {
   const qr = ui.qr;
-  const store = ui.quiet && !ui.inspect ? undefined : new CaptureStore();
+  const store = ui.quiet && !ui.inspect
+    ? undefined
+    : new CaptureStore({ rate: ui.inspectRate ?? DEFAULT_CAPTURE_RATE });
   let flushLog = () => {};
   if (store && !ui.quiet) {
     // Lines are written in batches (at most every LOG_FLUSH ms): one write
@@ -778,7 +786,16 @@ async function runClient(
       clearTimeout(timer);
       if (pending) flush();
     };
+    let notCaptured = 0;
     store.listen((c, kind) => {
+      if (store.notCaptured > notCaptured) {
+        pending += s.dim(
+          `… ${
+            store.notCaptured - notCaptured
+          } not captured (over ${store.rate} requests/s: --inspect-rate)`,
+        ) + "\n";
+        notCaptured = store.notCaptured;
+      }
       pending += logLine(c, kind, s) + "\n";
       if (pending.length > 32 * 1024) flush();
       else timer ??= setTimeout(flush, LOG_FLUSH);

@@ -52,6 +52,8 @@ export {
   type Capture,
   type CaptureRecord,
   CaptureStore,
+  type CaptureStoreOptions,
+  DEFAULT_CAPTURE_RATE,
   MAX_CAPTURE_BYTES,
   MAX_CAPTURES,
 } from "./lib/inspector/store.ts";
@@ -63,6 +65,7 @@ export {
   type Http1Head,
   Http1Parser,
   type Http1ParserOptions,
+  type Http1Sink,
 } from "./lib/http1/parser.ts";
 export { type Certificate, CertificateError } from "./lib/tls/certificate.ts";
 export {

@@ -311,9 +311,13 @@ const row = (
     extra,
   ]);
 };
+/** Alternated runs of each target in a row (after one warm-up run each). */
+const PAIRS = 5;
 /**
- * Two targets run alternately (`a` first, three times each) for one row:
- * the mean of each, their ratio `b / a`, and every run in the notes.
+ * Two targets run alternately for one row: one warm-up run each (its number
+ * dropped: the JIT is still compiling), then {@linkcode PAIRS} runs each,
+ * `a` first; the median of each (one run disturbed by the machine moves a
+ * mean, not a median), their ratio `b / a`, and every run in the notes.
  */
 async function alternate(
   label: string,
@@ -323,22 +327,28 @@ async function alternate(
   goal: number | undefined,
   note = "",
 ): Promise<void> {
-  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  await wrk(a.target, close);
+  await wrk(b.target, close);
   const runs = { a: [] as number[], b: [] as number[] };
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < PAIRS; i++) {
     runs.a.push((await wrk(a.target, close)).rps);
     runs.b.push((await wrk(b.target, close)).rps);
   }
-  const ratio = mean(runs.b) / mean(runs.a);
+  const ratio = median(runs.b) / median(runs.a);
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join("/");
   rows.push([
     label,
-    `${mean(runs.a).toFixed(0)} (${a.name})`,
-    `${mean(runs.b).toFixed(0)} (${b.name})`,
+    `${median(runs.a).toFixed(0)} (${a.name})`,
+    `${median(runs.b).toFixed(0)} (${b.name})`,
     `${ratio.toFixed(2)}×`,
     goal === undefined ? "" : `≥ ${goal}×`,
     goal === undefined ? "" : ratio >= goal ? "yes" : "no",
-    `runs ${a.name} ${list(runs.a)}, ${b.name} ${list(runs.b)}${note}`,
+    `medians; runs ${a.name} ${list(runs.a)}, ${b.name} ${list(runs.b)}${note}`,
   ]);
 }
 const files: string[] = [];
@@ -488,8 +498,8 @@ async function tcpRows(): Promise<void> {
  * A feature on beside the same run with it off: keep-alive req/s through a
  * client that rewrites request heads (the default: forwarded headers) and
  * one with `--forwarded-headers off`, and the inspector on beside
- * `--no-inspect`; same server and backend, runs alternated (off, on, three
- * times each) and averaged.
+ * `--no-inspect`; same server and backend, runs alternated (see
+ * {@linkcode alternate}).
  */
 async function featureRows(): Promise<void> {
   /** A second client with `offFlags`, against the main one (on). */

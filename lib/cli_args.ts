@@ -51,6 +51,7 @@ const FLAGS: Record<
   quiet: { type: "boolean", side: "client" },
   inspect: { type: "string", side: "client" },
   "no-inspect": { type: "boolean", side: "client" },
+  "inspect-rate": { type: "string", side: "client" },
   "forwarded-headers": { type: "string", side: "client" },
   "host-header": { type: "string", side: "client" },
   "basic-auth": { type: "string", side: "client", multiple: true },

@@ -418,3 +418,99 @@ Deno.test("request log: a WebSocket is one line open and one closed; --quiet and
   assert.equal((await p.done).code, 2);
   assert.match(p.stderr, /--inspect takes a loopback address/);
 });
+
+Deno.test("capture rate: past --inspect-rate requests go uncaptured, never changed; capture resumes on the same connection", async () => {
+  // Each answer is its path repeated: byte-exact or not, at a glance.
+  const app = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req) => new Response(new URL(req.url).pathname.repeat(50)),
+  );
+  const { server, port } = await startServerProc();
+  const inspectPort = freePort();
+  const { client, url } = await startClientProc(app.addr.port, port, [
+    "--inspect",
+    `127.0.0.1:${inspectPort}`,
+    "--inspect-rate",
+    "5",
+  ]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await client.waitFor("stderr", /inspector http/);
+    // One keep-alive connection; each answer read whole before the next.
+    let pending = new Uint8Array(0);
+    const ask = async (path: string): Promise<string> => {
+      await conn.write(
+        encoder.encode(`GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`),
+      );
+      const buf = new Uint8Array(64 * 1024);
+      for (;;) {
+        const text = decoder.decode(pending);
+        const end = text.indexOf("\r\n\r\n");
+        const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? -1);
+        if (end >= 0 && length >= 0 && pending.length >= end + 4 + length) {
+          const body = text.slice(end + 4, end + 4 + length);
+          pending = pending.slice(end + 4 + length);
+          assert.match(text, /^HTTP\/1\.1 200 /);
+          return body;
+        }
+        const n = await within(10_000, conn.read(buf), "answer");
+        assert.ok(n, "the connection stays open");
+        const more = new Uint8Array(pending.length + n);
+        more.set(pending);
+        more.set(buf.subarray(0, n), pending.length);
+        pending = more;
+      }
+    };
+    const list = async () =>
+      JSON.parse(
+        (await toInspector(inspectPort, "GET", "/api/requests/http")).text,
+      );
+    const t0 = performance.now();
+    for (let i = 0; i < 30; i++) {
+      assert.equal(await ask(`/flood-${i}`), `/flood-${i}`.repeat(50));
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const flood = await list();
+    const captured = flood.requests.length;
+    // Every request is accounted for: captured, or counted as not.
+    assert.equal(captured + flood.not_captured, 30);
+    // The budget (5) at once, plus what refilled (5/s) while they ran.
+    assert.ok(captured >= 5, `captured ${captured}`);
+    assert.ok(
+      captured <= 5 + Math.ceil(seconds * 5) + 1,
+      `captured ${captured} in ${seconds.toFixed(2)} s`,
+    );
+    for (const r of flood.requests) {
+      const path = r.request.uri as string;
+      assert.match(path, /^\/flood-\d+$/);
+      assert.equal(atob(r.response.body), path.repeat(50));
+    }
+    // A second later the budget is back: the same connection is captured
+    // again, each answer framed from its first byte.
+    await new Promise((r) => setTimeout(r, 1200));
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await ask(`/after-${i}`), `/after-${i}`.repeat(50));
+    }
+    const after = await list();
+    assert.deepEqual(
+      after.requests.slice(0, 3).map((r: { request: { uri: string } }) =>
+        r.request.uri
+      ),
+      ["/after-2", "/after-1", "/after-0"],
+    );
+    for (const r of after.requests.slice(0, 3)) {
+      assert.equal(atob(r.response.body), r.request.uri.repeat(50));
+      assert.equal(r.response.status_code, 200);
+    }
+    assert.equal(after.not_captured, flood.not_captured);
+    await client.waitFor(
+      "stderr",
+      new RegExp(`… ${flood.not_captured} not captured \\(over 5 requests/s`),
+    );
+  } finally {
+    conn.close();
+    await client.stop("SIGINT");
+    await server.stop();
+    await app.shutdown();
+  }
+});

@@ -145,6 +145,13 @@ export class ConnectionTap {
   // The record handed to the store (which copies it): one per tap, reused.
   #record: CaptureRecord;
   #upgraded = 0;
+  // Over the store's capture rate: this connection's exchanges go
+  // uncaptured (the app's bytes are not even parsed) until a request is
+  // admitted again. That request starts a new exchange on both sides: the
+  // visitor sent it after the last answer came (HTTP/1.1 without
+  // pipelining), so the app's next bytes begin an answer.
+  #paused = false;
+  readonly #always: boolean;
 
   /**
    * A tap recording into `store`; `remoteAddr` names the visitor, and
@@ -152,6 +159,7 @@ export class ConnectionTap {
    */
   constructor(store: CaptureStore, remoteAddr: string, replayOf?: string) {
     this.#store = store;
+    this.#always = replayOf !== undefined; // a replay is always captured
     this.#reqBody = new Collector(store.arena);
     this.#resBody = new Collector(store.arena);
     this.#record = {
@@ -171,6 +179,16 @@ export class ConnectionTap {
   }
 
   #requestHead(b: Uint8Array, from: number, to: number, method: string): void {
+    if (!this.#always && !this.#store.admit()) {
+      if (!this.#paused) this.#pause();
+      this.#store.notCaptured++;
+      return;
+    }
+    if (this.#paused) {
+      this.#paused = false;
+      this.#res = new Http1Parser("response", { framingOnly: true });
+      this.#resStatus = 0;
+    }
     if (this.#held) {
       const q = this.#reqBody;
       this.#waiting.push({
@@ -186,6 +204,16 @@ export class ConnectionTap {
     this.#res.expectResponseTo(method);
   }
 
+  /** Stops capturing; what still waited for an answer goes uncaptured. */
+  #pause(): void {
+    this.#paused = true;
+    this.#store.notCaptured += this.#waiting.length + (this.#held ? 1 : 0) +
+      (this.#reqStart ? 1 : 0);
+    this.#waiting.length = 0;
+    this.#held = false;
+    this.#reqStart = 0;
+  }
+
   #requestEnd(): void {
     if (!this.#reqStart) return;
     this.#held = true;
@@ -196,7 +224,9 @@ export class ConnectionTap {
   // The parsers' sinks, made once.
   #reqSink: Http1Sink = {
     head: (b, from, to) => this.#requestHead(b, from, to, this.#req.method),
-    body: (b, from, to, data) => this.#reqBody.add(b, from, to, data),
+    body: (b, from, to, data) => {
+      if (this.#reqStart) this.#reqBody.add(b, from, to, data);
+    },
     end: () => this.#requestEnd(),
     raw: () => {},
   };
@@ -224,7 +254,7 @@ export class ConnectionTap {
     else if (e.kind === "head") {
       this.#requestHead(e.bytes, 0, e.bytes.length, e.head.method);
     } else if (e.kind === "body") {
-      this.#reqBody.add(e.bytes, 0, e.bytes.length, e.data);
+      if (this.#reqStart) this.#reqBody.add(e.bytes, 0, e.bytes.length, e.data);
     } else if (e.kind === "end") this.#requestEnd();
   };
 
@@ -241,7 +271,7 @@ export class ConnectionTap {
 
   /** Bytes the app answered with: `bytes[from, to)` (all by default). */
   fromApp(bytes: Uint8Array, from = 0, to = bytes.length): void {
-    if (this.#off || this.#res.raw) return;
+    if (this.#off || this.#paused || this.#res.raw) return;
     try {
       this.#res.watch(bytes, this.#resSink, from, to);
     } catch (err) {
@@ -252,7 +282,7 @@ export class ConnectionTap {
 
   /** The connection ended: a response delimited by close is complete now. */
   end(): void {
-    if (!this.#off) {
+    if (!this.#off && !this.#paused) {
       try {
         this.#res.end(this.#resSink);
       } catch { /* cut off: nothing complete to report */ }

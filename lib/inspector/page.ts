@@ -35,7 +35,7 @@ form.edit{display:grid;gap:.4em;margin-top:.6em}form.edit textarea{font-family:v
 </style></head>
 <body>
 <header><h1>groktunnel inspector</h1><span class="tunnel" id="tunnel"></span>
-<span style="flex:1"></span><button id="clear" type="button">Clear</button></header>
+<span style="flex:1"></span><span class="dim" id="skipped"></span><button id="clear" type="button">Clear</button></header>
 <div class="filters">
 <select id="f-method" aria-label="method"><option value="">any method</option><option>GET</option><option>POST</option><option>PUT</option><option>PATCH</option><option>DELETE</option><option>HEAD</option><option>OPTIONS</option></select>
 <input id="f-path" placeholder="path contains" aria-label="path">
@@ -206,5 +206,12 @@ async function start() {
   });
 }
 start();
+// Requests over the capture rate (--inspect-rate) are counted, not kept.
+const skipped = async () => {
+  const r = await (await fetch("/api/requests/http?summary=1&limit=1")).json();
+  $("skipped").textContent = r.not_captured ? r.not_captured + " not captured (over the capture rate)" : "";
+};
+skipped();
+setInterval(skipped, 5000);
 </script></body></html>
 `;

@@ -173,6 +173,8 @@ async function handle(
         requests: url.searchParams.has("summary")
           ? list.map(summary)
           : list.map((c) => requestObject(c, "command_line")),
+        // Ours, beside ngrok's shape: requests not captured (over the rate).
+        not_captured: o.store.notCaptured,
       });
     }
     if (req.method === "DELETE") {

@@ -17,6 +17,25 @@ import { parseHeadText } from "../http1/parser.ts";
 export const MAX_CAPTURES = 500;
 /** Captured bytes kept in all (heads and bodies). */
 export const MAX_CAPTURE_BYTES = 64 * 1024 * 1024;
+/**
+ * Exchanges captured per second at most, by default (`--inspect-rate`; 0:
+ * no limit). Past it, whole exchanges go uncaptured (and are counted): what
+ * capturing costs the tunnel stays bounded however much traffic passes,
+ * while a person reading the inspector or the log still sees a steady
+ * sample of it. Replays are always captured.
+ */
+export const DEFAULT_CAPTURE_RATE = 1000;
+/** How often the capture rate's budget is refilled (ms). */
+const REFILL_EVERY = 100;
+
+/** Options of {@linkcode CaptureStore}. */
+export interface CaptureStoreOptions {
+  /**
+   * Exchanges captured per second at most; 0: no limit.
+   * @default {DEFAULT_CAPTURE_RATE}
+   */
+  rate?: number;
+}
 
 /** An exchange as recorded by a tap (numbers and arena pieces). */
 export interface CaptureRecord {
@@ -258,6 +277,49 @@ export class CaptureStore {
   #clearListeners = new Set<() => void>();
   /** Exchanges dropped to stay within the limits. */
   dropped = 0;
+  /** Exchanges not captured: over the capture rate. */
+  notCaptured = 0;
+  /** Exchanges captured per second at most (0: no limit). */
+  readonly rate: number;
+  // The rate's budget: spent one per exchange, refilled by a timer that
+  // runs only while the budget is short (nothing runs for an idle store).
+  #budget: number;
+  #refill: ReturnType<typeof setInterval> | undefined;
+
+  /** A store; see {@linkcode CaptureStoreOptions}. */
+  constructor(options: CaptureStoreOptions = {}) {
+    this.rate = Math.max(0, options.rate ?? DEFAULT_CAPTURE_RATE);
+    this.#budget = this.rate;
+  }
+
+  /**
+   * May one more exchange be captured now? False past the rate (it is then
+   * counted in {@linkcode CaptureStore.notCaptured} by the caller).
+   */
+  admit(): boolean {
+    if (this.rate === 0) return true;
+    if (this.#budget >= 1) {
+      this.#budget--;
+      this.#startRefill();
+      return true;
+    }
+    return false;
+  }
+
+  #startRefill(): void {
+    if (this.#refill !== undefined) return;
+    this.#refill = setInterval(() => {
+      this.#budget = Math.min(
+        this.rate,
+        this.#budget + this.rate * REFILL_EVERY / 1000,
+      );
+      if (this.#budget === this.rate) {
+        clearInterval(this.#refill);
+        this.#refill = undefined;
+      }
+    }, REFILL_EVERY);
+    Deno.unrefTimer(this.#refill);
+  }
 
   /**
    * Stores a finished exchange (a tap calls this); sets its `n`. Neither
