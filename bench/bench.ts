@@ -502,31 +502,42 @@ async function tcpRows(): Promise<void> {
  * {@linkcode alternate}).
  */
 async function featureRows(): Promise<void> {
-  /** A second client with `offFlags`, against the main one (on). */
-  const compare = async (label: string, offFlags: string[]) => {
-    const off = groktunnel([
+  /** A client with `flags` beside the others (quiet: see the README). */
+  const another = async (label: string, flags: string[]) => {
+    const c = groktunnel([
       String(backendPort),
       "-p",
       String(serverPort),
       "--quiet",
-      ...offFlags,
+      ...flags,
     ]);
-    extra.push(off);
-    const offUrl = new URL((await off.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-    const offTarget: Target = {
-      name: label,
-      port: serverPort,
-      host: offUrl.host,
-    };
+    extra.push(c);
+    const u = new URL((await c.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    return { name: label, port: serverPort, host: u.host } as Target;
+  };
+  /** A second client with `offFlags` against the main one, or one with `onFlags`. */
+  const compare = async (
+    label: string,
+    offFlags: string[],
+    onFlags?: string[],
+  ) => {
+    const off = await another(label, offFlags);
+    const on = onFlags ? await another(label, onFlags) : tunnel;
     await alternate(
       label,
-      { name: "off", target: offTarget },
-      { name: "on", target: tunnel },
+      { name: "off", target: off },
+      { name: "on", target: on },
       false,
       0.9,
     );
   };
   await compare("keep-alive: inspector on vs --no-inspect", ["--no-inspect"]);
+  // The same with every request captured, however many come (no rate).
+  await compare(
+    "keep-alive: inspector capturing all (--inspect-rate 0) vs --no-inspect",
+    ["--no-inspect"],
+    ["--inspect-rate", "0"],
+  );
   await compare("keep-alive: forwarded headers on vs off", [
     "--forwarded-headers",
     "off",

@@ -102,36 +102,34 @@ export function rewriteHead(
       edit(i, null);
     }
   }
-  let tail = "";
   let lines: Uint8Array | undefined;
   if (o.mode !== "off" && o.facts) {
     const f = o.facts;
-    const proto = f.tls === "terminated" ? "https" : "http";
     const host = originalHost || f.host;
-    const forwarded = `for=${forwardedFor(f.ip)};proto=${proto};host=${
-      quoteIfNeeded(host)
-    }`;
-    // append: a list gets our entry after the visitor's (or front proxy's);
-    // their -Proto and -Host stay as they are.
-    if (xff < 0 && fwd < 0 && !hasProto && !hasHost && cache.host === host) {
-      lines = cache.lines; // the same lines as the last request's
-    }
-    if (lines) {
-      // reused
-    } else if (xff >= 0) {
-      edit(xff, null);
-      tail += `X-Forwarded-For: ${headers[xff]![1]}, ${f.ip}\r\n`;
-    } else tail += `X-Forwarded-For: ${f.ip}\r\n`;
-    if (!hasProto) tail += `X-Forwarded-Proto: ${proto}\r\n`;
-    if (!hasHost) tail += `X-Forwarded-Host: ${host}\r\n`;
-    if (!lines) {
+    const plain = xff < 0 && fwd < 0 && !hasProto && !hasHost;
+    // The same lines as the last request's (keep-alive): no text is made.
+    if (plain && cache.host === host) lines = cache.lines;
+    else {
+      const proto = f.tls === "terminated" ? "https" : "http";
+      const forwarded = `for=${forwardedFor(f.ip)};proto=${proto};host=${
+        quoteIfNeeded(host)
+      }`;
+      // append: a list gets our entry after the visitor's (or front
+      // proxy's); their -Proto and -Host stay as they are.
+      let tail = "";
+      if (xff >= 0) {
+        edit(xff, null);
+        tail += `X-Forwarded-For: ${headers[xff]![1]}, ${f.ip}\r\n`;
+      } else tail += `X-Forwarded-For: ${f.ip}\r\n`;
+      if (!hasProto) tail += `X-Forwarded-Proto: ${proto}\r\n`;
+      if (!hasHost) tail += `X-Forwarded-Host: ${host}\r\n`;
       if (fwd >= 0) {
         edit(fwd, null);
         tail += `Forwarded: ${headers[fwd]![1]}, ${forwarded}\r\n`;
       } else tail += `Forwarded: ${forwarded}\r\n`;
       lines = new Uint8Array(tail.length);
       putLatin1(lines, 0, tail);
-      if (xff < 0 && fwd < 0 && !hasProto && !hasHost) {
+      if (plain) {
         cache.host = host;
         cache.lines = lines;
       }
