@@ -787,6 +787,7 @@ async function runClient(
       if (pending) flush();
     };
     let notCaptured = 0;
+    store.onClear(() => notCaptured = 0);
     store.listen((c, kind) => {
       if (store.notCaptured > notCaptured) {
         pending += s.dim(

@@ -507,6 +507,16 @@ Deno.test("capture rate: past --inspect-rate requests go uncaptured, never chang
       "stderr",
       new RegExp(`… ${flood.not_captured} not captured \\(over 5 requests/s`),
     );
+    // Clear starts over: no captures, none counted as not captured.
+    const cleared = await toInspector(
+      inspectPort,
+      "DELETE",
+      "/api/requests/http",
+      "Content-Type: application/json\r\n",
+    );
+    assert.equal(cleared.status, 204);
+    const empty = await list();
+    assert.deepEqual([empty.requests.length, empty.not_captured], [0, 0]);
   } finally {
     conn.close();
     await client.stop("SIGINT");

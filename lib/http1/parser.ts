@@ -102,7 +102,11 @@ export interface Http1ParserOptions {
 }
 
 const LATIN1 = new TextDecoder("latin1");
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) (HTTP\/1\.[01])$/;
+/** Whitespace as a regex's `\s` sees it in latin1 text, by char code. */
+const IS_SPACE = new Uint8Array(256);
+for (const c of [9, 10, 11, 12, 13, 32, 160]) IS_SPACE[c] = 1;
+/** "HTTP/1." then this char code: the version. */
+const VERSIONS: Record<number, string> = { 48: "HTTP/1.0", 49: "HTTP/1.1" };
 const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
 // deno-lint-ignore no-control-regex
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -186,11 +190,22 @@ export function parseHeadText(
   const first = text.slice(pos, eol);
   const head = blankHead(text, [], []);
   if (side === "request") {
-    const m = REQUEST_LINE.exec(first);
-    if (!m) throw new Http1Error("Malformed request line");
-    head.method = m[1]!;
-    head.target = m[2]!;
-    head.version = m[3]!;
+    // method SP target SP HTTP/1.x, read by char codes (no regex, no match
+    // array): a token, one space, no whitespace, one space, the version.
+    let sp = pos;
+    while (sp < eol && IS_TOKEN[text.charCodeAt(sp)] === 1) sp++;
+    let t = sp + 1;
+    while (t < eol && !IS_SPACE[text.charCodeAt(t)]) t++;
+    const v = t + 1;
+    head.version = eol === v + 8 && text.startsWith("HTTP/1.", v)
+      ? VERSIONS[text.charCodeAt(v + 7)] ?? ""
+      : "";
+    if (
+      sp === pos || text.charCodeAt(sp) !== 32 || t === sp + 1 ||
+      text.charCodeAt(t) !== 32 || !head.version
+    ) throw new Http1Error("Malformed request line");
+    head.method = text.slice(pos, sp);
+    head.target = text.slice(sp + 1, t);
   } else {
     const m = STATUS_LINE.exec(first);
     if (!m) throw new Http1Error("Malformed status line");
@@ -715,9 +730,11 @@ export class Http1Parser {
     const framing = FRAMING;
     framing.reset();
     let head: Http1Head | undefined;
+    let view: Uint8Array | undefined;
     if (this.#framingOnly) scanHead(this.#side, bytes, hFrom, hTo, framing);
     else {
-      head = parseHead(this.#side, bytes.subarray(hFrom, hTo));
+      view = bytes.subarray(hFrom, hTo);
+      head = parseHead(this.#side, view);
       for (const [name, value] of head.headers) framing.field(name, value);
       framing.method = head.method;
       framing.status = head.status;
@@ -732,7 +749,8 @@ export class Http1Parser {
         head.status = framing.status;
         head.version = framing.version;
       }
-      this.#emit!({ kind: "head", head, bytes: bytes.subarray(hFrom, hTo) });
+      view ??= bytes.subarray(hFrom, hTo);
+      this.#emit!({ kind: "head", head, bytes: view });
     }
     this.#frame(framing);
     return end;

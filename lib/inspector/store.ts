@@ -379,10 +379,11 @@ export class CaptureStore {
     return this.arena.holds(r.req) && (!r.res || this.arena.holds(r.res));
   }
 
-  /** Forgets every capture. */
+  /** Forgets every capture (and the count of those not captured). */
   clear(): void {
     for (const l of this.#clearListeners) l();
     this.#slots.clear();
+    this.notCaptured = 0;
   }
 
   /** Calls `f` for each new (or closed) capture until the returned function is called. */
