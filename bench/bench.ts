@@ -118,10 +118,11 @@ function curlTarget(t: Target, path: string): string[] {
     : ["-H", `Host: ${t.host}`, `http://127.0.0.1:${t.port}${path}`];
 }
 
-async function wrk(t: Target, close: boolean) {
+async function wrk(t: Target, close: boolean, share = 1) {
+  // `share` 2: one of two wrk runs at once, each with half the load.
   const args = [
-    "-t2",
-    "-c50",
+    `-t${2 / share}`,
+    `-c${50 / share}`,
     `-d${SECONDS}s`,
     "--latency",
     "-H",
@@ -311,6 +312,49 @@ const row = (
     extra,
   ]);
 };
+/**
+ * Two targets loaded at the same time, each by its own wrk with half the
+ * connections, for one row: whatever the machine does during a run (and on
+ * two shared cores it does a lot) happens to both. One warm-up round, then
+ * {@linkcode PAIRS} rounds; the median of each target, the median of the
+ * rounds' ratios `b / a`, and every round in the notes. For a feature on
+ * beside the same client with it off.
+ */
+async function sideBySide(
+  label: string,
+  a: { name: string; target: Target },
+  b: { name: string; target: Target },
+  goal: number,
+): Promise<void> {
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    const m = s.length >> 1;
+    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  const round = () =>
+    Promise.all([wrk(a.target, false, 2), wrk(b.target, false, 2)]);
+  await round();
+  const runs = { a: [] as number[], b: [] as number[], r: [] as number[] };
+  for (let i = 0; i < PAIRS; i++) {
+    const [x, y] = await round();
+    runs.a.push(x.rps);
+    runs.b.push(y.rps);
+    runs.r.push(y.rps / x.rps);
+  }
+  const ratio = median(runs.r);
+  rows.push([
+    label,
+    `${median(runs.a).toFixed(0)} (${a.name})`,
+    `${median(runs.b).toFixed(0)} (${b.name})`,
+    `${ratio.toFixed(2)}×`,
+    `≥ ${goal}×`,
+    ratio >= goal ? "yes" : "no",
+    `side by side, median of rounds' ratios ${
+      runs.r.map((x) => x.toFixed(2)).join("/")
+    }`,
+  ]);
+}
+
 /** Alternated runs of each target in a row (after one warm-up run each). */
 const PAIRS = 5;
 /**
@@ -499,7 +543,7 @@ async function tcpRows(): Promise<void> {
  * client that rewrites request heads (the default: forwarded headers) and
  * one with `--forwarded-headers off`, and the inspector on beside
  * `--no-inspect`; same server and backend, runs alternated (see
- * {@linkcode alternate}).
+ * {@linkcode alternate}) and both loaded at once ({@linkcode sideBySide}).
  */
 async function featureRows(): Promise<void> {
   /** A client with `flags` beside the others (quiet: see the README). */
@@ -523,13 +567,11 @@ async function featureRows(): Promise<void> {
   ) => {
     const off = await another(label, offFlags);
     const on = onFlags ? await another(label, onFlags) : tunnel;
-    await alternate(
-      label,
-      { name: "off", target: off },
-      { name: "on", target: on },
-      false,
-      0.9,
-    );
+    const a = { name: "off", target: off }, b = { name: "on", target: on };
+    // Alone at full load, as a user runs one client (noisy: ±10% a run
+    // here), then both at once (precise, and gentler: each carries half).
+    await alternate(`${label}, alternated`, a, b, false, 0.9);
+    await sideBySide(`${label}, side by side`, a, b, 0.9);
   };
   await compare("keep-alive: inspector on vs --no-inspect", ["--no-inspect"]);
   // The same with every request captured, however many come (no rate).
