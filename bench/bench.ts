@@ -360,7 +360,7 @@ const PAIRS = 5;
 /**
  * Two targets run alternately for one row: one warm-up run each (its number
  * dropped: the JIT is still compiling), then {@linkcode PAIRS} runs each,
- * `a` first; the median of each (one run disturbed by the machine moves a
+ * in the order a b, b a, a b…; the median of each (one run disturbed by the machine moves a
  * mean, not a median), their ratio `b / a`, and every run in the notes.
  */
 async function alternate(
@@ -379,9 +379,12 @@ async function alternate(
   await wrk(a.target, close);
   await wrk(b.target, close);
   const runs = { a: [] as number[], b: [] as number[] };
+  // a b, b a, a b, …: whatever favours a run's place in a pair (or drifts)
+  // falls on both.
   for (let i = 0; i < PAIRS; i++) {
-    runs.a.push((await wrk(a.target, close)).rps);
-    runs.b.push((await wrk(b.target, close)).rps);
+    for (const which of i % 2 ? ["b", "a"] as const : ["a", "b"] as const) {
+      runs[which].push((await wrk((which === "a" ? a : b).target, close)).rps);
+    }
   }
   const ratio = median(runs.b) / median(runs.a);
   const list = (xs: number[]) => xs.map((x) => x.toFixed(0)).join("/");
