@@ -485,9 +485,9 @@ Deno.test("capture rate: past --inspect-rate requests go uncaptured, never chang
       assert.match(path, /^\/flood-\d+$/);
       assert.equal(atob(r.response.body), path.repeat(50));
     }
-    // A second later the budget is back: the same connection is captured
+    // Two seconds later the budget is back: the same connection is captured
     // again, each answer framed from its first byte.
-    await new Promise((r) => setTimeout(r, 1200));
+    await new Promise((r) => setTimeout(r, 2000));
     for (let i = 0; i < 3; i++) {
       assert.equal(await ask(`/after-${i}`), `/after-${i}`.repeat(50));
     }
