@@ -13,6 +13,7 @@ import {
   type ForwardedMode,
   type RewriteCache,
   rewriteHead,
+  type RewriteOptions,
 } from "./forwarded.ts";
 
 /** Bytes of rewritten heads one push can place without allocating. */
@@ -81,9 +82,40 @@ export class RequestFilter implements InboundFilter {
     return out;
   };
 
+  // This push's output and refusal, filled by #onEvent (made once, as are
+  // the rewrite's options: nothing is made per request but the output).
+  #out: Uint8Array[] = [];
+  #reply: Uint8Array | undefined;
+  #rewrite: RewriteOptions;
+  #onEvent = (e: Http1Event): void => {
+    if (this.#reply) return;
+    this.#o.watch?.(e);
+    if (e.kind === "head") {
+      const auth = this.#o.basicAuth;
+      if (auth?.length) {
+        const given = e.head.headers.find(([k]) =>
+          k.toLowerCase() === "authorization"
+        )?.[1];
+        if (!basicAuthOk(given, auth)) {
+          this.#reply = unauthorized();
+          return;
+        }
+      }
+      this.#out.push(
+        rewriteHead(e.head, e.bytes, this.#rewrite, this.#cache, this.#alloc),
+      );
+    } else if (e.kind === "body" || e.kind === "raw") this.#out.push(e.bytes);
+  };
+
   /** A filter for one connection. */
   constructor(options: RequestFilterOptions) {
     this.#o = options;
+    this.#rewrite = {
+      mode: options.forwarded,
+      facts: options.facts,
+      host: options.host,
+      dropAuthorization: !!options.basicAuth?.length,
+    };
     this.#parser = new Http1Parser("request", {
       maxHead: options.maxHead ?? 32 * 1024,
     });
@@ -103,42 +135,15 @@ export class RequestFilter implements InboundFilter {
     }
     if (this.#raw) return { out: [chunk] };
     this.#used = 0;
-    const out: Uint8Array[] = [];
-    let reply: Uint8Array | undefined;
+    const out: Uint8Array[] = this.#out = [];
+    this.#reply = undefined;
     try {
-      const watch = this.#o.watch;
-      this.#parser.push(chunk, (e) => {
-        if (reply) return;
-        watch?.(e);
-        if (e.kind === "head") {
-          const auth = this.#o.basicAuth;
-          if (auth?.length) {
-            const given = e.head.headers.find(([k]) =>
-              k.toLowerCase() === "authorization"
-            )?.[1];
-            if (!basicAuthOk(given, auth)) {
-              reply = unauthorized();
-              return;
-            }
-          }
-          out.push(rewriteHead(
-            e.head,
-            e.bytes,
-            {
-              mode: this.#o.forwarded,
-              facts: this.#o.facts,
-              host: this.#o.host,
-              dropAuthorization: !!auth?.length,
-            },
-            this.#cache,
-            this.#alloc,
-          ));
-        } else if (e.kind === "body" || e.kind === "raw") out.push(e.bytes);
-      });
+      this.#parser.push(chunk, this.#onEvent);
     } catch (err) {
       if (!(err instanceof Http1Error)) throw err;
-      reply = page(err.status, `Refused: ${err.message}.`);
+      this.#reply = page(err.status, `Refused: ${err.message}.`);
     }
+    const reply = this.#reply;
     if (reply) {
       this.#dead = true;
       this.#o.watch?.(undefined);
