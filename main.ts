@@ -173,6 +173,17 @@ function styles() {
 /** Longest a request's log line waits to be written with others (ms). */
 const LOG_FLUSH = 50;
 
+/** `--inspect-rate`: a whole number of requests a second, 0 for all. */
+function parseRate(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,9}$/.test(value)) {
+    throw new UsageError(
+      `--inspect-rate takes requests a second (0: capture all), not "${value}"`,
+    );
+  }
+  return Number(value);
+}
+
 /** `--inspect`: `port`, `host:port` or `[::1]:port`, loopback only. */
 function parseInspect(
   value: string | undefined,
@@ -588,9 +599,7 @@ export async function main(args: string[]): Promise<number> {
         inspect: f["no-inspect"] === true || parsed.protocol === "tcp"
           ? undefined
           : parseInspect(str("inspect")),
-        inspectRate: str("inspect-rate") === "0"
-          ? 0
-          : parseCount(str("inspect-rate"), "--inspect-rate"),
+        inspectRate: parseRate(str("inspect-rate")),
       },
     );
   } catch (err) {

@@ -417,6 +417,12 @@ Deno.test("request log: a WebSocket is one line open and one closed; --quiet and
   const p = new Proc(["3000", "--inspect", "0.0.0.0:4040"]);
   assert.equal((await p.done).code, 2);
   assert.match(p.stderr, /--inspect takes a loopback address/);
+  const r = new Proc(["3000", "--inspect-rate", "fast"]);
+  assert.equal((await r.done).code, 2);
+  assert.match(
+    r.stderr,
+    /--inspect-rate takes requests a second \(0: capture all\), not "fast"/,
+  );
 });
 
 Deno.test("capture rate: past --inspect-rate requests go uncaptured, never changed; capture resumes on the same connection", async () => {
