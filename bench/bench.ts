@@ -312,6 +312,13 @@ const row = (
     extra,
   ]);
 };
+/** The middle of `xs` (the mean of the two middle ones for an even count). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
 /**
  * Two targets loaded at the same time, each by its own wrk with half the
  * connections, for one row: whatever the machine does during a run (and on
@@ -326,11 +333,6 @@ async function sideBySide(
   b: { name: string; target: Target },
   goal: number,
 ): Promise<void> {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const round = () =>
     Promise.all([wrk(a.target, false, 2), wrk(b.target, false, 2)]);
   await round();
@@ -371,11 +373,6 @@ async function alternate(
   goal: number | undefined,
   note = "",
 ): Promise<void> {
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((x, y) => x - y);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   await wrk(a.target, close);
   await wrk(b.target, close);
   const runs = { a: [] as number[], b: [] as number[] };

@@ -214,6 +214,10 @@ export class ConnectionTap {
     this.#reqStart = 0;
   }
 
+  #requestBody(b: Uint8Array, from: number, to: number, data: boolean): void {
+    if (this.#reqStart) this.#reqBody.add(b, from, to, data); // not if paused
+  }
+
   #requestEnd(): void {
     if (!this.#reqStart) return;
     this.#held = true;
@@ -224,9 +228,7 @@ export class ConnectionTap {
   // The parsers' sinks, made once.
   #reqSink: Http1Sink = {
     head: (b, from, to) => this.#requestHead(b, from, to, this.#req.method),
-    body: (b, from, to, data) => {
-      if (this.#reqStart) this.#reqBody.add(b, from, to, data);
-    },
+    body: (b, from, to, data) => this.#requestBody(b, from, to, data),
     end: () => this.#requestEnd(),
     raw: () => {},
   };
@@ -254,7 +256,7 @@ export class ConnectionTap {
     else if (e.kind === "head") {
       this.#requestHead(e.bytes, 0, e.bytes.length, e.head.method);
     } else if (e.kind === "body") {
-      if (this.#reqStart) this.#reqBody.add(e.bytes, 0, e.bytes.length, e.data);
+      this.#requestBody(e.bytes, 0, e.bytes.length, e.data);
     } else if (e.kind === "end") this.#requestEnd();
   };
 

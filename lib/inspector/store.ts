@@ -226,7 +226,7 @@ class Slots {
   ): number {
     if (pieces.length > SIDE) {
       const a = this.aside.get(i) ?? {};
-      a[side] = pieces.slice(); // the tap's own array is reused
+      a[side] = pieces; // a tap starts a new array for its next message
       this.aside.set(i, a);
       return pieces.length;
     }
@@ -322,9 +322,9 @@ export class CaptureStore {
   }
 
   /**
-   * Stores a finished exchange (a tap calls this); sets its `n`. Neither
-   * the record nor its arrays are kept (a tap reuses them): their numbers
-   * are copied into a slot.
+   * Stores a finished exchange (a tap calls this); sets its `n`. The
+   * record is not kept (a tap reuses it): its numbers are copied into a
+   * slot, and its piece arrays, never changed again, are copied or kept.
    */
   add(r: CaptureRecord): void {
     // Pending so long that its bytes were reused: it cannot be shown.
