@@ -74,6 +74,10 @@ Options:
   -h, --host <host>        server host; tunnels are <name>.<host>  [localhost]
   -p, --port <port>        server port                             [9999]
       --token <token>      shared secret (or GROKTUNNEL_TOKEN)
+      --stall-timeout <seconds>  end a session whose peer reads nothing
+                           of what it is owed for this long        [30]
+      --memory-budget <MiB>  unread bytes all tunnels may hold: past it
+                           windows stop growing, new connections get 503 [128]
       --help               show this help (also -h alone)
       --version            show the version
 
@@ -122,6 +126,8 @@ Server options:
       --tcp-ports <low-high>       offer TCP tunnels on these ports (off)
       --max-tcp-tunnels-per-ip <n> TCP tunnels at once per client IP [4]
       --shutdown-grace <seconds>   in-flight time on SIGINT/SIGTERM [10]
+      --max-owed <bytes>           answers owed to one client before the
+                                   server stops reading it        [262144]
 
 Automatic certificates (the server is the DNS server of its zone):
       --acme               get and renew a certificate for <host> and *.<host>
@@ -182,6 +188,12 @@ function parseRate(value: string | undefined): number | undefined {
     );
   }
   return Number(value);
+}
+
+/** `--memory-budget`: whole MiB, as bytes. */
+function parseMiB(value: string | undefined): number | undefined {
+  const n = parseCount(value, "--memory-budget");
+  return n === undefined ? undefined : n * 1024 * 1024;
 }
 
 /** `--inspect`: `port`, `host:port` or `[::1]:port`, loopback only. */
@@ -534,6 +546,9 @@ export async function main(args: string[]): Promise<number> {
           grace: parseSeconds(str("shutdown-grace"), "--shutdown-grace") ??
             10_000,
           cluster: clusterOptions(f),
+          stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
+          memoryBudget: parseMiB(str("memory-budget")),
+          maxOwed: parseCount(str("max-owed"), "--max-owed"),
         },
         s,
         auto,
@@ -590,6 +605,8 @@ export async function main(args: string[]): Promise<number> {
           "--proxy-protocol",
           ["v1", "v2"] as const,
         ),
+        stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
+        memoryBudget: parseMiB(str("memory-budget")),
       },
       s,
       {

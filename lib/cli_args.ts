@@ -57,6 +57,9 @@ const FLAGS: Record<
   "basic-auth": { type: "string", side: "client", multiple: true },
   "proxy-protocol": { type: "string", side: "client" },
   "allow-ip": { type: "string", side: "both", multiple: true },
+  "stall-timeout": { type: "string", side: "both" },
+  "memory-budget": { type: "string", side: "both" },
+  "max-owed": { type: "string", side: "server" },
   "deny-ip": { type: "string", side: "both", multiple: true },
   // server
   bind: { type: "string", short: "b", side: "server" },

@@ -12,7 +12,8 @@ import {
   dialServer,
   isLoopback,
 } from "./dial.ts";
-import { Session } from "./mux/session.ts";
+import { DEFAULT_OWED_TIMEOUT, Session } from "./mux/session.ts";
+import { PROCESS_BUDGET } from "./mux/budget.ts";
 import { PeekedConn } from "./peek.ts";
 import { closeQuietly } from "./sockets.ts";
 import {
@@ -144,6 +145,18 @@ export interface ClientOptions {
    * @default {{ interval: 10000, timeout: 30000 }}
    */
   ping?: { interval: number; timeout: number };
+  /**
+   * Milliseconds the server may read nothing of what the client owes it
+   * before the session ends (and the client reconnects).
+   * @default {30000}
+   */
+  stallTimeout?: number;
+  /**
+   * Bytes all channels may hold unread at once (the process's budget):
+   * past it windows stop growing and new connections get 503.
+   * @default {134217728}
+   */
+  memoryBudget?: number;
   /** Called on every state change, for status output. */
   onEvent?: (event: ClientEvent) => void;
 }
@@ -180,6 +193,7 @@ export class TunnelClient {
         | "proxyProtocol"
         | "capture"
         | "remotePort"
+        | "memoryBudget"
       >
     >
     & ClientOptions;
@@ -217,6 +231,9 @@ export class TunnelClient {
       emit: (e) => this.#emit(e),
     });
     for (const c of options.basicAuth ?? []) checkCredentialSyntax(c);
+    if (options.memoryBudget !== undefined) {
+      PROCESS_BUDGET.limit = options.memoryBudget;
+    }
     new IpFilter(options.allowIps, options.denyIps); // throws on a bad block
     this.#o = {
       server: "localhost",
@@ -230,6 +247,7 @@ export class TunnelClient {
       minBackoff: MIN_BACKOFF,
       maxBackoff: MAX_BACKOFF,
       ping: { interval: CLIENT_PING_INTERVAL, timeout: CLIENT_PING_TIMEOUT },
+      stallTimeout: DEFAULT_OWED_TIMEOUT,
       ...options,
     };
     this.ready = new Promise((resolve, reject) => {
@@ -385,7 +403,9 @@ export class TunnelClient {
         allowIps: this.#o.allowIps,
         denyIps: this.#o.denyIps,
       }, { timeout: this.#o.connectTimeout, tls: this.#o.tls });
-      const session = new Session(new PeekedConn(conn, granted.rest));
+      const session = new Session(new PeekedConn(conn, granted.rest), {
+        owedTimeout: this.#o.stallTimeout,
+      });
       this.#session = session;
       if (this.#stopped) session.close();
       if (granted.features.includes(FEATURE_PING)) {

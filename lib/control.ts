@@ -6,7 +6,7 @@
  * name at once instead of holding it.
  */
 
-import { Session } from "./mux/session.ts";
+import { Session, type SessionOptions } from "./mux/session.ts";
 import type { PeekResult } from "./peek.ts";
 import { page, reason } from "./pages.ts";
 import type { Refusal, Registered, Registry } from "./registry.ts";
@@ -62,8 +62,10 @@ export interface ControlContext {
   closing: () => boolean;
   /** PING interval and timeout for clients that offer it (ms). */
   ping: { interval: number; timeout: number };
-  /** Channels at once per session. */
-  maxChannels: number;
+  /** Each tunnel's session: channels at once, what it may owe, how long. */
+  session: Required<
+    Pick<SessionOptions, "maxChannels" | "maxOwed" | "owedTimeout">
+  >;
   /** Called when a tunnel ended (after it left the registry). */
   ended: (t: Tunnel, why: string) => void;
   /** The cluster's name table, when this server is one node of several. */
@@ -260,8 +262,8 @@ export class ControlEndpoint {
     }
     conn.setKeepAlive(true);
     const session = new Session(r.conn, {
+      ...this.#c.session,
       acceptChannels: false,
-      maxChannels: this.#c.maxChannels,
     });
     if (ping) session.enablePing(this.#c.ping);
     const tunnel: Tunnel = {

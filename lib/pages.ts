@@ -106,3 +106,14 @@ export const TLS_ACCESS_DENIED: Uint8Array = new Uint8Array([
   0x02,
   0x31,
 ]);
+
+/** A TLS fatal alert `internal_error` (RFC 8446 §6.2): the TLS way to say 503. */
+export const TLS_INTERNAL_ERROR: Uint8Array = new Uint8Array([
+  0x15,
+  0x03,
+  0x01,
+  0x00,
+  0x02,
+  0x02,
+  0x50,
+]);

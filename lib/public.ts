@@ -10,9 +10,15 @@
  */
 
 import { OpenFailedError } from "./mux/errors.ts";
+import { PROCESS_BUDGET } from "./mux/budget.ts";
 import { relay } from "./relay.ts";
 import { answer, closeQuietly, type NetConn } from "./sockets.ts";
-import { page, TLS_ACCESS_DENIED, TLS_UNRECOGNIZED_NAME } from "./pages.ts";
+import {
+  page,
+  TLS_ACCESS_DENIED,
+  TLS_INTERNAL_ERROR,
+  TLS_UNRECOGNIZED_NAME,
+} from "./pages.ts";
 import { type ChannelFacts, encodeFacts } from "./facts.ts";
 import type { IpFilter } from "./ip_filter.ts";
 import { serveTcpTunnel } from "./tcp.ts";
@@ -266,6 +272,17 @@ export class PublicSide {
       );
       return;
     }
+    if (PROCESS_BUDGET.spent) {
+      await answer(
+        r.conn,
+        r.kind === "tls" ? TLS_INTERNAL_ERROR : page(
+          503,
+          "The server holds as much unread data as it may (--memory-budget); try again shortly.",
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      );
+      return;
+    }
     const done = this.#o.track(conn);
     try {
       let ch;
@@ -305,7 +322,9 @@ export class PublicSide {
   /** A TCP tunnel's port: each connection becomes a channel, no peek. */
   serveTcp(listener: Deno.TcpListener, t: Tunnel): void {
     serveTcpTunnel(listener, {
-      allows: (ip) => this.#o.visitors.allows(ip) && t.visitors.allows(ip),
+      allows: (ip) =>
+        this.#o.visitors.allows(ip) && t.visitors.allows(ip) &&
+        !PROCESS_BUDGET.spent,
       maxConnections: this.#o.maxConnections,
       channelCount: () => t.session.channelCount,
       ended: t.session.closed,

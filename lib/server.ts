@@ -33,6 +33,8 @@ import {
 } from "./tls/reloader.ts";
 import type { NodeTlsConn } from "./tls/node_conn.ts";
 import { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
+import { DEFAULT_MAX_OWED, DEFAULT_OWED_TIMEOUT } from "./mux/session.ts";
+import { PROCESS_BUDGET } from "./mux/budget.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;
@@ -149,6 +151,24 @@ export interface ServerOptions {
    * @default {30000}
    */
   pingTimeout?: number;
+  /**
+   * Milliseconds a client may read nothing of what the server owes it
+   * (answers to its messages) before its session ends.
+   * @default {30000}
+   */
+  stallTimeout?: number;
+  /**
+   * Bytes of answers owed to one client past which the server stops reading
+   * from it until they drain.
+   * @default {262144}
+   */
+  maxOwed?: number;
+  /**
+   * Bytes all tunnels may hold unread at once (the process's budget): past
+   * it windows stop growing and new public connections get 503.
+   * @default {134217728}
+   */
+  memoryBudget?: number;
   /** Where log lines go; default stderr with a timestamp. */
   log?: (line: string) => void;
   /**
@@ -209,6 +229,9 @@ export class TunnelServer {
    */
   constructor(options: ServerOptions = {}) {
     this.host = normaliseHost(options.host ?? "localhost");
+    if (options.memoryBudget !== undefined) {
+      PROCESS_BUDGET.limit = options.memoryBudget;
+    }
     this.#peek = {
       timeout: options.peekTimeout ?? DEFAULT_PEEK_TIMEOUT,
       maxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
@@ -254,7 +277,11 @@ export class TunnelServer {
         interval: options.pingInterval ?? DEFAULT_PING_INTERVAL,
         timeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
       },
-      maxChannels: this.#maxConnections,
+      session: {
+        maxChannels: this.#maxConnections,
+        maxOwed: options.maxOwed ?? DEFAULT_MAX_OWED,
+        owedTimeout: options.stallTimeout ?? DEFAULT_OWED_TIMEOUT,
+      },
       ended: (t, why) => this.#ended(t, why),
       tcp: options.tcpPorts
         ? {

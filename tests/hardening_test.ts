@@ -536,3 +536,73 @@ Deno.test("a forged client sending DATA past the window it was granted is cut of
     await backend.shutdown();
   }
 });
+
+Deno.test("a client that floods OPENs or PINGs and never reads: the server stops reading it, stays small, and ends it", async () => {
+  const backend = startBackend();
+  // A short stall timeout, so the test sees the end (the default is 30 s).
+  const { server, port } = await startServerProc(0, ["--stall-timeout", "3"]);
+  const honest = await startClientProc(backend.addr.port, port);
+  try {
+    const before = await rss(server.child.pid);
+    const floods: Array<[string, Uint8Array, RegExp]> = [
+      // OPEN: each owes an OPEN_FAILURE (the server accepts no channels):
+      // past 256 KiB owed the server stops reading, then ends the session.
+      [
+        "OPEN",
+        new Uint8Array([100, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 128, 0]),
+        /ended .*The peer reads nothing: \d+ bytes owed/,
+      ],
+      // PING (negotiated): each owes a PONG; they are coalesced, and more
+      // than 100 a second is a flood.
+      [
+        "PING",
+        new Uint8Array([107, 0, 0, 0, 7]),
+        /ended .*Protocol error: PING flood/,
+      ],
+    ];
+    for (const [what, message, why] of floods) {
+      const forged = await control(port, "X-Groktunnel-Features: ping\r\n");
+      assert.equal(forged.status, 200, what);
+      // 64 MiB of messages, written until the server stops taking them.
+      const block = new Uint8Array(64 * 1024 - (64 * 1024) % message.length);
+      for (let i = 0; i < block.length; i += message.length) {
+        block.set(message, i);
+      }
+      let sent = 0;
+      const sending = (async () => {
+        try {
+          while (sent < 64 << 20) {
+            let off = 0;
+            while (off < block.length) {
+              off += await forged.conn.write(block.subarray(off));
+            }
+            sent += block.length;
+          }
+        } catch { /* cut off */ }
+      })();
+      // The sender stalls (the server stopped reading) or is cut off.
+      await server.waitFor("stderr", why, 20_000);
+      await within(10_000, sending, `${what} sender stalls or is cut off`);
+      forged.conn.close();
+      assert.ok(sent < 64 << 20, `${what}: the server read all ${sent} bytes`);
+      const after = await rss(server.child.pid);
+      assert.ok(
+        after - before < 48,
+        `${what} flood: server RSS ${before.toFixed(0)} → ${
+          after.toFixed(0)
+        } MB after ${(sent / 2 ** 20).toFixed(1)} MiB sent`,
+      );
+      // The name is freed; the honest tunnel answers byte-exact.
+      assert.equal((await rawRequest(port, forged.host!, "/")).status, 404);
+      const r = await rawRequest(port, honest.url.host, "/hello");
+      assert.equal(r.status, 200, what);
+      assert.equal(r.text, "hello ");
+      // A server log line for the new state is never the old one again.
+      server.stderr = "";
+    }
+  } finally {
+    await honest.client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});

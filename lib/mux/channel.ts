@@ -12,6 +12,7 @@
  */
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
+import type { BufferBudget } from "./budget.ts";
 import { acquire, release, SIZES } from "../buffers.ts";
 import {
   DATA_HEADER_SIZE,
@@ -74,6 +75,8 @@ export interface ChannelHost {
   send(frame: Uint8Array): void;
   /** Queues a DATA frame; resolves once it was written to the socket. */
   sendData(frame: Uint8Array): Promise<void>;
+  /** Where received bytes are counted until read. */
+  readonly budget: BufferBudget;
 }
 
 /** A promise that can be awaited repeatedly and woken from outside. */
@@ -108,6 +111,7 @@ export class MuxChannel implements Channel {
   #localWindow: number; // what the peer may still send
   #unacked = 0; // consumed but not yet granted back
   #segs: Segment[] = []; // received bytes, in pooled buffers
+  #buffered = 0; // their count, also held against the host's budget
   #lent: Segment | null = null; // the last view came from it; see #returnLent
   #readable = new Signal();
 
@@ -180,6 +184,8 @@ export class MuxChannel implements Channel {
   onData(chunk: Uint8Array): void {
     if (this.#sentClose) return;
     this.bytesRead += chunk.length;
+    this.#buffered += chunk.length;
+    this.#host.budget.used += chunk.length;
     let off = 0;
     const tail = this.#segs[this.#segs.length - 1];
     if (tail && tail.end < tail.buf.length) {
@@ -212,6 +218,8 @@ export class MuxChannel implements Channel {
     }
     this.#segs = [];
     this.#lent = null;
+    this.#host.budget.used -= this.#buffered;
+    this.#buffered = 0;
   }
 
   /**
@@ -295,6 +303,8 @@ export class MuxChannel implements Channel {
   }
 
   #consumed(n: number): void {
+    this.#buffered -= n;
+    this.#host.budget.used -= n;
     this.#unacked += n;
     if (
       this.#unacked >= this.#windowSize / 2 && !this.#recvEOF &&
@@ -302,7 +312,8 @@ export class MuxChannel implements Channel {
     ) {
       // A reader that keeps up earns a bigger window (doubling up to the
       // maximum); one that stalls never gets here and holds only what it has.
-      const growth = Math.min(
+      // Past the process's budget no window grows.
+      const growth = this.#host.budget.spent ? 0 : Math.min(
         this.#windowSize,
         this.#maxWindow - this.#windowSize,
       );

@@ -11,6 +11,7 @@
  */
 
 import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
+import { type BufferBudget, PROCESS_BUDGET } from "./budget.ts";
 import { closeQuietly } from "../sockets.ts";
 import {
   OpenFailedError,
@@ -50,12 +51,41 @@ export const DEFAULT_MAX_PACKET = 256 * 1024;
 export const DEFAULT_OPEN_TIMEOUT = 10_000;
 /** Channels open at once on one session, beyond which OPENs are refused. */
 export const DEFAULT_MAX_CHANNELS = 8192;
+/**
+ * Bytes of control messages (answers to OPENs, PONGs, CLOSEs, window
+ * grants, our OPENs) waiting to be written, past which the session stops
+ * reading from the peer until they drain (256 KiB): a peer that sends and
+ * never reads makes us owe it this much, no more.
+ */
+export const DEFAULT_MAX_OWED = 256 * 1024;
+/**
+ * How long reading may stay stopped because the peer reads nothing we owe
+ * it, before the session ends (ms).
+ */
+export const DEFAULT_OWED_TIMEOUT = 30_000;
+/**
+ * PINGs answered by one coalesced PONG that is still unwritten, past which
+ * reading stops as it does for {@linkcode DEFAULT_MAX_OWED}: an honest peer
+ * pings every few seconds, not this many times while we cannot answer.
+ */
+const MAX_COALESCED_PINGS = 64;
+/**
+ * PINGs a peer may send per second on average (bursts of as many): more is
+ * a flood, not a liveness check, and ends the session. Ours sends one
+ * every 10 s.
+ */
+export const MAX_PINGS_PER_SECOND = 100;
 /** Smallest and largest max packet a peer may announce (as qmux checks). */
 const MIN_PACKET = 9, MAX_PACKET = 2 ** 31;
 /** Size of the socket read buffer. */
 const READ_BUFFER_SIZE = 256 * 1024;
 /** Frames up to this size are glued together into one write. */
 const COALESCE_LIMIT = 64 * 1024;
+/**
+ * Control frames are copied into blocks of this size as they are queued:
+ * a flood of small answers costs its bytes, not an object each.
+ */
+const CONTROL_BLOCK = 4 * 1024;
 
 /** The byte stream under a session: a `Deno.Conn` or anything shaped like it. */
 export interface Duplex {
@@ -102,6 +132,23 @@ export interface SessionOptions {
    * @default {10000}
    */
   openTimeout?: number;
+  /**
+   * Bytes of control messages queued for the peer past which reading stops
+   * until they drain.
+   * @default {262144}
+   */
+  maxOwed?: number;
+  /**
+   * Milliseconds reading may stay stopped that way before the session ends.
+   * @default {30000}
+   */
+  owedTimeout?: number;
+  /**
+   * Where the bytes channels received and nobody read yet are counted:
+   * past it, windows stop growing.
+   * @default {PROCESS_BUDGET}
+   */
+  budget?: BufferBudget;
 }
 
 /** Options of {@linkcode Session.enablePing}. */
@@ -122,6 +169,8 @@ interface Pending {
 interface Queued {
   frame: Uint8Array;
   done: ((err?: Error) => void) | undefined;
+  /** Control frames copied into `frame` so far (a block; -1: not a block). */
+  fill: number;
 }
 
 /**
@@ -153,6 +202,20 @@ export class Session {
   #acceptChannels: boolean;
   #maxChannels: number;
   #openTimeout: number;
+  #maxOwed: number;
+  #owedTimeout: number;
+  /** Bytes of control frames queued, not yet written. */
+  #owed = 0;
+  #drained: (() => void) | undefined;
+  /** A queued PONG not yet taken for writing: a newer nonce overwrites it. */
+  #pong: { q: Queued; at: number; batch: number } | undefined;
+  /** PINGs that a PONG still unwritten answers. */
+  #pings = 0;
+  /** PINGs the peer may still send now (refilled with time). */
+  #pingAllowance = MAX_PINGS_PER_SECOND;
+  #pingRefilled = Date.now();
+  /** Counts the queue's hand-overs to the writer. */
+  #batch = 0;
   #channels = new Map<number, MuxChannel>();
   #nextId = 0;
   #pending = new Map<number, Pending>();
@@ -196,13 +259,16 @@ export class Session {
     this.#acceptChannels = options.acceptChannels ?? true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
+    this.#maxOwed = options.maxOwed ?? DEFAULT_MAX_OWED;
+    this.#owedTimeout = options.owedTimeout ?? DEFAULT_OWED_TIMEOUT;
     this.closed = new Promise((r) => this.#resolveClosed = r);
     this.#host = {
-      send: (frame) => this.#enqueue(frame, undefined),
+      send: (frame) => this.#control(frame),
       sendData: (frame) =>
         new Promise((resolve, reject) =>
           this.#enqueue(frame, (err) => err ? reject(err) : resolve())
         ),
+      budget: options.budget ?? PROCESS_BUDGET,
     };
     this.#readLoop();
   }
@@ -228,10 +294,7 @@ export class Session {
     const id = this.#nextId++;
     const ch = this.#newChannel(id);
     this.#channels.set(id, ch);
-    this.#enqueue(
-      encodeOpen(id, this.#initialWindow, this.#maxPacket),
-      undefined,
-    );
+    this.#control(encodeOpen(id, this.#initialWindow, this.#maxPacket));
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         resolve,
@@ -288,7 +351,7 @@ export class Session {
         );
         return;
       }
-      this.#enqueue(encodePing(MSG_PING, nonce++ >>> 0), undefined);
+      this.#control(encodePing(MSG_PING, nonce++ >>> 0));
     }, options.interval);
   }
 
@@ -323,6 +386,11 @@ export class Session {
         this.bytesIn += n;
         this.#lastActivity = Date.now();
         this.#decoder.feed(buf.subarray(0, n), sink);
+        // Backpressure: what the peer's messages made us owe it must be
+        // written before more of them are read.
+        if (
+          this.#owed > this.#maxOwed || this.#pings > MAX_COALESCED_PINGS
+        ) await this.#drain();
       }
     } catch (err) {
       this.#fail(err);
@@ -378,7 +446,7 @@ export class Session {
         return;
       }
       case MSG_PING:
-        return this.#enqueue(encodePing(MSG_PONG, msg.nonce), undefined);
+        return this.#answerPing(msg.nonce);
       case MSG_PONG:
         return;
     }
@@ -399,16 +467,15 @@ export class Session {
       !this.#acceptChannels || maxPacket < MIN_PACKET ||
       maxPacket > MAX_PACKET || this.#channels.size >= this.#maxChannels
     ) {
-      this.#enqueue(encodeRecipientOnly(MSG_OPEN_FAILURE, sender), undefined);
+      this.#control(encodeRecipientOnly(MSG_OPEN_FAILURE, sender));
       return;
     }
     const id = this.#nextId++;
     const ch = this.#newChannel(id);
     ch.setRemote(sender, window, maxPacket);
     this.#channels.set(id, ch);
-    this.#enqueue(
+    this.#control(
       encodeOpenConfirm(sender, id, this.#initialWindow, this.#maxPacket),
-      undefined,
     );
     this.#acceptQueue.push(ch);
     this.#acceptWaiters.shift()?.();
@@ -440,12 +507,77 @@ export class Session {
 
   // ---- writing ----
 
+  /** Waits until what we owe drains below half the limit (or ends the session). */
+  async #drain(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(() => {
+        this.#end(
+          new SessionClosedError(
+            `The peer reads nothing: ${this.#owed} bytes owed to it (${this.#pings} PINGs) for over ${this.#owedTimeout} ms`,
+          ),
+        );
+        resolve();
+      }, this.#owedTimeout);
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
+  }
+
+  /** One PONG queued at most: a newer PING's nonce replaces the older one's. */
+  #answerPing(nonce: number): void {
+    const now = this.#lastActivity;
+    this.#pingAllowance = Math.min(
+      MAX_PINGS_PER_SECOND,
+      this.#pingAllowance +
+        (now - this.#pingRefilled) * MAX_PINGS_PER_SECOND / 1000,
+    );
+    this.#pingRefilled = now;
+    if (--this.#pingAllowance < 0) {
+      throw new ProtocolError(
+        `PING flood: more than ${MAX_PINGS_PER_SECOND} a second`,
+      );
+    }
+    this.#pings++;
+    const p = this.#pong;
+    if (p && p.batch === this.#batch) {
+      new DataView(p.q.frame.buffer).setUint32(p.at + 1, nonce);
+      return;
+    }
+    this.#control(encodePing(MSG_PONG, nonce), true);
+  }
+
+  /**
+   * Queues a control frame: copied into the queue's last block when it has
+   * room (so a flood of answers holds its bytes, not an object each).
+   */
+  #control(frame: Uint8Array, pong = false): void {
+    if (this.#error) return;
+    this.#owed += frame.length;
+    const last = this.#queue[this.#queue.length - 1];
+    let q: Queued;
+    if (last && last.fill >= 0 && last.fill + frame.length <= CONTROL_BLOCK) {
+      q = last;
+    } else {
+      q = { frame: new Uint8Array(CONTROL_BLOCK), done: undefined, fill: 0 };
+      this.#push(q);
+    }
+    if (pong) this.#pong = { q, at: q.fill, batch: this.#batch };
+    q.frame.set(frame, q.fill);
+    q.fill += frame.length;
+  }
+
   #enqueue(frame: Uint8Array, done: Queued["done"]): void {
     if (this.#error) {
       done?.(this.#error);
       return;
     }
-    this.#queue.push({ frame, done });
+    this.#push({ frame, done, fill: -1 });
+  }
+
+  #push(q: Queued): void {
+    this.#queue.push(q);
     if (!this.#flushing) {
       // Start writing after the current microtasks: frames that other
       // channels queue in this same tick then share one socket write.
@@ -462,6 +594,10 @@ export class Session {
       while (this.#queue.length > 0 && !this.#error) {
         batch = this.#queue;
         this.#queue = [];
+        this.#batch++;
+        for (const q of batch) {
+          if (q.fill >= 0) q.frame = q.frame.subarray(0, q.fill);
+        }
         for (i = 0; i < batch.length;) {
           let j = i, size = 0;
           while (
@@ -478,7 +614,11 @@ export class Session {
             }
             await this.#writeAll(this.#scratch.subarray(0, at));
           }
-          for (; i < j; i++) batch[i]!.done?.();
+          for (; i < j; i++) {
+            const q = batch[i]!;
+            if (q.fill >= 0) this.#wrote(q.fill);
+            else q.done?.();
+          }
         }
       }
     } catch (err) {
@@ -487,6 +627,13 @@ export class Session {
     } finally {
       this.#flushing = false;
     }
+  }
+
+  /** `n` bytes of control frames went out. */
+  #wrote(n: number): void {
+    this.#owed -= n;
+    this.#pings = 0;
+    if (this.#drained && this.#owed <= this.#maxOwed / 2) this.#drained();
   }
 
   async #writeAll(p: Uint8Array): Promise<void> {
@@ -530,6 +677,8 @@ export class Session {
     this.#acceptQueue = [];
     for (const wake of this.#acceptWaiters.splice(0)) wake();
     for (const q of this.#queue.splice(0)) q.done?.(err);
+    this.#pong = undefined;
+    this.#drained?.();
     this.#resolveClosed(err);
   }
 }
