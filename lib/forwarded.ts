@@ -78,13 +78,11 @@ export function rewriteHead(
   // Edits by field index: null drops the line, a string replaces it.
   let edits: Map<number, string | null> | undefined;
   const edit = (i: number, v: string | null) => (edits ??= new Map()).set(i, v);
-  let originalHost = "";
   let xff = -1, fwd = -1, hasProto = false, hasHost = false;
   for (let i = 0; i < headers.length; i++) {
-    const [name, value] = headers[i]!;
+    const name = headers[i]![0];
     const l = name.length;
     if (l === 4 && name.toLowerCase() === "host") {
-      originalHost = value;
       if (o.host !== undefined) edit(i, `${name}: ${o.host}\r\n`);
     } else if (
       o.mode !== "off" && (l === 9 || l === 15 || l === 16 || l === 17)
@@ -105,7 +103,8 @@ export function rewriteHead(
   let lines: Uint8Array | undefined;
   if (o.mode !== "off" && o.facts) {
     const f = o.facts;
-    const host = originalHost || f.host;
+    // The name the connection was routed by, never what the visitor wrote.
+    const host = f.host;
     const plain = xff < 0 && fwd < 0 && !hasProto && !hasHost;
     // The same lines as the last request's (keep-alive): no text is made.
     if (plain && cache.host === host) lines = cache.lines;

@@ -16,6 +16,7 @@ import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { relay } from "./relay.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
 import { closeQuietly, writeAll } from "./sockets.ts";
+import { PROCESS_BUDGET } from "./mux/budget.ts";
 
 /** Local hosts tried in turn when none is given. */
 const LOCAL_HOSTS = ["127.0.0.1", "::1"];
@@ -105,6 +106,21 @@ export class LocalSide {
         return;
       }
     }
+    if (PROCESS_BUDGET.spent) {
+      // Visitors' unread bytes fill the budget: no new connection adds more.
+      o.emit({
+        type: "local-error",
+        message:
+          "Refused a connection: unread bytes fill --memory-budget (the local app reads too slowly)",
+      });
+      if (o.protocol === "http") {
+        await ch.write(
+          page(503, "The tunnel is busy; try again shortly."),
+        ).catch(() => {});
+      }
+      ch.close();
+      return;
+    }
     let local: Deno.TcpConn;
     try {
       local = await this.dial();
@@ -154,7 +170,7 @@ export class LocalSide {
       )
       : undefined;
     const filterOptions = {
-      watch: tap?.requestEvent,
+      watch: tap?.requests,
       forwarded: o.forwarded,
       host: o.hostHeader === "rewrite" ? `localhost:${o.port}` : o.hostHeader,
       basicAuth: o.basicAuth,

@@ -99,6 +99,9 @@ export async function relay(
         await writing;
         if (n === null) break;
         writing = channel.writeFramed(buf, n);
+        // The filter looks for the answer to an upgrade (after the write
+        // has started; it only reads).
+        filter?.fromApp?.(buf, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
         // After the write has started (the session writes in a microtask
         // queued just now): the watcher is never in the bytes' path. `buf`
         // is not read into again before this write is done.
@@ -120,9 +123,11 @@ export async function relay(
           bufs = [acquire(level), acquire(level)];
         }
       }
+      filter?.appEnded?.();
       // A refusal still to send: it goes after the app's last bytes.
       if (!reply) await channel.closeWrite();
     } catch (err) {
+      filter?.appEnded?.();
       await writing.catch(() => {});
       // The peer closed the channel: it wants no more; the other way may go on.
       if (err instanceof ChannelClosedError) return;
@@ -147,8 +152,15 @@ export async function relay(
           }
           continue;
         }
-        const r = filter.push(chunk);
-        for (const piece of r.out) await writeAll(conn, piece);
+        let r = filter.push(chunk);
+        for (;;) {
+          for (const piece of r.out) await writeAll(conn, piece);
+          if (r.reply || !r.hold) break;
+          // The rest waits for the app's answer (the chunk's view stays
+          // valid: nothing more is read from the channel meanwhile).
+          await r.hold;
+          r = filter.resume!();
+        }
         if (r.reply) {
           reply = r.reply;
           break;

@@ -1,10 +1,17 @@
 /**
  * The client's filter on what visitors send to the local app: every request
  * of a connection (keep-alive and pipelined, not only the first) is parsed
- * (lib/http1/), checked (basic auth, smuggling-prone framing) and its head
- * rewritten (lib/forwarded.ts); bodies, chunked framing and upgraded streams
- * pass byte-exact. A refused request never reaches the app: the visitor gets
- * the answer (401, 400, 431) and the connection closes.
+ * (lib/http1/), checked (basic auth, smuggling-prone framing, the name the
+ * connection was routed by) and its head rewritten (lib/forwarded.ts);
+ * bodies, chunked framing and upgraded streams pass byte-exact, as spans of
+ * the input (a body of 1-byte chunks is still one piece per read).
+ *
+ * A refused request never reaches the app, not one byte of it: it is
+ * checked before it is forwarded; the visitor gets the answer (400, 401,
+ * 405, 421, 431) and the connection closes. After a request that asks to
+ * upgrade, the visitor's further bytes wait until the app answers it: a 101
+ * switches the connection to raw bytes, any other answer keeps parsing.
+ * CONNECT is refused (405): the app is an origin server, not a proxy.
  */
 
 import { basicAuthOk, unauthorized } from "./basic_auth.ts";
@@ -15,11 +22,16 @@ import {
   rewriteHead,
   type RewriteOptions,
 } from "./forwarded.ts";
+import {
+  Http1Error,
+  type Http1Head,
+  Http1Parser,
+  type Http1Sink,
+} from "./http1/parser.ts";
+import { page } from "./pages.ts";
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 4 * 1024;
-import { Http1Error, type Http1Event, Http1Parser } from "./http1/parser.ts";
-import { page } from "./pages.ts";
 
 /** What the relay does with a chunk from the visitor. */
 export interface InboundResult {
@@ -27,12 +39,36 @@ export interface InboundResult {
   out: Uint8Array[];
   /** If set: forward nothing more; answer the visitor with this and close. */
   reply?: Uint8Array;
+  /**
+   * If set: the rest of the chunk waits for the app's answer; once this
+   * resolves, {@linkcode InboundFilter.resume} hands on what follows.
+   * Until then the relay reads nothing more from the visitor.
+   */
+  hold?: Promise<void>;
 }
 
 /** A transform of the visitor-to-app bytes, as the relay uses it. */
 export interface InboundFilter {
   /** Takes the next chunk. */
   push(chunk: Uint8Array): InboundResult;
+  /** After a hold: what the held rest of the chunk gives. */
+  resume?(): InboundResult;
+  /** The app's bytes `b[from, to)`, on their way to the visitor. */
+  fromApp?(b: Uint8Array, from: number, to: number): void;
+  /** The app sent its last byte. */
+  appEnded?(): void;
+}
+
+/** Who else hears the requests the filter parses (a capture tap): parsed once. */
+export interface RequestWatcher {
+  /** A request head `b[from, to)` with its method. */
+  head(b: Uint8Array, from: number, to: number, method: string): void;
+  /** Body bytes `b[from, to)`: payload (`data`) or chunked framing. */
+  body(b: Uint8Array, from: number, to: number, data: boolean): void;
+  /** The request is complete. */
+  end(): void;
+  /** Parsing stopped (not HTTP, or refused). */
+  stop(): void;
 }
 
 /** Options of {@linkcode RequestFilter}. */
@@ -43,15 +79,12 @@ export interface RequestFilterOptions {
   host?: string | undefined;
   /** `user:password` pairs; empty: no auth. */
   basicAuth?: readonly string[];
-  /** What the server saw of this connection. */
+  /** What the server saw of this connection (its routed name included). */
   facts?: ChannelFacts | undefined;
   /** Largest request head. */
   maxHead?: number;
-  /**
-   * Sees every parse event (a capture tap), so the requests are parsed once.
-   * Called with `undefined` when parsing stops (not HTTP, or refused).
-   */
-  watch?: ((e: Http1Event | undefined) => void) | undefined;
+  /** Hears every request as it is parsed. */
+  watch?: RequestWatcher | undefined;
 }
 
 /** True when the options change nothing: the relay can skip parsing. */
@@ -60,13 +93,46 @@ export function filterIsNoop(o: RequestFilterOptions): boolean {
     !(o.basicAuth?.length);
 }
 
+/** A host's name for comparing: lower case, no port, no trailing dot. */
+function nameOf(host: string): string {
+  let h = host.toLowerCase();
+  const bracket = h.startsWith("[") ? h.indexOf("]") : -1;
+  if (bracket > 0) h = h.slice(0, bracket + 1);
+  else if (h.indexOf(":") >= 0 && h.indexOf(":") === h.lastIndexOf(":")) {
+    h = h.slice(0, h.indexOf(":"));
+  }
+  return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
+/** The authority of an absolute-form target (`http://host:port/…`), or "". */
+function targetAuthority(target: string): string {
+  const m = /^https?:\/\/([^/?#]*)/i.exec(target);
+  return m ? m[1]!.replace(/^[^@]*@/, "") : "";
+}
+
+/** A refusal thrown out of the parser's sink: the answer to send. */
+class Refused extends Error {
+  readonly reply: Uint8Array;
+  constructor(reply: Uint8Array) {
+    super("refused");
+    this.reply = reply;
+  }
+}
+
 /** One connection's filter; see the module doc. */
 export class RequestFilter implements InboundFilter {
   #o: RequestFilterOptions;
   #parser: Http1Parser;
+  /** The app's answers, framed only to find the one to an upgrade. */
+  #answers = new Http1Parser("response", { framingOnly: true });
+  #answersOff = false;
+  #requests = 0;
+  #answered = 0;
   #raw = false;
   #first = true;
   #dead = false;
+  /** The routed name (from the facts); every request must be for it. */
+  #routed: string | undefined;
   #cache: RewriteCache = {};
   // Rewritten heads of one push go here: the relay writes them before the
   // next push, so the space is reused instead of allocated per request.
@@ -82,34 +148,48 @@ export class RequestFilter implements InboundFilter {
     return out;
   };
 
-  // This push's output and refusal, filled by #onEvent (made once, as are
-  // the rewrite's options: nothing is made per request but the output).
+  // This push's output: pieces, and a span of the input still growing.
   #out: Uint8Array[] = [];
-  #reply: Uint8Array | undefined;
+  #spanOf: Uint8Array | undefined;
+  #spanFrom = 0;
+  #spanTo = 0;
+  // A hold: the chunk, where its rest starts, and how to wake the relay.
+  #held: Uint8Array | undefined;
+  #heldAt = 0;
+  #wake: (() => void) | undefined;
   #rewrite: RewriteOptions;
-  #onEvent = (e: Http1Event): void => {
-    if (this.#reply) return;
-    this.#o.watch?.(e);
-    if (e.kind === "head") {
-      const auth = this.#o.basicAuth;
-      if (auth?.length) {
-        const given = e.head.headers.find(([k]) =>
-          k.toLowerCase() === "authorization"
-        )?.[1];
-        if (!basicAuthOk(given, auth)) {
-          this.#reply = unauthorized();
-          return;
-        }
+  /** The chunk being parsed (a head elsewhere is in the parser's buffer). */
+  #parsing: Uint8Array | undefined;
+
+  #sink: Http1Sink = {
+    head: (b, from, to) => this.#head(b, from, to),
+    body: (b, from, to, data) => {
+      this.#span(b, from, to);
+      this.#o.watch?.body(b, from, to, data);
+    },
+    end: () => this.#o.watch?.end(),
+    raw: (b, from, to) => this.#span(b, from, to),
+  };
+
+  #answerSink: Http1Sink = {
+    head: () => {
+      const s = this.#answers.status;
+      if (s >= 100 && s < 200 && s !== 101) return; // interim
+      this.#answered++;
+      if (this.#parser.held && this.#answered >= this.#requests) {
+        this.#parser.resume(s === 101);
+        this.#release();
       }
-      this.#out.push(
-        rewriteHead(e.head, e.bytes, this.#rewrite, this.#cache, this.#alloc),
-      );
-    } else if (e.kind === "body" || e.kind === "raw") this.#out.push(e.bytes);
+    },
+    body: () => {},
+    end: () => {},
+    raw: () => {},
   };
 
   /** A filter for one connection. */
   constructor(options: RequestFilterOptions) {
     this.#o = options;
+    this.#routed = options.facts ? nameOf(options.facts.host) : undefined;
     this.#rewrite = {
       mode: options.forwarded,
       facts: options.facts,
@@ -118,6 +198,7 @@ export class RequestFilter implements InboundFilter {
     };
     this.#parser = new Http1Parser("request", {
       maxHead: options.maxHead ?? 32 * 1024,
+      holdUpgrades: true,
     });
   }
 
@@ -130,25 +211,184 @@ export class RequestFilter implements InboundFilter {
       // record): nothing here can be read; pass it on untouched.
       if (this.#o.facts?.tls === "passthrough" || chunk[0] === 0x16) {
         this.#raw = true;
-        this.#o.watch?.(undefined);
+        this.#stopWatching();
       }
     }
     if (this.#raw) return { out: [chunk] };
-    this.#used = 0;
-    const out: Uint8Array[] = this.#out = [];
-    this.#reply = undefined;
+    return this.#parse(chunk, 0);
+  }
+
+  /** What the held rest gives, now that the app answered (or left). */
+  resume(): InboundResult {
+    const chunk = this.#held;
+    this.#held = undefined;
+    if (!chunk || this.#dead) return { out: [] };
+    if (this.#parser.held) {
+      // The app ended without answering: the rest goes nowhere.
+      this.#dead = true;
+      this.#stopWatching();
+      return { out: [] };
+    }
+    return this.#parse(chunk, this.#heldAt);
+  }
+
+  /** The app's answers: only their heads are looked for. */
+  fromApp(b: Uint8Array, from: number, to: number): void {
+    if (this.#answersOff || this.#raw) return;
     try {
-      this.#parser.push(chunk, this.#onEvent);
+      this.#answers.watch(b, this.#answerSink, from, to);
     } catch (err) {
       if (!(err instanceof Http1Error)) throw err;
-      this.#reply = page(err.status, `Refused: ${err.message}.`);
+      // Not HTTP: whatever waits for an answer goes nowhere.
+      this.#answersOff = true;
+      this.#release();
     }
-    const reply = this.#reply;
-    if (reply) {
+    if (this.#answers.raw) this.#answersOff = true;
+  }
+
+  /** The app is done: a hold ends (its rest is dropped). */
+  appEnded(): void {
+    this.#answersOff = true;
+    this.#release();
+  }
+
+  #release(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  #stopWatching(): void {
+    const w = this.#o.watch;
+    this.#o.watch = undefined;
+    w?.stop();
+  }
+
+  #parse(chunk: Uint8Array, from: number): InboundResult {
+    this.#used = 0;
+    const out: Uint8Array[] = this.#out = [];
+    this.#spanOf = undefined;
+    this.#parsing = chunk;
+    let at: number;
+    try {
+      at = this.#parser.watch(chunk, this.#sink, from);
+    } catch (err) {
+      let reply: Uint8Array;
+      if (err instanceof Refused) reply = err.reply;
+      else if (err instanceof Http1Error) {
+        reply = page(err.status, `Refused: ${err.message}.`);
+      } else throw err;
       this.#dead = true;
-      this.#o.watch?.(undefined);
+      this.#stopWatching();
+      this.#flushSpan();
       return { out, reply };
     }
+    this.#flushSpan();
+    if (at < chunk.length && this.#parser.held) {
+      this.#held = chunk;
+      this.#heldAt = at;
+      if (this.#answersOff) {
+        // Nothing can tell us the answer: nothing more is passed on.
+        return { out, hold: Promise.resolve() };
+      }
+      return { out, hold: new Promise<void>((r) => this.#wake = r) };
+    }
     return { out };
+  }
+
+  /** `b[from, to)` goes on as it is: joined to the span before it when adjacent. */
+  #span(b: Uint8Array, from: number, to: number): void {
+    if (this.#spanOf === b && this.#spanTo === from) {
+      this.#spanTo = to;
+      return;
+    }
+    this.#flushSpan();
+    this.#spanOf = b;
+    this.#spanFrom = from;
+    this.#spanTo = to;
+  }
+
+  #flushSpan(): void {
+    const b = this.#spanOf;
+    if (b && this.#spanTo > this.#spanFrom) {
+      this.#out.push(b.subarray(this.#spanFrom, this.#spanTo));
+    }
+    this.#spanOf = undefined;
+  }
+
+  #head(b: Uint8Array, from: number, to: number): void {
+    const head = this.#parser.lastHead!;
+    this.#check(head);
+    this.#requests++;
+    this.#answers.expectResponseTo(head.method);
+    const view = b.subarray(from, to);
+    const out = rewriteHead(
+      head,
+      view,
+      this.#rewrite,
+      this.#cache,
+      this.#alloc,
+    );
+    if (out !== view) {
+      this.#flushSpan();
+      this.#out.push(out);
+    } else if (b === this.#parsing) {
+      this.#span(b, from, to);
+    } else {
+      // The parser's own buffer (a head cut across reads): it is reused,
+      // so the bytes are copied.
+      this.#flushSpan();
+      const copy = this.#alloc(view.length);
+      copy.set(view);
+      this.#out.push(copy);
+    }
+    this.#o.watch?.head(b, from, to, head.method);
+  }
+
+  /** Throws a {@linkcode Refused} for a request that must not reach the app. */
+  #check(head: Http1Head): void {
+    let host: string | undefined;
+    let authorization: string | undefined;
+    for (const [name, value] of head.headers) {
+      const l = name.length;
+      if (l === 4 && name.toLowerCase() === "host") host = value;
+      else if (l === 13 && name.toLowerCase() === "authorization") {
+        authorization = value;
+      }
+    }
+    const auth = this.#o.basicAuth;
+    if (auth?.length && !basicAuthOk(authorization, auth)) {
+      throw new Refused(unauthorized());
+    }
+    if (head.method === "CONNECT") {
+      throw new Refused(
+        page(
+          405,
+          "CONNECT is not served here: the app is a web server, not a proxy.",
+          {
+            headers: ["Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"],
+          },
+        ),
+      );
+    }
+    const routed = this.#routed;
+    if (routed === undefined) return;
+    // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
+    const asked = targetAuthority(head.target) || host;
+    if (asked === undefined) {
+      if (head.version === "HTTP/1.0") return;
+      throw new Refused(page(400, "Refused: a request without a Host field."));
+    }
+    if (nameOf(asked) !== routed) {
+      throw new Refused(
+        page(
+          421,
+          `This connection was opened for ${routed}, not ${
+            nameOf(asked).slice(0, 255)
+          }: open a new one for that name.`,
+          { headOnly: head.method === "HEAD" },
+        ),
+      );
+    }
   }
 }

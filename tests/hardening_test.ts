@@ -10,6 +10,7 @@ import {
   Proc,
   rawRequest,
   ResponseReader,
+  rss,
   startClientProc,
   startServerProc,
 } from "./process.ts";
@@ -54,14 +55,6 @@ async function control(port: number, headers = "") {
     conn,
     rest: got.subarray(end + 4),
   };
-}
-
-async function rss(pid: number): Promise<number> {
-  const out = await new Deno.Command("cat", {
-    args: [`/proc/${pid}/status`],
-    stdout: "piped",
-  }).output();
-  return Number(/VmRSS:\s+(\d+)/.exec(decoder.decode(out.stdout))![1]) / 1024;
 }
 
 Deno.test("token: refused without it (401, the client exits 1), accepted with it", async () => {
@@ -602,6 +595,55 @@ Deno.test("a client that floods OPENs or PINGs and never reads: the server stops
     }
   } finally {
     await honest.client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
+Deno.test("visitors that stop reading spend the memory budget: new connections get 503 until they go", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, ["--memory-budget", "4"]);
+  const { client, url } = await startClientProc(backend.addr.port, port);
+  const stalled: Deno.Conn[] = [];
+  try {
+    const before = await rss(server.child.pid);
+    let refused: Awaited<ReturnType<typeof rawRequest>> | undefined;
+    for (let i = 0; i < 64 && !refused; i++) {
+      // A 64 MiB download that is never read.
+      const v = await Deno.connect({ hostname: "127.0.0.1", port });
+      await v.write(
+        encoder.encode(
+          `GET /bytes/67108864 HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`,
+        ),
+      );
+      stalled.push(v);
+      await new Promise((r) => setTimeout(r, 300));
+      const probe = await rawRequest(port, url.host, "/hello");
+      if (probe.status === 503) refused = probe;
+      else assert.equal(probe.status, 200);
+    }
+    assert.ok(refused, "no 503 after 64 stalled downloads");
+    assert.match(refused.text, /--memory-budget/);
+    // Bounded: 64 MiB downloads held by the server, but only the budget's worth.
+    const held = await rss(server.child.pid);
+    assert.ok(
+      held - before < 64,
+      `server RSS ${before.toFixed(0)} → ${
+        held.toFixed(0)
+      } MB with ${stalled.length} stalled visitors`,
+    );
+    for (const v of stalled.splice(0)) v.close();
+    // Once they are gone, visitors are served again, byte-exact.
+    let r = await rawRequest(port, url.host, "/hello");
+    for (let i = 0; i < 50 && r.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      r = await rawRequest(port, url.host, "/hello");
+    }
+    assert.equal(r.status, 200);
+    assert.equal(r.text, "hello ");
+  } finally {
+    for (const v of stalled) v.close();
+    await client.stop();
     await server.stop();
     await backend.shutdown();
   }

@@ -205,3 +205,13 @@ export async function rawRequest(
     conn.close();
   }
 }
+
+/** A process's resident memory in MB (from /proc; `cat`, as /proc needs -A to read). */
+export async function rss(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+  }).output();
+  return Number(/VmRSS:\s+(\d+)/.exec(decoder.decode(out.stdout))![1]) /
+    1024;
+}

@@ -99,6 +99,14 @@ export interface Http1ParserOptions {
    * @default {false}
    */
   framingOnly?: boolean;
+  /**
+   * Requests: after a request that asks to upgrade, stop (see
+   * {@linkcode Http1Parser.held}) instead of passing what follows on as raw
+   * bytes, until {@linkcode Http1Parser.resume} says what the answer was.
+   * A filter must not let bytes by unparsed that may still be HTTP.
+   * @default {false}
+   */
+  holdUpgrades?: boolean;
 }
 
 const LATIN1 = new TextDecoder("latin1");
@@ -110,6 +118,16 @@ const VERSIONS: Record<number, string> = { 48: "HTTP/1.0", 49: "HTTP/1.1" };
 const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
 // deno-lint-ignore no-control-regex
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** `v` without the optional whitespace (SP, HTAB) around it: RFC 9110 §5.6.3. */
+export function trimOws(v: string): string {
+  let a = 0, z = v.length;
+  while (a < z && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++;
+  while (z > a && (v.charCodeAt(z - 1) === 32 || v.charCodeAt(z - 1) === 9)) {
+    z--;
+  }
+  return a === 0 && z === v.length ? v : v.slice(a, z);
+}
 
 /** Bytes never allowed in a head (controls but HT, CR, LF; DEL), by byte. */
 const IS_BAD = new Uint8Array(256);
@@ -231,7 +249,7 @@ export function parseHeadText(
     ) continue;
     head.headers.push([
       text.slice(pos, colon),
-      text.slice(colon + 1, eol).trim(),
+      trimOws(text.slice(colon + 1, eol)),
     ]);
     head.spans.push(pos, eol + 2);
   }
@@ -290,7 +308,7 @@ class Framing {
       // "5" or "5, 5": one length; two different ones are an error.
       const parts = value.includes(",") ? value.split(",") : [value];
       for (const part of parts) {
-        const v = part.trim();
+        const v = trimOws(part);
         if (this.cl !== undefined && this.cl !== v) {
           throw new Http1Error("Differing Content-Length values");
         }
@@ -298,11 +316,11 @@ class Framing {
       }
     } else if (n === "transfer-encoding") {
       this.te ??= [];
-      for (const c of value.toLowerCase().split(",")) this.te.push(c.trim());
+      for (const c of value.toLowerCase().split(",")) this.te.push(trimOws(c));
     } else if (n === "host") this.hosts++;
     else if (n === "connection") {
       this.connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
-        s.trim() === "upgrade"
+        trimOws(s) === "upgrade"
       );
     } else if (n === "upgrade") this.upgrade = true;
   }
@@ -465,6 +483,11 @@ function fieldBytes(
   else if (name === "host") f.hosts++;
 }
 
+/** Hex digits' values by byte; 255: not one. */
+const HEX = new Uint8Array(256).fill(255);
+for (let c = 0; c < 10; c++) HEX[48 + c] = c;
+for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c;
+
 /** The usual methods, made once: a watcher's request line makes no text for them. */
 const METHODS = ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS"]
   .map((m) => ({ m, bytes: new TextEncoder().encode(m) }));
@@ -504,6 +527,7 @@ type State =
   | "chunk-crlf"
   | "trailers"
   | "until-eof"
+  | "held"
   | "raw";
 
 /**
@@ -517,11 +541,21 @@ export class Http1Parser {
   readonly #side: "request" | "response";
   readonly #maxHead: number;
   readonly #framingOnly: boolean;
+  readonly #holdUpgrades: boolean;
   #state: State = "head";
+  #lastHead: Http1Head | undefined;
   #head = new Uint8Array(0);
   #headLen = 0;
   #left = 0;
   #line = "";
+  // A chunk-size line being read: its value, digits, length, and whether a
+  // CR, whitespace or an extension (';') came.
+  #size = 0;
+  #digits = 0;
+  #lineLength = 0;
+  #lineCr = 0;
+  #spaced = false;
+  #inExt = false;
   #methods: string[] = [];
   #methodsAt = 0;
   #upgradeAfter = false;
@@ -536,6 +570,28 @@ export class Http1Parser {
     this.#side = side;
     this.#maxHead = options.maxHead ?? DEFAULT_MAX_HEAD;
     this.#framingOnly = options.framingOnly ?? false;
+    this.#holdUpgrades = options.holdUpgrades ?? false;
+  }
+
+  /**
+   * The last head parsed in full (not with `framingOnly`): what a sink's
+   * `head` call is about.
+   */
+  get lastHead(): Http1Head | undefined {
+    return this.#lastHead;
+  }
+
+  /**
+   * True when stopped after a request that asked to upgrade (with
+   * `holdUpgrades`): nothing more is consumed until {@linkcode resume}.
+   */
+  get held(): boolean {
+    return this.#state === "held";
+  }
+
+  /** After a hold: the answer switched protocols (`raw`), or HTTP goes on. */
+  resume(raw: boolean): void {
+    if (this.#state === "held") this.#state = raw ? "raw" : "head";
   }
 
   /** True once the stream switched to raw bytes (upgrade or CONNECT). */
@@ -568,26 +624,30 @@ export class Http1Parser {
     this.#state = "raw";
   }
 
-  /** Feeds bytes; calls `emit` for each event; throws {@linkcode Http1Error}. */
-  push(chunk: Uint8Array, emit: (e: Http1Event) => void): void {
+  /**
+   * Feeds bytes; calls `emit` for each event; throws {@linkcode Http1Error}.
+   * Returns how many bytes it took: all, unless it holds (`holdUpgrades`).
+   */
+  push(chunk: Uint8Array, emit: (e: Http1Event) => void): number {
     this.#emit = emit;
     this.#sink = undefined;
-    this.#run(chunk, 0, chunk.length);
+    return this.#run(chunk, 0, chunk.length);
   }
 
   /**
    * Feeds bytes `chunk[from, to)` (all by default); tells `sink` what they
    * hold, by offsets (no event objects); throws {@linkcode Http1Error}.
+   * Returns the offset it stopped at: `to`, unless it holds.
    */
   watch(
     chunk: Uint8Array,
     sink: Http1Sink,
     from = 0,
     to = chunk.length,
-  ): void {
+  ): number {
     this.#sink = sink;
     this.#emit = undefined;
-    this.#run(chunk, from, to);
+    return this.#run(chunk, from, to);
   }
 
   /**
@@ -612,14 +672,16 @@ export class Http1Parser {
     }
   }
 
-  #run(chunk: Uint8Array, from: number, to: number): void {
+  #run(chunk: Uint8Array, from: number, to: number): number {
     let at = from;
     while (at < to) {
       switch (this.#state) {
+        case "held":
+          return at;
         case "raw":
           if (this.#sink) this.#sink.raw(chunk, at, to);
           else this.#emit!({ kind: "raw", bytes: chunk.subarray(at, to) });
-          return;
+          return to;
         case "head":
           at = this.#readHead(chunk, at, to);
           break;
@@ -633,7 +695,7 @@ export class Http1Parser {
         }
         case "until-eof":
           this.#body(chunk, at, to, true);
-          return;
+          return to;
         case "chunk-data": {
           const n = Math.min(this.#left, to - at);
           this.#body(chunk, at, at + n, true);
@@ -660,11 +722,14 @@ export class Http1Parser {
           break;
         }
         case "chunk-size":
+          at = this.#readChunkSize(chunk, at, to);
+          break;
         case "trailers":
           at = this.#readLine(chunk, at, to);
           break;
       }
     }
+    return at;
   }
 
   #body(chunk: Uint8Array, start: number, end: number, data: boolean): void {
@@ -734,11 +799,15 @@ export class Http1Parser {
     if (this.#framingOnly) scanHead(this.#side, bytes, hFrom, hTo, framing);
     else {
       view = bytes.subarray(hFrom, hTo);
-      head = parseHead(this.#side, view);
+      head = this.#lastHead = parseHead(this.#side, view);
       for (const [name, value] of head.headers) framing.field(name, value);
       framing.method = head.method;
       framing.status = head.status;
+      framing.version = head.version;
     }
+    // Checked before anyone hears of the head: a refused head is never
+    // handed on (a filter forwards what it hears).
+    const cl = this.#check(framing);
     this.#method = framing.method;
     this.#status = framing.status;
     if (this.#sink) this.#sink.head(bytes, hFrom, hTo);
@@ -752,24 +821,39 @@ export class Http1Parser {
       view ??= bytes.subarray(hFrom, hTo);
       this.#emit!({ kind: "head", head, bytes: view });
     }
-    this.#frame(framing);
+    this.#frame(framing, cl);
     return end;
   }
 
-  /** Decides how the body after the head just read is delimited. */
-  #frame(f: Framing): void {
-    const te = f.te, hosts = f.hosts;
-    const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
+  /**
+   * The head's framing fields, checked (throws what is refused); returns
+   * its Content-Length (-1: none).
+   */
+  #check(f: Framing): number {
+    const te = f.te;
     const cl = f.contentLength();
     if (this.#side === "request") {
-      const method = f.method;
-      if (hosts > 1) throw new Http1Error("More than one Host field");
+      if (f.hosts > 1) throw new Http1Error("More than one Host field");
       if (te && cl >= 0) {
         throw new Http1Error("Both Content-Length and Transfer-Encoding");
       }
       if (te && te[te.length - 1] !== "chunked") {
         throw new Http1Error("Transfer-Encoding must end with chunked", 400);
       }
+      // RFC 9112 §6.1: HTTP/1.0 has no chunked framing to trust.
+      if (te && f.version === "HTTP/1.0") {
+        throw new Http1Error("Transfer-Encoding in an HTTP/1.0 request");
+      }
+    }
+    return cl;
+  }
+
+  /** Decides how the body after the head just read is delimited. */
+  #frame(f: Framing, cl: number): void {
+    const te = f.te;
+    const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
+    if (this.#side === "request") {
+      const method = f.method;
       this.#upgradeAfter = method === "CONNECT" ||
         (connectionUpgrade && upgrade);
       if (method === "CONNECT") return this.#toRaw();
@@ -824,24 +908,85 @@ export class Http1Parser {
     // A request that asked to upgrade: what follows is the new protocol's
     // (or, if refused, more HTTP; a watcher cannot know without the answer,
     // so it stops parsing: the relay stays byte-exact either way).
-    this.#state = this.#upgradeAfter ? "raw" : "head";
+    this.#state = this.#upgradeAfter
+      ? (this.#holdUpgrades ? "held" : "raw")
+      : "head";
     this.#upgradeAfter = false;
   }
 
+  /**
+   * A chunk-size line, read from bytes: hex digits, then optional
+   * whitespace and extensions up to CR LF. No text is made, so a body of
+   * tiny chunks costs no more than the bytes it takes.
+   */
+  #readChunkSize(chunk: Uint8Array, at: number, to: number): number {
+    const start = at;
+    while (at < to) {
+      const b = chunk[at++]!;
+      this.#lineLength++;
+      if (this.#lineLength > MAX_CHUNK_LINE) {
+        throw new Http1Error("Chunk size line or trailer too long");
+      }
+      if (b === 10) {
+        if (this.#lineCr !== 1 || this.#digits === 0) {
+          throw new Http1Error(
+            this.#lineCr === 1
+              ? "Malformed chunk size"
+              : "Bare LF in chunked framing",
+          );
+        }
+        const size = this.#size;
+        this.#size =
+          this.#digits =
+          this.#lineCr =
+          this.#lineLength =
+            0;
+        this.#inExt = this.#spaced = false;
+        this.#body(chunk, start, at, false);
+        if (size === 0) this.#state = "trailers";
+        else {
+          this.#left = size;
+          this.#state = "chunk-data";
+        }
+        return at;
+      }
+      if (this.#lineCr === 1) throw new Http1Error("Malformed chunk size");
+      if (b === 13) {
+        this.#lineCr = 1;
+        continue;
+      }
+      if (this.#inExt) {
+        if (IS_BAD[b] === 1) throw new Http1Error("Malformed chunk size");
+        continue;
+      }
+      const hex = HEX[b]!;
+      if (hex !== 255 && !this.#spaced) {
+        if (++this.#digits > 12) throw new Http1Error("Malformed chunk size");
+        this.#size = this.#size * 16 + hex;
+      } else if ((b === 32 || b === 9) && this.#digits > 0) {
+        this.#spaced = true;
+      } else if (b === 59 && this.#digits > 0) {
+        this.#inExt = true;
+      } else throw new Http1Error("Malformed chunk size");
+    }
+    this.#body(chunk, start, at, false);
+    return at;
+  }
+
+  /** A trailer line (after the last chunk); all of them within `maxHead`. */
   #readLine(chunk: Uint8Array, at: number, to: number): number {
     const start = at;
     let done = false;
     while (at < to) {
       const b = chunk[at++]!;
+      if (++this.#lineLength > this.#maxHead) {
+        throw new Http1Error("Trailer fields too long");
+      }
       if (b === 10) {
         done = true;
         break;
       }
       this.#line += String.fromCharCode(b);
-      const limit = this.#state === "trailers" ? this.#maxHead : MAX_CHUNK_LINE;
-      if (this.#line.length > limit) {
-        throw new Http1Error("Chunk size line or trailer too long");
-      }
     }
     this.#body(chunk, start, at, false);
     if (!done) return at;
@@ -851,16 +996,8 @@ export class Http1Parser {
       throw new Http1Error("Bare LF in chunked framing");
     }
     const text = line.slice(0, -1);
-    if (this.#state === "chunk-size") {
-      const m = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(text);
-      if (!m) throw new Http1Error("Malformed chunk size");
-      const size = parseInt(m[1]!, 16);
-      if (size === 0) this.#state = "trailers";
-      else {
-        this.#left = size;
-        this.#state = "chunk-data";
-      }
-    } else if (text === "") {
+    if (text === "") {
+      this.#lineLength = 0;
       this.#finish();
     } else if (text.indexOf(":") <= 0 || BAD_VALUE.test(text)) {
       throw new Http1Error("Malformed trailer field");

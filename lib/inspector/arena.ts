@@ -11,8 +11,11 @@
 /** Bytes per block; a piece never straddles two. */
 export const BLOCK_SIZE = 1024 * 1024;
 
-/** What a piece is: a head, chunked framing, or body payload. */
-export const PIECE = { HEAD: 0, FRAMING: 1, DATA: 2 } as const;
+/**
+ * What a piece is: a head, or body bytes as they came (chunked framing
+ * included: one piece however the body is chunked).
+ */
+export const PIECE = { HEAD: 0, BODY: 1 } as const;
 
 /** The blocks; see the module doc. */
 export class CaptureArena {
@@ -66,6 +69,11 @@ export class CaptureArena {
       this.#used += n;
       off += n;
     }
+  }
+
+  /** The first position still held: pieces before it are gone. */
+  get oldest(): number {
+    return (this.#seq - this.#max + 1) * BLOCK_SIZE;
   }
 
   /** True while every piece's bytes are still here. */

@@ -9,9 +9,9 @@
  * it simply stops watching that connection.
  */
 
+import type { RequestWatcher } from "../request_filter.ts";
 import {
   Http1Error,
-  type Http1Event,
   Http1Parser,
   type Http1Sink,
   parseHeadText,
@@ -21,6 +21,11 @@ import type { CaptureRecord, CaptureStore } from "./store.ts";
 
 /** Most bytes of one body a capture keeps; the rest is only counted. */
 export const MAX_CAPTURED_BODY = 1024 * 1024;
+/**
+ * Pieces of one message at most (a piece is a run of bytes in one arena
+ * block; a message has a few): past it the capture is marked truncated.
+ */
+export const MAX_PIECES = 64;
 
 /** A head's first line. */
 export interface HeadLine {
@@ -99,18 +104,13 @@ class Collector {
     if (n === 0) return;
     if (data) this.total += n;
     const room = MAX_CAPTURED_BODY - this.kept;
-    if (room <= 0) {
+    if (room <= 0 || this.pieces.length >= 3 * MAX_PIECES) {
       this.truncated ||= data;
       return;
     }
     const take = n > room ? room : n;
-    this.#arena.write(
-      b,
-      from,
-      from + take,
-      this.pieces,
-      data ? PIECE.DATA : PIECE.FRAMING,
-    );
+    // Framing and payload alike: adjacent bytes join the piece before.
+    this.#arena.write(b, from, from + take, this.pieces, PIECE.BODY);
     this.kept += take;
     if (take < n) this.truncated = true;
   }
@@ -246,18 +246,23 @@ export class ConnectionTap {
   };
 
   /**
-   * A request parse event from someone who already parses the visitor's
-   * bytes (the request filter); `undefined`: that parsing stopped. Use this
-   * or {@linkcode fromVisitor}, not both.
+   * The requests as someone who already parses the visitor's bytes (the
+   * request filter) hears them. Use this or {@linkcode fromVisitor}, not
+   * both.
    */
-  requestEvent = (e: Http1Event | undefined): void => {
-    if (this.#off) return;
-    if (e === undefined) this.#off = true;
-    else if (e.kind === "head") {
-      this.#requestHead(e.bytes, 0, e.bytes.length, e.head.method);
-    } else if (e.kind === "body") {
-      this.#requestBody(e.bytes, 0, e.bytes.length, e.data);
-    } else if (e.kind === "end") this.#requestEnd();
+  readonly requests: RequestWatcher = {
+    head: (b, from, to, method) => {
+      if (!this.#off) this.#requestHead(b, from, to, method);
+    },
+    body: (b, from, to, data) => {
+      if (!this.#off) this.#requestBody(b, from, to, data);
+    },
+    end: () => {
+      if (!this.#off) this.#requestEnd();
+    },
+    stop: () => {
+      this.#off = true;
+    },
   };
 
   /** Bytes the visitor sent (as they came, before any rewriting). */

@@ -74,8 +74,26 @@ export interface Capture extends Exchange {
 }
 
 const HEAD_ONLY = [PIECE.HEAD] as const;
-const RAW_BODY = [PIECE.FRAMING, PIECE.DATA] as const;
-const PAYLOAD = [PIECE.DATA] as const;
+const RAW_BODY = [PIECE.BODY] as const;
+
+/**
+ * The payload of a chunked body as captured (latin1 text): chunk data
+ * without sizes, extensions, CRLFs and trailers; as much as there is when
+ * the capture was cut off.
+ */
+export function dechunk(raw: string): string {
+  let out = "";
+  let at = 0;
+  while (at < raw.length) {
+    const eol = raw.indexOf("\r\n", at);
+    if (eol < 0) break;
+    const size = parseInt(raw.slice(at, eol), 16);
+    if (!(size > 0)) break;
+    out += raw.slice(eol + 2, eol + 2 + size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
+}
 
 /** One side of a record, its text made on first read. */
 class StoredMessage implements CapturedMessage {
@@ -108,7 +126,16 @@ class StoredMessage implements CapturedMessage {
     return this.#rawBody ??= this.#arena.text(this.#pieces, RAW_BODY) ?? "";
   }
   get body(): string {
-    return this.#body ??= this.#arena.text(this.#pieces, PAYLOAD) ?? "";
+    if (this.#body !== undefined) return this.#body;
+    const raw = this.rawBody;
+    let chunked = false;
+    try {
+      const te = parseHeadText(this.#side, this.rawHead).headers.findLast((
+        [k],
+      ) => k.toLowerCase() === "transfer-encoding")?.[1];
+      chunked = !!te && /(^|,)\s*chunked\s*$/i.test(te);
+    } catch { /* no head to read: as it came */ }
+    return this.#body = chunked ? dechunk(raw) : raw;
   }
   get head(): HeadLine {
     if (this.#head) return this.#head;
@@ -257,6 +284,16 @@ class Slots {
     };
   }
 
+  /** Drops the slots whose long piece lists `gone` says are gone. */
+  forget(gone: (pieces: number[]) => boolean): void {
+    for (const [i, a] of this.aside) {
+      if ((a.req && gone(a.req)) || (a.res && gone(a.res))) {
+        this.aside.delete(i);
+        this.n[i] = 0;
+      }
+    }
+  }
+
   clear(): void {
     this.n.fill(0);
     this.remote.fill("");
@@ -273,6 +310,8 @@ export class CaptureStore {
   // takes it: the count limit costs nothing, and lookups are an index.
   #slots = new Slots();
   #next = 1;
+  /** The arena's oldest position when gone pieces were last dropped. */
+  #swept = 0;
   #listeners = new Set<(c: Capture, kind: "new" | "closed") => void>();
   #clearListeners = new Set<() => void>();
   /** Exchanges dropped to stay within the limits. */
@@ -333,6 +372,12 @@ export class CaptureStore {
       return;
     }
     r.n = this.#next++;
+    const oldest = this.arena.oldest;
+    if (oldest !== this.#swept && this.#slots.aside.size) {
+      // Blocks were reused: long piece lists into them are dropped.
+      this.#swept = oldest;
+      this.#slots.forget((pieces) => !this.arena.holds(pieces));
+    }
     const slot = r.n % MAX_CAPTURES;
     if (this.#slots.n[slot]) this.dropped++;
     this.#slots.put(slot, r);
