@@ -167,6 +167,22 @@ export function parseCommandLine(args: string[]): Parsed {
     }
   }
   if (mode === "server") return { mode, flags: values };
+  // A TCP tunnel carries bytes it cannot read: HTTP-only options would be
+  // silently ignored (a --basic-auth that guards nothing).
+  if (tcp) {
+    const httpOnly = [
+      "basic-auth",
+      "forwarded-headers",
+      "host-header",
+      "inspect",
+      "inspect-rate",
+    ].find((k) => values[k] !== undefined);
+    if (httpOnly) {
+      throw new UsageError(
+        `--${httpOnly} is for HTTP tunnels: a TCP tunnel passes bytes it does not read`,
+      );
+    }
+  }
   if (!tcp && values["remote-port"] !== undefined) {
     throw new UsageError(
       "--remote-port is for TCP tunnels: groktunnel tcp <port> --remote-port N",

@@ -217,6 +217,7 @@ export class PublicSide {
       await this.#o.cluster.forward(r.conn, first, holder, {
         ...visitorOf(conn),
         tls,
+        host: r.port ? `${r.host}:${r.port}` : r.host,
       });
     } catch {
       await answer(
@@ -238,6 +239,12 @@ export class PublicSide {
    * node's tunnels only, never sent on again.
    */
   async hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void> {
+    // Only for the host the entry node signed: a hop is no way in to
+    // another tunnel.
+    const signed = r.port ? `${r.host}:${r.port}` : r.host;
+    if (who.host !== signed) {
+      return answer(conn, page(403, "Not a hop for this host."));
+    }
     const tunnel = this.#o.registry.lookup(r.host, r.port);
     if (tunnel) return this.#relayPublic(conn, tunnel, r, who.tls, who);
     await noTunnel(conn, r);

@@ -11,7 +11,9 @@
  * 405, 421, 431) and the connection closes. After a request that asks to
  * upgrade, the visitor's further bytes wait until the app answers it: a 101
  * switches the connection to raw bytes, any other answer keeps parsing.
- * CONNECT is refused (405): the app is an origin server, not a proxy.
+ * CONNECT is refused (405): the app is an origin server, not a proxy. TLS
+ * passed through is relayed untouched, unless the tunnel asks for basic
+ * auth, which cannot be checked inside TLS: then it gets a TLS alert.
  */
 
 import { basicAuthOk, unauthorized } from "./basic_auth.ts";
@@ -28,7 +30,7 @@ import {
   Http1Parser,
   type Http1Sink,
 } from "./http1/parser.ts";
-import { page } from "./pages.ts";
+import { page, TLS_ACCESS_DENIED } from "./pages.ts";
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 4 * 1024;
@@ -210,8 +212,14 @@ export class RequestFilter implements InboundFilter {
       // TLS passed through (the server says so, or it starts like a TLS
       // record): nothing here can be read; pass it on untouched.
       if (this.#o.facts?.tls === "passthrough" || chunk[0] === 0x16) {
-        this.#raw = true;
         this.#stopWatching();
+        if (this.#o.basicAuth?.length) {
+          // Credentials inside TLS cannot be checked here: refused, with
+          // the TLS way to say 403, rather than passed on unchecked.
+          this.#dead = true;
+          return { out: [], reply: TLS_ACCESS_DENIED };
+        }
+        this.#raw = true;
       }
     }
     if (this.#raw) return { out: [chunk] };

@@ -272,33 +272,49 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
           }
         };
         const forged = await hop(
-          `GTHOP/1 ${Date.now()} 203.0.113.9 4444 none ${"ab".repeat(32)}`,
+          `GTHOP/2 ${Date.now()} ${
+            "cd".repeat(12)
+          } 203.0.113.9 4444 none alpha.localhost:${ports[0]} ${
+            "ab".repeat(32)
+          }`,
         );
         assert.equal(forged.status, 403);
+        const visitor = {
+          ip: "203.0.113.9",
+          port: 4444,
+          tls: "none" as const,
+          host: `alpha.localhost:${ports[0]}`,
+        };
         const wrongKey = new HopSigner("not-the-cluster-secret-at-all");
-        const other = decoder.decode(
-          wrongKey.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
-        ).trim();
+        const other = decoder.decode(wrongKey.line(visitor)).trim();
         assert.equal((await hop(other)).status, 403);
         const signer = new HopSigner(SECRET);
         const stale = decoder.decode(
-          signer.line(
-            { ip: "203.0.113.9", port: 4444, tls: "none" },
-            Date.now() - 120_000,
-          ),
+          signer.line(visitor, Date.now() - 120_000),
         ).trim();
         assert.equal((await hop(stale)).status, 403);
         await nodes[0]!.waitFor(
           "stderr",
           /refused a hop from 127\.0\.0\.1: stale/,
         );
-        const good = decoder.decode(
-          signer.line({ ip: "203.0.113.9", port: 4444, tls: "none" }),
-        ).trim();
+        const good = decoder.decode(signer.line(visitor)).trim();
         const ok = await hop(good);
         assert.equal(ok.status, 200);
         // The app sees the visitor the entry node saw, not the hop's socket.
         assert.equal(JSON.parse(ok.body)["x-forwarded-for"], "203.0.113.9");
+        // The same line again (seen on the wire): its nonce was taken.
+        assert.equal((await hop(good)).status, 403);
+        await nodes[0]!.waitFor(
+          "stderr",
+          /refused a hop from 127\.0\.0\.1: replayed hop line/,
+        );
+        // A good line signed for another host cannot open this tunnel.
+        const elsewhere = decoder.decode(
+          signer.line({ ...visitor, host: `beta.localhost:${ports[0]}` }),
+        ).trim();
+        const misrouted = await hop(elsewhere);
+        assert.equal(misrouted.status, 403);
+        assert.match(misrouted.body, /Not a hop for this host/);
       },
     );
 

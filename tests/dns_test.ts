@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { freePort, Proc } from "./process.ts";
+import { within } from "./helpers.ts";
 import { DnsServer } from "../lib/dns/server.ts";
 import { Zone } from "../lib/dns/zone.ts";
 
@@ -311,5 +312,61 @@ Deno.test("server flags for DNS, ACME and clusters: a wrong combination is one l
     const status = await p.done;
     assert.equal(status.code, 2, `${flags.join(" ")}: ${p.stderr}`);
     assert.match(p.stderr, want, flags.join(" "));
+  }
+});
+
+Deno.test("dns over TCP: one address holds at most 8 connections, and a trickled query is cut at its deadline", async () => {
+  const zone = new Zone({ apex: HOST, ipv4: ["203.0.113.7"], ipv6: [] });
+  const dns = await DnsServer.start({ hostname: "127.0.0.1", port: 0, zone });
+  const conns: Deno.Conn[] = [];
+  try {
+    // 20 connections from 127.0.0.1, each trickling a query a byte at a
+    // time (a length prefix of 40, then a byte every 300 ms).
+    for (let i = 0; i < 20; i++) {
+      conns.push(await Deno.connect({ hostname: "127.0.0.1", port: dns.port }));
+    }
+    const started = Date.now();
+    const closedAt: number[] = [];
+    const trickles = conns.map(async (c, i) => {
+      const buf = new Uint8Array(16);
+      const reading = c.read(buf).then(
+        (n) => n,
+        () => null,
+      ).then(() => closedAt[i] = Date.now() - started);
+      try {
+        await c.write(new Uint8Array([0, 40]));
+        for (let k = 0; k < 40 && closedAt[i] === undefined; k++) {
+          await new Promise((r) => setTimeout(r, 300));
+          await c.write(new Uint8Array([0x61]));
+        }
+      } catch { /* closed by the server */ }
+      await within(20_000, reading, `trickler ${i} closed`);
+    });
+    // Meanwhile another address is answered over TCP.
+    await new Promise((r) => setTimeout(r, 500));
+    const other = await dig(
+      dns.port,
+      "-b",
+      "127.0.0.2",
+      "+tcp",
+      `z.${HOST}`,
+      "A",
+    );
+    assert.deepEqual(other.answer, [`z.${HOST}. 60 IN A 203.0.113.7`]);
+    await Promise.all(trickles);
+    const early = closedAt.filter((t) => t < 1000).length;
+    const cut = closedAt.filter((t) => t >= 1000);
+    // 12 over the per-address cap were closed at once; the 8 served were
+    // cut at the 5 s deadline though they kept sending.
+    assert.equal(early, 12, JSON.stringify(closedAt));
+    assert.equal(cut.length, 8);
+    for (const t of cut) assert.ok(t >= 4500 && t < 9000, `cut after ${t} ms`);
+  } finally {
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    dns.close();
   }
 });

@@ -419,3 +419,30 @@ Deno.test("chunk confetti: 1 MiB bodies of 1-byte chunks cost the client no more
     await serving.catch(() => {});
   }
 });
+
+Deno.test("basic auth and TLS passed through: an alert, and the app gets nothing", async () => {
+  const app = rawApp(() => false);
+  const { server, port } = await startServerProc();
+  const { client, url } = await startClientProc(app.port, port, [
+    "--basic-auth",
+    "alice:s3cret",
+  ]);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const tls = await Deno.startTls(conn, { hostname: url.hostname });
+    const err = await within(10_000, tls.handshake(), "the alert").then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.match(String(err), /AccessDenied/);
+    try {
+      tls.close();
+    } catch { /* closed */ }
+    await settle();
+    assert.equal(app.all(), "");
+  } finally {
+    await client.stop("SIGINT");
+    await server.stop();
+    await app.close();
+  }
+});

@@ -108,6 +108,27 @@ Deno.test("command-line input: clear answers, no silent mistakes", async (t) => 
     );
   });
 
+  await t.step("HTTP-only options on a TCP tunnel are refused", async () => {
+    for (
+      const flags of [
+        ["--basic-auth", "a:b"],
+        ["--forwarded-headers", "off"],
+        ["--host-header", "rewrite"],
+        ["--inspect", "127.0.0.1:4040"],
+        ["--inspect-rate", "5"],
+      ]
+    ) {
+      const r = await runToExit(["tcp", "22", ...flags]);
+      assert.equal(r.code, 2, flags.join(" "));
+      assert.equal(
+        r.stderr.split("\n")[0],
+        `groktunnel: ${
+          flags[0]
+        } is for HTTP tunnels: a TCP tunnel passes bytes it does not read`,
+      );
+    }
+  });
+
   await t.step("flags of the other mode are refused", async () => {
     const client = await runToExit(["3000", "--bind", "0.0.0.0"]);
     assert.equal(client.code, 2);

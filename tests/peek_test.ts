@@ -323,3 +323,28 @@ Deno.test("routes match exact names with or without port, then wildcards", () =>
   assert.ok(r.delete("a.example.com"));
   assert.equal(r.lookup("a.example.com"), "wild");
 });
+
+Deno.test("Host anywhere in the head: after other fields, as HTTP libraries send it", async () => {
+  for (
+    const [what, text] of [
+      [
+        "after six fields",
+        "GET / HTTP/1.1\r\nUser-Agent: curl/8\r\nAccept: */*\r\nAccept-Encoding: gzip\r\n" +
+        "Connection: keep-alive\r\nX-Request-Id: 7\r\nCookie: a=b\r\nHost: late.example.com:8443\r\n\r\n",
+      ],
+      [
+        "last, after a long field",
+        `POST /x HTTP/1.1\r\nContent-Length: 0\r\nX-Big: ${
+          "y".repeat(4000)
+        }\r\nHOST: Late.Example.Com:8443\r\n\r\n`,
+      ],
+    ] as const
+  ) {
+    const { result, client } = await peekOf([encoder.encode(text)]);
+    assert.equal(result.kind, "http", what);
+    assert.equal(result.host, "late.example.com", what);
+    assert.equal(result.port, 8443, what);
+    client.close();
+    result.conn.close();
+  }
+});

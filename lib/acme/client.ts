@@ -16,6 +16,11 @@ export const ACME_REQUEST_TIMEOUT = 30_000;
 export const ACME_ORDER_TIMEOUT = 5 * 60_000;
 /** Poll interval when the server gives no Retry-After (ms). */
 export const ACME_POLL_INTERVAL = 1_000;
+/**
+ * The longest `Retry-After` obeyed (ms): a day. A bigger one (or a date
+ * years ahead) waits a day, then asks again.
+ */
+export const ACME_MAX_RETRY_AFTER = 24 * 60 * 60_000;
 /** Times a request is retried after `badNonce`. */
 export const ACME_NONCE_RETRIES = 5;
 
@@ -115,6 +120,15 @@ export class AcmeClient {
   }
 
   async #fetch(url: string, init: RequestInit): Promise<Response> {
+    // RFC 8555 §6.1: every ACME request goes over https; a URL the server
+    // hands us that is not https (or not a URL) is not followed.
+    if (!/^https:\/\//i.test(url)) {
+      throw new AcmeError(
+        `the ACME server gave a URL that is not https: ${
+          JSON.stringify(String(url).slice(0, 200))
+        }`,
+      );
+    }
     try {
       const res = await fetch(url, {
         ...init,
@@ -122,7 +136,7 @@ export class AcmeClient {
         ...(this.#o.httpClient ? { client: this.#o.httpClient } : {}),
       } as RequestInit);
       const nonce = res.headers.get("replay-nonce");
-      if (nonce) this.#nonces.push(nonce);
+      if (nonce && this.#nonces.length < 16) this.#nonces.push(nonce);
       return res;
     } catch (err) {
       throw new AcmeError(
@@ -343,12 +357,19 @@ export class AcmeClient {
   }
 }
 
-/** `Retry-After` (seconds or an HTTP date) in ms; 0 when absent or bad. */
+/**
+ * `Retry-After` (seconds or an HTTP date) in ms, at most
+ * {@linkcode ACME_MAX_RETRY_AFTER}; 0 when absent or bad.
+ */
 export function retryAfter(value: string | null, now = Date.now()): number {
   if (!value) return 0;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? 0 : Math.max(0, at - now);
+  let ms: number;
+  if (/^\d+$/.test(value.trim())) ms = Number(value.trim()) * 1000;
+  else {
+    const at = Date.parse(value);
+    ms = Number.isNaN(at) ? 0 : Math.max(0, at - now);
+  }
+  return Math.min(ms, ACME_MAX_RETRY_AFTER);
 }
 
 function describe(p: Problem, fallback: string): string {

@@ -104,9 +104,12 @@ export class CertificateManager {
       if (this.#stopped) throw new AcmeError("stopped");
       const wait = await this.#renew();
       if (wait === 0) break;
+      // Stopped while that order was under way: no wait after it.
+      if (this.#stopped) throw new AcmeError("stopped");
       await new Promise<void>((r) => {
         this.#wake = r;
-        this.#timer = setTimeout(r, wait);
+        // setTimeout holds at most ~24.8 days (a retry is at most a day).
+        this.#timer = setTimeout(r, Math.min(wait, 2 ** 31 - 1));
       });
     }
   }

@@ -1,14 +1,20 @@
 /**
  * The hop between nodes: a public connection that came in at a node that
  * does not hold its tunnel goes, raw, to the node that does. It starts with
- * one line saying who the visitor is and how TLS was handled, signed with
- * the cluster secret (HMAC-SHA256, checked in constant time, at most
- * {@linkcode HOP_MAX_SKEW} old), then the bytes the entry node peeked, then
+ * one line saying who the visitor is, how TLS was handled and which host
+ * they asked for, with a random nonce, signed with the cluster secret
+ * (HMAC-SHA256, checked in constant time, at most {@linkcode HOP_MAX_SKEW}
+ * old, each nonce taken once), then the bytes the entry node peeked, then
  * everything else both ways. The holder serves it as a public connection of
- * its own and never forwards it again.
+ * its own, only for the host signed, and never forwards it again.
+ *
+ * The line: `GTHOP/2 <ms> <nonce> <ip> <port> <tls> <host> <hmac>`. A line
+ * seen on the wire cannot be replayed (its nonce was taken) nor sent to
+ * another tunnel (its host is signed). Hops carry the visitor's bytes in
+ * the clear between nodes: keep the node addresses on a private network.
  */
 
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { constantTimeEqual } from "../subdomains.ts";
 import type { ChannelFacts } from "../facts.ts";
 import { closeQuietly, writeAll } from "../sockets.ts";
@@ -18,6 +24,8 @@ import { acquire, release } from "../buffers.ts";
 export const HOP_MAX_LINE = 512;
 /** How old a hop line may be (ms; both ways, for clock skew). */
 export const HOP_MAX_SKEW = 60_000;
+/** Nonces remembered at most (a hop's line is refused past it until some expire). */
+export const HOP_MAX_NONCES = 100_000;
 /** Time to connect to the holder node (ms). */
 export const HOP_CONNECT_TIMEOUT = 3_000;
 
@@ -38,13 +46,19 @@ export interface HopVisitor {
   port: number;
   /** How TLS was handled at the entry. */
   tls: ChannelFacts["tls"];
+  /** The host the visitor asked for (`Host` or SNI), as routed at the entry. */
+  host: string;
 }
 
-const VERSION = "GTHOP/1";
+const VERSION = "GTHOP/2";
 
 /** Signs and checks hop lines with the cluster secret. */
 export class HopSigner {
   #secret: Uint8Array;
+  /** Nonces taken, with when each may be forgotten, oldest first. */
+  #seen = new Set<string>();
+  #expiries: Array<[number, string]> = [];
+  #expired = 0;
 
   /** A signer for `secret`. */
   constructor(secret: string) {
@@ -58,17 +72,24 @@ export class HopSigner {
 
   /** The line that starts a hop for `v`. */
   line(v: HopVisitor, now = Date.now()): Uint8Array {
-    const body = `${VERSION} ${now} ${v.ip} ${v.port} ${v.tls}`;
+    const nonce = randomBytes(12).toString("hex");
+    const body =
+      `${VERSION} ${now} ${nonce} ${v.ip} ${v.port} ${v.tls} ${v.host}`;
     return new TextEncoder().encode(`${body} ${this.#mac(body)}\n`);
   }
 
-  /** Checks a line (without its LF); the visitor, or {@linkcode HopError}. */
+  /**
+   * Checks a line (without its LF) and takes its nonce; the visitor, or
+   * {@linkcode HopError}.
+   */
   verify(line: string, now = Date.now()): HopVisitor {
     const parts = line.split(" ");
-    if (parts.length !== 6 || parts[0] !== VERSION) {
+    if (parts.length !== 8 || parts[0] !== VERSION) {
       throw new HopError("not a hop line");
     }
-    const [, ts, ip, port, tls, mac] = parts as [
+    const [, ts, nonce, ip, port, tls, host, mac] = parts as [
+      string,
+      string,
       string,
       string,
       string,
@@ -76,7 +97,7 @@ export class HopSigner {
       string,
       string,
     ];
-    const expected = this.#mac(parts.slice(0, 5).join(" "));
+    const expected = this.#mac(parts.slice(0, 7).join(" "));
     if (!constantTimeEqual(mac, expected)) throw new HopError("bad signature");
     if (!(Math.abs(now - Number(ts)) <= HOP_MAX_SKEW)) {
       throw new HopError("stale hop line");
@@ -87,7 +108,27 @@ export class HopSigner {
     if (!/^[0-9]{1,5}$/.test(port) || !/^[0-9a-fA-F:.]+$/.test(ip)) {
       throw new HopError("bad visitor address");
     }
-    return { ip, port: Number(port), tls };
+    this.#take(nonce, now);
+    return { ip, port: Number(port), tls, host };
+  }
+
+  /** A nonce is good once within the window; throws when seen (or too many). */
+  #take(nonce: string, now: number): void {
+    const q = this.#expiries;
+    while (this.#expired < q.length && q[this.#expired]![0] < now) {
+      this.#seen.delete(q[this.#expired++]![1]);
+    }
+    if (this.#expired > 1024 && this.#expired * 2 > q.length) {
+      q.splice(0, this.#expired);
+      this.#expired = 0;
+    }
+    if (this.#seen.has(nonce)) throw new HopError("replayed hop line");
+    if (this.#seen.size >= HOP_MAX_NONCES) {
+      throw new HopError("too many hops within the window");
+    }
+    this.#seen.add(nonce);
+    // Forgettable once a line with it would be stale anyway.
+    q.push([now + 2 * HOP_MAX_SKEW, nonce]);
   }
 }
 

@@ -27,6 +27,13 @@ export const DEFAULT_DNS_PORT = 53;
 export const MAX_DNS_TCP_CONNECTIONS = 128;
 /** How long a TCP connection may sit idle between queries (ms). */
 export const DNS_TCP_IDLE = 10_000;
+/** TCP connections served at once for one address: one asker cannot hold every slot. */
+export const MAX_DNS_TCP_PER_ADDRESS = 8;
+/**
+ * How long one query over TCP may take, from its first byte until its
+ * answer is written (ms): bytes trickled in one at a time do not stretch it.
+ */
+export const DNS_TCP_QUERY_DEADLINE = 5_000;
 /** The largest query taken over TCP (bytes); a bigger one closes the connection. */
 export const MAX_DNS_TCP_QUERY = 4096;
 
@@ -67,6 +74,8 @@ export class DnsServer {
   #udp: Socket;
   #tcp: Deno.TcpListener;
   #conns = new Set<Deno.Conn>();
+  /** Open TCP connections by the asker's address. */
+  #perAddress = new Map<string, number>();
   /** The bound port (UDP and TCP). */
   readonly port: number;
   /** Counters. */
@@ -168,52 +177,73 @@ export class DnsServer {
       } catch {
         return; // closed
       }
-      if (this.#conns.size >= MAX_DNS_TCP_CONNECTIONS) {
+      const ip = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const mine = this.#perAddress.get(ip) ?? 0;
+      if (
+        this.#conns.size >= MAX_DNS_TCP_CONNECTIONS ||
+        mine >= MAX_DNS_TCP_PER_ADDRESS
+      ) {
         closeQuietly(conn);
         continue;
       }
       this.#conns.add(conn);
+      this.#perAddress.set(ip, mine + 1);
       this.#serveTcp(conn).finally(() => {
         this.#conns.delete(conn);
+        const left = (this.#perAddress.get(ip) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(ip, left);
+        else this.#perAddress.delete(ip);
         closeQuietly(conn);
       });
     }
   }
 
-  /** Length-prefixed queries (RFC 1035 §4.2.2) until EOF, idleness or junk. */
+  /**
+   * Length-prefixed queries (RFC 1035 §4.2.2) until EOF, junk, idleness
+   * between queries ({@linkcode DNS_TCP_IDLE}) or a query that takes too
+   * long ({@linkcode DNS_TCP_QUERY_DEADLINE}): the connection is closed.
+   */
   async #serveTcp(conn: Deno.Conn): Promise<void> {
     let buf = new Uint8Array(0);
     const chunk = new Uint8Array(MAX_DNS_TCP_QUERY + 2);
-    for (;;) {
-      while (buf.length >= 2) {
-        const len = (buf[0]! << 8) | buf[1]!;
-        if (len > MAX_DNS_TCP_QUERY) return;
-        if (buf.length < 2 + len) break;
-        const out = this.#answer(buf.subarray(2, 2 + len), true);
-        buf = buf.slice(2 + len);
-        if (!out) return;
-        const framed = new Uint8Array(out.length + 2);
-        framed[0] = out.length >> 8;
-        framed[1] = out.length & 0xff;
-        framed.set(out, 2);
-        let off = 0;
-        while (off < framed.length) {
-          off += await conn.write(framed.subarray(off));
-        }
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const n = await Promise.race([
-        conn.read(chunk),
-        new Promise<null>((r) =>
-          timer = setTimeout(() => r(null), DNS_TCP_IDLE)
-        ),
-      ]).catch(() => null);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = (ms: number) => {
       clearTimeout(timer);
-      if (n === null) return;
-      const next = new Uint8Array(buf.length + n);
-      next.set(buf);
-      next.set(chunk.subarray(0, n), buf.length);
-      buf = next;
+      timer = setTimeout(() => closeQuietly(conn), ms);
+    };
+    arm(DNS_TCP_IDLE);
+    try {
+      for (;;) {
+        while (buf.length >= 2) {
+          const len = (buf[0]! << 8) | buf[1]!;
+          if (len > MAX_DNS_TCP_QUERY) return;
+          if (buf.length < 2 + len) break;
+          const out = this.#answer(buf.subarray(2, 2 + len), true);
+          buf = buf.slice(2 + len);
+          if (!out) return;
+          const framed = new Uint8Array(out.length + 2);
+          framed[0] = out.length >> 8;
+          framed[1] = out.length & 0xff;
+          framed.set(out, 2);
+          let off = 0;
+          while (off < framed.length) {
+            off += await conn.write(framed.subarray(off));
+          }
+          // Answered: the next query has its own deadline.
+          arm(buf.length ? DNS_TCP_QUERY_DEADLINE : DNS_TCP_IDLE);
+        }
+        const n = await conn.read(chunk);
+        if (n === null) return;
+        if (buf.length === 0) arm(DNS_TCP_QUERY_DEADLINE); // a query begins
+        const next = new Uint8Array(buf.length + n);
+        next.set(buf);
+        next.set(chunk.subarray(0, n), buf.length);
+        buf = next;
+      }
+    } catch {
+      return; // closed by a timer, or reset
+    } finally {
+      clearTimeout(timer);
     }
   }
 

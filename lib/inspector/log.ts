@@ -42,7 +42,7 @@ export function logLine(
   const path =
     c.request.head.target.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "")
       // deno-lint-ignore no-control-regex
-      .replace(/[\x00-\x1f\x7f]/g, "?") || "/";
+      .replace(/[\x00-\x1f\x7f-\x9f]/g, "?") || "/";
   const who = c.remoteAddr ? `  ${s.dim(c.remoteAddr)}` : "";
   if (kind === "closed") {
     const secs = (((c.closed ?? Date.now()) - c.start) / 1000).toFixed(1);
