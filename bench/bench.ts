@@ -4,7 +4,9 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features|tcp|acme|cluster` for a part of the table.
+ * `--only plain|https|features|tcp|acme|cluster` for a part of the table,
+ * `--only soak [--minutes N]` for the soak (bench/soak.ts; not in the
+ * full run).
  */
 
 import { createHash } from "node:crypto";
@@ -20,8 +22,14 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "5" },
     // Only some rows: "plain" or "https".
     only: { type: "string" },
+    minutes: { type: "string", default: "10" },
   },
 });
+if (values.only === "soak") {
+  const { soak } = await import("./soak.ts");
+  await soak(Number(values.minutes));
+  Deno.exit(0);
+}
 const SECONDS = Number(values.seconds);
 const MiB = 1024 * 1024, GiB = 1024 * MiB;
 const root = new URL("../", import.meta.url).pathname;

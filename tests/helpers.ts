@@ -51,6 +51,18 @@ export interface Reader {
   read(p: Uint8Array): Promise<number | null>;
 }
 
+/**
+ * Longest wait for the next bytes in the helpers that read (ms): a peer
+ * that hangs fails the test at that read, with its stack, instead of
+ * stalling the suite.
+ */
+export const READ_DEADLINE = 30_000;
+
+/** `r.read(p)`, failing after {@linkcode READ_DEADLINE} without bytes or EOF. */
+export function readWithin(r: Reader, p: Uint8Array): Promise<number | null> {
+  return within(READ_DEADLINE, r.read(p), "a read (no bytes, no EOF)");
+}
+
 /** Reads to EOF, hashing as it goes; returns the length and SHA-256. */
 export async function drain(
   r: Reader,
@@ -60,7 +72,7 @@ export async function drain(
   const buf = new Uint8Array(bufSize);
   let length = 0;
   for (;;) {
-    const n = await r.read(buf);
+    const n = await readWithin(r, buf);
     if (n === null) break;
     h.update(buf.subarray(0, n));
     length += n;
@@ -73,7 +85,7 @@ export async function readAll(r: Reader): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   const buf = new Uint8Array(64 * 1024);
   for (;;) {
-    const n = await r.read(buf);
+    const n = await readWithin(r, buf);
     if (n === null) break;
     parts.push(buf.slice(0, n));
   }
@@ -169,7 +181,7 @@ export async function readHashedBody(
   let got = rest.length;
   const buf = new Uint8Array(256 * 1024);
   while (got < length) {
-    const n = await r.read(buf);
+    const n = await readWithin(r, buf);
     if (n === null) break;
     h.update(buf.subarray(0, n));
     got += n;

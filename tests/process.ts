@@ -1,6 +1,6 @@
 /** Test helpers for real processes of main.ts and raw HTTP on loopback. */
 
-import { decoder, encoder } from "./helpers.ts";
+import { decoder, encoder, readWithin } from "./helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
@@ -142,7 +142,7 @@ export class ResponseReader {
   }
   async #fill(): Promise<boolean> {
     const chunk = new Uint8Array(64 * 1024);
-    const n = await this.#conn.read(chunk);
+    const n = await readWithin(this.#conn, chunk);
     if (n === null) return false;
     const next = new Uint8Array(this.#buf.length + n);
     next.set(this.#buf);
