@@ -86,35 +86,16 @@ code{white-space:pre}footer{color:#888;font-size:.85em}
   return out;
 }
 
+/** A TLS fatal alert record (RFC 8446 §6) with `description`. */
+function tlsAlert(description: number): Uint8Array {
+  return new Uint8Array([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, description]);
+}
+
 /** A TLS fatal alert `unrecognized_name` (RFC 6066 §3): the TLS way to say 404. */
-export const TLS_UNRECOGNIZED_NAME: Uint8Array = new Uint8Array([
-  0x15,
-  0x03,
-  0x01,
-  0x00,
-  0x02,
-  0x02,
-  0x70,
-]);
+export const TLS_UNRECOGNIZED_NAME: Uint8Array = tlsAlert(0x70);
 
 /** A TLS fatal alert `access_denied` (RFC 8446 §6.2): the TLS way to say 403. */
-export const TLS_ACCESS_DENIED: Uint8Array = new Uint8Array([
-  0x15,
-  0x03,
-  0x01,
-  0x00,
-  0x02,
-  0x02,
-  0x31,
-]);
+export const TLS_ACCESS_DENIED: Uint8Array = tlsAlert(0x31);
 
 /** A TLS fatal alert `internal_error` (RFC 8446 §6.2): the TLS way to say 503. */
-export const TLS_INTERNAL_ERROR: Uint8Array = new Uint8Array([
-  0x15,
-  0x03,
-  0x01,
-  0x00,
-  0x02,
-  0x02,
-  0x50,
-]);
+export const TLS_INTERNAL_ERROR: Uint8Array = tlsAlert(0x50);

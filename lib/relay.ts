@@ -157,8 +157,9 @@ export async function relay(
           for (const piece of r.out) await writeAll(conn, piece);
           if (r.reply || !r.hold) break;
           // The rest waits for the app's answer (the chunk's view stays
-          // valid: nothing more is read from the channel meanwhile).
-          await r.hold;
+          // valid: nothing more is read from the channel meanwhile), or
+          // for the visitor to leave (then the rest goes nowhere).
+          await Promise.race([r.hold, channel.closed]);
           r = filter.resume!();
         }
         if (r.reply) {

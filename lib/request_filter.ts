@@ -232,7 +232,8 @@ export class RequestFilter implements InboundFilter {
     this.#held = undefined;
     if (!chunk || this.#dead) return { out: [] };
     if (this.#parser.held) {
-      // The app ended without answering: the rest goes nowhere.
+      // The app ended (or the visitor left) without an answer: the rest
+      // goes nowhere.
       this.#dead = true;
       this.#stopWatching();
       return { out: [] };

@@ -85,7 +85,7 @@ const COALESCE_LIMIT = 64 * 1024;
  * Control frames are copied into blocks of this size as they are queued:
  * a flood of small answers costs its bytes, not an object each.
  */
-const CONTROL_BLOCK = 4 * 1024;
+const CONTROL_BLOCK = 512;
 
 /** The byte stream under a session: a `Deno.Conn` or anything shaped like it. */
 export interface Duplex {
