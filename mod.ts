@@ -96,11 +96,14 @@ export {
   type ResourceRecord as DnsRecord,
 } from "./lib/dns/wire.ts";
 export {
+  BufferBudget,
   type Channel,
   ChannelClosedError,
+  DEFAULT_BUFFER_BUDGET,
   type Duplex,
   OpenFailedError,
   type PingOptions,
+  PROCESS_BUDGET,
   ProtocolError,
   Session,
   SessionClosedError,

@@ -1,5 +1,10 @@
 /** The multiplexer: sessions of flow-controlled channels over one connection. */
 export { type Channel } from "./channel.ts";
+export {
+  BufferBudget,
+  DEFAULT_BUFFER_BUDGET,
+  PROCESS_BUDGET,
+} from "./budget.ts";
 export * from "./errors.ts";
 export {
   DEFAULT_INITIAL_WINDOW,
