@@ -15,14 +15,14 @@ import {
   type ServerOptions,
   startServer,
   type TunnelServer,
-} from "./lib/server.ts";
+} from "./lib/server/server.ts";
 import {
   type ClientEvent,
   type ClientOptions,
   TunnelClient,
-} from "./lib/client.ts";
+} from "./lib/client/client.ts";
 import { VERSION } from "./lib/version.ts";
-import { runDemo } from "./lib/demo.ts";
+import { runDemo } from "./lib/cli/demo.ts";
 import {
   type Flags,
   parseCommandLine,
@@ -34,11 +34,11 @@ import {
   parseSeconds,
   parseServerAddress,
   UsageError,
-} from "./lib/cli_args.ts";
+} from "./lib/cli/args.ts";
 import { CertificateError, covers } from "./lib/tls/certificate.ts";
 import { encodeQr } from "./lib/qr/encode.ts";
-import { parsePortRange } from "./lib/tcp.ts";
-import { IpFilter } from "./lib/ip_filter.ts";
+import { parsePortRange } from "./lib/server/tcp_ports.ts";
+import { IpFilter } from "./lib/net/ip_filter.ts";
 import { CaptureStore, DEFAULT_CAPTURE_RATE } from "./lib/inspector/store.ts";
 import {
   DEFAULT_INSPECT_PORT,

@@ -32,17 +32,17 @@ export {
   type ClientOptions,
   connect,
   TunnelClient,
-} from "./lib/client.ts";
+} from "./lib/client/client.ts";
 export {
   type ServerOptions,
   type ServerTlsOptions,
   startServer,
   type TunnelInfo,
   TunnelServer,
-} from "./lib/server.ts";
-export { HandshakeError } from "./lib/handshake.ts";
-export { DialError } from "./lib/dial.ts";
-export type { ForwardedMode } from "./lib/forwarded.ts";
+} from "./lib/server/server.ts";
+export { HandshakeError } from "./lib/wire/handshake.ts";
+export { DialError } from "./lib/client/dial.ts";
+export type { ForwardedMode } from "./lib/client/forwarded.ts";
 export type {
   CapturedMessage,
   Exchange,
@@ -58,7 +58,7 @@ export {
   MAX_CAPTURES,
 } from "./lib/inspector/store.ts";
 export { CaptureArena } from "./lib/inspector/arena.ts";
-export type { ProxyProtocolVersion } from "./lib/proxy_protocol.ts";
+export type { ProxyProtocolVersion } from "./lib/client/proxy_protocol.ts";
 export {
   Http1Error,
   type Http1Event,
@@ -66,7 +66,7 @@ export {
   Http1Parser,
   type Http1ParserOptions,
   type Http1Sink,
-} from "./lib/http1/parser.ts";
+} from "./lib/wire/http1/parser.ts";
 export { type Certificate, CertificateError } from "./lib/tls/certificate.ts";
 export {
   type AutomaticTls,
@@ -108,7 +108,7 @@ export {
   Session,
   SessionClosedError,
   type SessionOptions,
-} from "./lib/mux/mod.ts";
+} from "./lib/wire/mux/mod.ts";
 export {
   peek,
   type PeekableConn,
@@ -119,8 +119,8 @@ export {
   type PeekResult,
   PeekTimeoutError,
   PeekTooLargeError,
-} from "./lib/peek.ts";
-export { type HttpHead } from "./lib/peek.ts";
+} from "./lib/server/peek.ts";
+export { type HttpHead } from "./lib/server/peek.ts";
 export { VERSION } from "./lib/version.ts";
 
 if (import.meta.main) {

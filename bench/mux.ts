@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { Session } from "../lib/mux/session.ts";
+import { Session } from "../lib/wire/mux/session.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

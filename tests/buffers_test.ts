@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { acquire, HEADROOM, release, SIZES } from "../lib/buffers.ts";
+import { acquire, HEADROOM, release, SIZES } from "../lib/net/buffers.ts";
 
 Deno.test("pooled buffers of a level all have one length, whoever released them", () => {
   for (let level = 0; level < SIZES.length; level++) {

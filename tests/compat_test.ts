@@ -4,16 +4,16 @@
  */
 
 import assert from "node:assert/strict";
-import { connect } from "../lib/client.ts";
-import { Session } from "../lib/mux/session.ts";
+import { connect } from "../lib/client/client.ts";
+import { Session } from "../lib/wire/mux/session.ts";
 import {
   type ControlMessage,
   encodeRecipientOnly,
   encodeWindowAdjust,
   FrameDecoder,
   MSG_CLOSE,
-} from "../lib/mux/frames.ts";
-import { PeekedConn } from "../lib/peek.ts";
+} from "../lib/wire/mux/frames.ts";
+import { PeekedConn } from "../lib/server/peek.ts";
 import { startBackend } from "./backend.ts";
 import { decoder, encoder, within } from "./helpers.ts";
 import { rawRequest, startServerProc } from "./process.ts";

@@ -24,7 +24,7 @@ import {
   startServerProc,
 } from "./process.ts";
 import { bytesBody } from "./backend.ts";
-import { PROXY_V2_SIGNATURE } from "../lib/proxy_protocol.ts";
+import { PROXY_V2_SIGNATURE } from "../lib/client/proxy_protocol.ts";
 
 const MiB = 1024 * 1024;
 

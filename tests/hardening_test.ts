@@ -14,10 +14,10 @@ import {
   startClientProc,
   startServerProc,
 } from "./process.ts";
-import { startServer } from "../lib/server.ts";
-import { TunnelClient } from "../lib/client.ts";
-import { Session } from "../lib/mux/session.ts";
-import { PeekedConn } from "../lib/peek.ts";
+import { startServer } from "../lib/server/server.ts";
+import { TunnelClient } from "../lib/client/client.ts";
+import { Session } from "../lib/wire/mux/session.ts";
+import { PeekedConn } from "../lib/server/peek.ts";
 
 /** A hand-made control request; the connection stays open on 200. */
 async function control(port: number, headers = "") {

@@ -1,7 +1,7 @@
 /** Shared test helpers: real loopback sockets, deterministic data, hashing. */
 
 import { createHash } from "node:crypto";
-import { Session, type SessionOptions } from "../lib/mux/session.ts";
+import { Session, type SessionOptions } from "../lib/wire/mux/session.ts";
 
 /** A connected pair of real TCP sockets on 127.0.0.1. */
 export async function socketPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {

@@ -11,7 +11,7 @@ import {
   type Http1Event,
   Http1Parser,
   type Http1Sink,
-} from "../lib/http1/parser.ts";
+} from "../lib/wire/http1/parser.ts";
 import { encoder } from "./helpers.ts";
 
 /** Tests speak in latin1: one char, one byte, wherever a cut falls. */

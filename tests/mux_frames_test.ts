@@ -11,8 +11,8 @@ import {
   MSG_CLOSE,
   MSG_EOF,
   MSG_OPEN_FAILURE,
-} from "../lib/mux/frames.ts";
-import { ProtocolError } from "../lib/mux/errors.ts";
+} from "../lib/wire/mux/frames.ts";
+import { ProtocolError } from "../lib/wire/mux/errors.ts";
 import { sha256 } from "./helpers.ts";
 
 type Event = Record<string, unknown>;

@@ -3,14 +3,14 @@ import {
   DEFAULT_INITIAL_WINDOW,
   DEFAULT_WINDOW,
   Session,
-} from "../lib/mux/session.ts";
+} from "../lib/wire/mux/session.ts";
 import {
   ChannelClosedError,
   OpenFailedError,
   ProtocolError,
   SessionClosedError,
-} from "../lib/mux/errors.ts";
-import type { Channel } from "../lib/mux/channel.ts";
+} from "../lib/wire/mux/errors.ts";
+import type { Channel } from "../lib/wire/mux/channel.ts";
 import {
   encodeData,
   encodeOpen,
@@ -18,7 +18,7 @@ import {
   encodeRecipientOnly,
   encodeWindowAdjust,
   MSG_CLOSE,
-} from "../lib/mux/frames.ts";
+} from "../lib/wire/mux/frames.ts";
 import {
   decoder,
   drain,

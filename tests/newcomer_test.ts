@@ -13,8 +13,8 @@ import {
   startClientProc,
   startServerProc,
 } from "./process.ts";
-import { connect } from "../lib/client.ts";
-import { DialError } from "../lib/dial.ts";
+import { connect } from "../lib/client/client.ts";
+import { DialError } from "../lib/client/dial.ts";
 
 /** Runs main.ts to its exit; returns the code and output. */
 async function runToExit(args: string[], ms = 15_000) {

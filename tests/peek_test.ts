@@ -6,8 +6,8 @@ import {
   type PeekResult,
   PeekTimeoutError,
   PeekTooLargeError,
-} from "../lib/peek.ts";
-import { Routes } from "../lib/routes.ts";
+} from "../lib/server/peek.ts";
+import { Routes } from "../lib/server/routes.ts";
 import { encoder, readAll, sha256, socketPair, within } from "./helpers.ts";
 
 /** Sends `chunks` (with a pause between them) and peeks the other end. */

@@ -18,8 +18,8 @@ import {
 } from "./helpers.ts";
 import { bytesBody } from "./backend.ts";
 import { Proc, ResponseReader } from "./process.ts";
-import { Session } from "../lib/mux/session.ts";
-import { PeekedConn } from "../lib/peek.ts";
+import { Session } from "../lib/wire/mux/session.ts";
+import { PeekedConn } from "../lib/server/peek.ts";
 
 const MiB = 1024 * 1024;
 

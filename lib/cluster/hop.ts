@@ -15,10 +15,10 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
-import { constantTimeEqual } from "../subdomains.ts";
-import type { ChannelFacts } from "../facts.ts";
-import { closeQuietly, writeAll } from "../sockets.ts";
-import { acquire, release } from "../buffers.ts";
+import { constantTimeEqual } from "../server/subdomains.ts";
+import type { ChannelFacts } from "../wire/facts.ts";
+import { closeQuietly, writeAll } from "../net/sockets.ts";
+import { acquire, release } from "../net/buffers.ts";
 
 /** Longest hop line (bytes, with its LF). */
 export const HOP_MAX_LINE = 512;

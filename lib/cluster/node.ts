@@ -16,9 +16,9 @@ import {
   type HopVisitor,
   readHopLine,
 } from "./hop.ts";
-import { PeekedConn } from "../peek.ts";
-import { page } from "../pages.ts";
-import { answer } from "../sockets.ts";
+import { PeekedConn } from "../server/peek.ts";
+import { page } from "../net/pages.ts";
+import { answer } from "../net/sockets.ts";
 
 /** How a server joins a cluster. */
 export interface ClusterOptions {

@@ -1,6 +1,6 @@
 /**
  * The capture tap: watches one tunnelled connection's bytes both ways,
- * frames them (lib/http1/) into requests and responses, and records each
+ * frames them (lib/wire/http1/) into requests and responses, and records each
  * finished exchange in a {@linkcode CaptureStore}. It never slows or changes
  * the relay: it reads what the relay already has, copies heads and at most
  * {@linkcode MAX_CAPTURED_BODY} of each body into the store's arena
@@ -9,13 +9,13 @@
  * it simply stops watching that connection.
  */
 
-import type { RequestWatcher } from "../request_filter.ts";
+import type { RequestWatcher } from "../client/request_filter.ts";
 import {
   Http1Error,
   Http1Parser,
   type Http1Sink,
   parseHeadText,
-} from "../http1/parser.ts";
+} from "../wire/http1/parser.ts";
 import { type CaptureArena, PIECE } from "./arena.ts";
 import type { CaptureRecord, CaptureStore } from "./store.ts";
 
@@ -129,7 +129,7 @@ export class ConnectionTap {
   #store: CaptureStore;
   #off = false;
   // Watchers only: framing read from the bytes, no text made, no event
-  // objects (lib/http1/ reports to these sinks by offsets).
+  // objects (lib/wire/http1/ reports to these sinks by offsets).
   #req = new Http1Parser("request", { framingOnly: true });
   #res = new Http1Parser("response", { framingOnly: true });
   #reqBody: Collector;

@@ -9,7 +9,7 @@
  * whoever released it, the next user gets exactly what it asks for.
  */
 
-import { DATA_HEADER_SIZE } from "./mux/frames.ts";
+import { DATA_HEADER_SIZE } from "../wire/mux/frames.ts";
 
 /** Usable sizes, smallest first: a relay grows through them. */
 export const SIZES = [4 * 1024, 32 * 1024, 256 * 1024] as const;

@@ -3,12 +3,12 @@
  * `-Host` and `Forwarded` (RFC 7239) built from what the server saw of the
  * visitor (its channel facts), and the `Host` rewrite for dev servers that
  * check it. A pure function over a parsed head and its bytes, splicing only
- * the lines that change; lib/request_filter.ts applies it to every request
+ * the lines that change; lib/client/request_filter.ts applies it to every request
  * of a connection.
  */
 
-import type { ChannelFacts } from "./facts.ts";
-import type { Http1Head } from "./http1/parser.ts";
+import type { ChannelFacts } from "../wire/facts.ts";
+import type { Http1Head } from "../wire/http1/parser.ts";
 
 /**
  * `replace` (default): drop what the visitor sent in these headers and add

@@ -13,7 +13,7 @@
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import type { BufferBudget } from "./budget.ts";
-import { acquire, release, SIZES } from "../buffers.ts";
+import { acquire, release, SIZES } from "../../net/buffers.ts";
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,

@@ -9,22 +9,22 @@
  * served here too.
  */
 
-import { OpenFailedError } from "./mux/errors.ts";
-import { PROCESS_BUDGET } from "./mux/budget.ts";
-import { relay } from "./relay.ts";
-import { answer, closeQuietly, type NetConn } from "./sockets.ts";
+import { OpenFailedError } from "../wire/mux/errors.ts";
+import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
+import { relay } from "../net/relay.ts";
+import { answer, closeQuietly, type NetConn } from "../net/sockets.ts";
 import {
   page,
   TLS_ACCESS_DENIED,
   TLS_INTERNAL_ERROR,
   TLS_UNRECOGNIZED_NAME,
-} from "./pages.ts";
-import { type ChannelFacts, encodeFacts } from "./facts.ts";
-import type { IpFilter } from "./ip_filter.ts";
-import { serveTcpTunnel } from "./tcp.ts";
+} from "../net/pages.ts";
+import { type ChannelFacts, encodeFacts } from "../wire/facts.ts";
+import type { IpFilter } from "../net/ip_filter.ts";
+import { serveTcpTunnel } from "./tcp_ports.ts";
 import type { PeekedConn, PeekResult } from "./peek.ts";
-import type { NameHolder } from "./cluster/copy.ts";
-import type { HopVisitor } from "./cluster/hop.ts";
+import type { NameHolder } from "../cluster/copy.ts";
+import type { HopVisitor } from "../cluster/hop.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -32,7 +32,7 @@ import {
   portSuffix,
   type Tunnel,
 } from "./control.ts";
-import type { NodeTlsConn } from "./tls/node_conn.ts";
+import type { NodeTlsConn } from "../tls/node_conn.ts";
 
 /** What the public side needs from the server. */
 export interface PublicSideOptions {

@@ -8,12 +8,12 @@
  * `readable` sees EOF, which would break half-close.
  */
 
-import type { Channel } from "./mux/channel.ts";
-import { DATA_HEADER_SIZE } from "./mux/frames.ts";
-import { ChannelClosedError } from "./mux/errors.ts";
+import type { Channel } from "../wire/mux/channel.ts";
+import { DATA_HEADER_SIZE } from "../wire/mux/frames.ts";
+import { ChannelClosedError } from "../wire/mux/errors.ts";
 import { acquire, release, SIZES } from "./buffers.ts";
 import { closeQuietly, writeAll } from "./sockets.ts";
-import type { InboundFilter } from "./request_filter.ts";
+import type { InboundFilter } from "../client/request_filter.ts";
 
 /** What the relay shows a watcher (the inspector's tap): views, never waited on. */
 export interface RelayTap {

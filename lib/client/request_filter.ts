@@ -1,8 +1,8 @@
 /**
  * The client's filter on what visitors send to the local app: every request
  * of a connection (keep-alive and pipelined, not only the first) is parsed
- * (lib/http1/), checked (basic auth, smuggling-prone framing, the name the
- * connection was routed by) and its head rewritten (lib/forwarded.ts);
+ * (lib/wire/http1/), checked (basic auth, smuggling-prone framing, the name the
+ * connection was routed by) and its head rewritten (lib/client/forwarded.ts);
  * bodies, chunked framing and upgraded streams pass byte-exact, as spans of
  * the input (a body of 1-byte chunks is still one piece per read).
  *
@@ -17,7 +17,7 @@
  */
 
 import { basicAuthOk, unauthorized } from "./basic_auth.ts";
-import type { ChannelFacts } from "./facts.ts";
+import type { ChannelFacts } from "../wire/facts.ts";
 import {
   type ForwardedMode,
   type RewriteCache,
@@ -29,8 +29,8 @@ import {
   type Http1Head,
   Http1Parser,
   type Http1Sink,
-} from "./http1/parser.ts";
-import { page, TLS_ACCESS_DENIED } from "./pages.ts";
+} from "../wire/http1/parser.ts";
+import { page, TLS_ACCESS_DENIED } from "../net/pages.ts";
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 4 * 1024;

@@ -6,11 +6,11 @@
  * name at once instead of holding it.
  */
 
-import { Session, type SessionOptions } from "./mux/session.ts";
+import { Session, type SessionOptions } from "../wire/mux/session.ts";
 import type { PeekResult } from "./peek.ts";
-import { page, reason } from "./pages.ts";
+import { page, reason } from "../net/pages.ts";
 import type { Refusal, Registered, Registry } from "./registry.ts";
-import { answer, type NetConn, writeAll } from "./sockets.ts";
+import { answer, type NetConn, writeAll } from "../net/sockets.ts";
 import { constantTimeEqual } from "./subdomains.ts";
 import {
   encodeControlResponse,
@@ -22,11 +22,11 @@ import {
   HEADER_FEATURES,
   HEADER_RESUME,
   HEADER_SUBDOMAIN,
-} from "./handshake.ts";
-import { VERSION } from "./version.ts";
-import { FEATURE_FACTS } from "./facts.ts";
-import { IpFilter } from "./ip_filter.ts";
-import type { TcpPorts } from "./tcp.ts";
+} from "../wire/handshake.ts";
+import { VERSION } from "../version.ts";
+import { FEATURE_FACTS } from "../wire/facts.ts";
+import { IpFilter } from "../net/ip_filter.ts";
+import type { TcpPorts } from "./tcp_ports.ts";
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {

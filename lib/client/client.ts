@@ -12,23 +12,23 @@ import {
   dialServer,
   isLoopback,
 } from "./dial.ts";
-import { DEFAULT_OWED_TIMEOUT, Session } from "./mux/session.ts";
-import { PROCESS_BUDGET } from "./mux/budget.ts";
-import { PeekedConn } from "./peek.ts";
-import { closeQuietly } from "./sockets.ts";
+import { DEFAULT_OWED_TIMEOUT, Session } from "../wire/mux/session.ts";
+import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
+import { PeekedConn } from "../server/peek.ts";
+import { closeQuietly } from "../net/sockets.ts";
 import {
   FEATURE_PING,
   HandshakeError,
   releaseTunnel,
   requestTunnel,
-} from "./handshake.ts";
-import { VERSION } from "./version.ts";
-import { FEATURE_FACTS } from "./facts.ts";
+} from "../wire/handshake.ts";
+import { VERSION } from "../version.ts";
+import { FEATURE_FACTS } from "../wire/facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
 import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
-import { IpFilter } from "./ip_filter.ts";
-import type { CaptureStore } from "./inspector/store.ts";
+import { IpFilter } from "../net/ip_filter.ts";
+import type { CaptureStore } from "../inspector/store.ts";
 import { hostPort, LocalSide } from "./local.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */

@@ -3,8 +3,8 @@
  * visitor must send, checked in constant time, and the 401 that asks for them.
  */
 
-import { page } from "./pages.ts";
-import { constantTimeEqual } from "./subdomains.ts";
+import { page } from "../net/pages.ts";
+import { constantTimeEqual } from "../server/subdomains.ts";
 
 /** The realm browsers show in their login prompt. */
 export const BASIC_AUTH_REALM = "groktunnel";

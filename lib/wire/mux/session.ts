@@ -12,7 +12,7 @@
 
 import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
 import { type BufferBudget, PROCESS_BUDGET } from "./budget.ts";
-import { closeQuietly } from "../sockets.ts";
+import { closeQuietly } from "../../net/sockets.ts";
 import {
   OpenFailedError,
   ProtocolError,

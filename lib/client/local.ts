@@ -6,17 +6,17 @@
  * basic auth) and the capture tap for HTTP, untouched for TCP.
  */
 
-import type { Channel } from "./mux/channel.ts";
-import { type ChannelFacts, readFacts } from "./facts.ts";
+import type { Channel } from "../wire/mux/channel.ts";
+import { type ChannelFacts, readFacts } from "../wire/facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
-import { ConnectionTap } from "./inspector/capture.ts";
-import type { CaptureStore } from "./inspector/store.ts";
-import { page } from "./pages.ts";
+import { ConnectionTap } from "../inspector/capture.ts";
+import type { CaptureStore } from "../inspector/store.ts";
+import { page } from "../net/pages.ts";
 import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
-import { relay } from "./relay.ts";
+import { relay } from "../net/relay.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
-import { closeQuietly, writeAll } from "./sockets.ts";
-import { PROCESS_BUDGET } from "./mux/budget.ts";
+import { closeQuietly, writeAll } from "../net/sockets.ts";
+import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
 
 /** Local hosts tried in turn when none is given. */
 const LOCAL_HOSTS = ["127.0.0.1", "::1"];

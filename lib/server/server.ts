@@ -10,10 +10,10 @@
  * control handshake in plain text for the original Go client.
  */
 
-import { answer, closeQuietly, type NetConn } from "./sockets.ts";
-import { page } from "./pages.ts";
-import { IpFilter } from "./ip_filter.ts";
-import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp.ts";
+import { answer, closeQuietly, type NetConn } from "../net/sockets.ts";
+import { page } from "../net/pages.ts";
+import { IpFilter } from "../net/ip_filter.ts";
+import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp_ports.ts";
 import {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
@@ -24,17 +24,17 @@ import {
 import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
-import { type Certificate, readCertificate } from "./tls/certificate.ts";
-import { TlsListener } from "./tls/listener.ts";
+import { type Certificate, readCertificate } from "../tls/certificate.ts";
+import { TlsListener } from "../tls/listener.ts";
 import {
   CertificateReloader,
   DEFAULT_CERT_RELOAD_INTERVAL,
   short,
-} from "./tls/reloader.ts";
-import type { NodeTlsConn } from "./tls/node_conn.ts";
-import { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
-import { DEFAULT_MAX_OWED, DEFAULT_OWED_TIMEOUT } from "./mux/session.ts";
-import { PROCESS_BUDGET } from "./mux/budget.ts";
+} from "../tls/reloader.ts";
+import type { NodeTlsConn } from "../tls/node_conn.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/node.ts";
+import { DEFAULT_MAX_OWED, DEFAULT_OWED_TIMEOUT } from "../wire/mux/session.ts";
+import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;
