@@ -125,6 +125,6 @@ export { VERSION } from "./lib/version.ts";
 
 if (import.meta.main) {
   // JSR runs the package's "." export: make it the CLI too.
-  const { main } = await import("./main.ts");
+  const { main } = await import("./lib/cli/main.ts");
   Deno.exit(await main(Deno.args));
 }
