@@ -13,6 +13,7 @@
 import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
 import { type BufferBudget, PROCESS_BUDGET } from "./budget.ts";
 import { closeQuietly } from "../../net/sockets.ts";
+import { FrameWriter } from "./writer.ts";
 import {
   OpenFailedError,
   ProtocolError,
@@ -64,12 +65,6 @@ export const DEFAULT_MAX_OWED = 256 * 1024;
  */
 export const DEFAULT_OWED_TIMEOUT = 30_000;
 /**
- * PINGs answered by one coalesced PONG that is still unwritten, past which
- * reading stops as it does for {@linkcode DEFAULT_MAX_OWED}: an honest peer
- * pings every few seconds, not this many times while we cannot answer.
- */
-const MAX_COALESCED_PINGS = 64;
-/**
  * PINGs a peer may send per second on average (bursts of as many): more is
  * a flood, not a liveness check, and ends the session. Ours sends one
  * every 10 s.
@@ -79,13 +74,6 @@ export const MAX_PINGS_PER_SECOND = 100;
 const MIN_PACKET = 9, MAX_PACKET = 2 ** 31;
 /** Size of the socket read buffer. */
 const READ_BUFFER_SIZE = 256 * 1024;
-/** Frames up to this size are glued together into one write. */
-const COALESCE_LIMIT = 64 * 1024;
-/**
- * Control frames are copied into blocks of this size as they are queued:
- * a flood of small answers costs its bytes, not an object each.
- */
-const CONTROL_BLOCK = 512;
 
 /** The byte stream under a session: a `Deno.Conn` or anything shaped like it. */
 export interface Duplex {
@@ -166,13 +154,6 @@ interface Pending {
   cancelled: boolean;
 }
 
-interface Queued {
-  frame: Uint8Array;
-  done: ((err?: Error) => void) | undefined;
-  /** Control frames copied into `frame` so far (a block; -1: not a block). */
-  fill: number;
-}
-
 /**
  * A multiplexed session over one connection.
  *
@@ -202,28 +183,16 @@ export class Session {
   #acceptChannels: boolean;
   #maxChannels: number;
   #openTimeout: number;
-  #maxOwed: number;
   #owedTimeout: number;
-  /** Bytes of control frames queued, not yet written. */
-  #owed = 0;
-  #drained: (() => void) | undefined;
-  /** A queued PONG not yet taken for writing: a newer nonce overwrites it. */
-  #pong: { q: Queued; at: number; batch: number } | undefined;
-  /** PINGs that a PONG still unwritten answers. */
-  #pings = 0;
+  #writer: FrameWriter;
   /** PINGs the peer may still send now (refilled with time). */
   #pingAllowance = MAX_PINGS_PER_SECOND;
   #pingRefilled = Date.now();
-  /** Counts the queue's hand-overs to the writer. */
-  #batch = 0;
   #channels = new Map<number, MuxChannel>();
   #nextId = 0;
   #pending = new Map<number, Pending>();
   #acceptQueue: MuxChannel[] = [];
   #acceptWaiters: Array<() => void> = [];
-  #queue: Queued[] = [];
-  #flushing = false;
-  #scratch = new Uint8Array(COALESCE_LIMIT);
   #decoder = new FrameDecoder();
   #error: SessionClosedError | null = null;
   #resolveClosed!: (err: SessionClosedError) => void;
@@ -233,8 +202,6 @@ export class Session {
   #dataTarget: MuxChannel | undefined;
   /** Bytes read from the connection, frames included. */
   bytesIn = 0;
-  /** Bytes written to the connection, frames included. */
-  bytesOut = 0;
 
   /** Starts a session over `conn`; it reads from `conn` until the end. */
   constructor(conn: Duplex, options: SessionOptions = {}) {
@@ -259,15 +226,16 @@ export class Session {
     this.#acceptChannels = options.acceptChannels ?? true;
     this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
-    this.#maxOwed = options.maxOwed ?? DEFAULT_MAX_OWED;
+    this.#writer = new FrameWriter(
+      conn,
+      options.maxOwed ?? DEFAULT_MAX_OWED,
+      (err) => this.#fail(err),
+    );
     this.#owedTimeout = options.owedTimeout ?? DEFAULT_OWED_TIMEOUT;
     this.closed = new Promise((r) => this.#resolveClosed = r);
     this.#host = {
-      send: (frame) => this.#control(frame),
-      sendData: (frame) =>
-        new Promise((resolve, reject) =>
-          this.#enqueue(frame, (err) => err ? reject(err) : resolve())
-        ),
+      send: (frame) => this.#writer.control(frame),
+      sendData: (frame) => this.#writer.data(frame),
       budget: options.budget ?? PROCESS_BUDGET,
     };
     this.#readLoop();
@@ -276,6 +244,11 @@ export class Session {
   /** Channels currently open (including ones closing). */
   get channelCount(): number {
     return this.#channels.size;
+  }
+
+  /** Bytes written to the connection, frames included. */
+  get bytesOut(): number {
+    return this.#writer.bytesOut;
   }
 
   /** True once the session ended. */
@@ -294,7 +267,7 @@ export class Session {
     const id = this.#nextId++;
     const ch = this.#newChannel(id);
     this.#channels.set(id, ch);
-    this.#control(encodeOpen(id, this.#initialWindow, this.#maxPacket));
+    this.#writer.control(encodeOpen(id, this.#initialWindow, this.#maxPacket));
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         resolve,
@@ -351,7 +324,7 @@ export class Session {
         );
         return;
       }
-      this.#control(encodePing(MSG_PING, nonce++ >>> 0));
+      this.#writer.control(encodePing(MSG_PING, nonce++ >>> 0));
     }, options.interval);
   }
 
@@ -388,9 +361,7 @@ export class Session {
         this.#decoder.feed(buf.subarray(0, n), sink);
         // Backpressure: what the peer's messages made us owe it must be
         // written before more of them are read.
-        if (
-          this.#owed > this.#maxOwed || this.#pings > MAX_COALESCED_PINGS
-        ) await this.#drain();
+        if (this.#writer.owesTooMuch) await this.#drain();
       }
     } catch (err) {
       this.#fail(err);
@@ -467,14 +438,14 @@ export class Session {
       !this.#acceptChannels || maxPacket < MIN_PACKET ||
       maxPacket > MAX_PACKET || this.#channels.size >= this.#maxChannels
     ) {
-      this.#control(encodeRecipientOnly(MSG_OPEN_FAILURE, sender));
+      this.#writer.control(encodeRecipientOnly(MSG_OPEN_FAILURE, sender));
       return;
     }
     const id = this.#nextId++;
     const ch = this.#newChannel(id);
     ch.setRemote(sender, window, maxPacket);
     this.#channels.set(id, ch);
-    this.#control(
+    this.#writer.control(
       encodeOpenConfirm(sender, id, this.#initialWindow, this.#maxPacket),
     );
     this.#acceptQueue.push(ch);
@@ -507,25 +478,30 @@ export class Session {
 
   // ---- writing ----
 
-  /** Waits until what we owe drains below half the limit (or ends the session). */
+  /**
+   * Stops reading until what the peer's messages made us owe it is written;
+   * ends the session when the peer reads nothing of it for `owedTimeout`.
+   */
   async #drain(): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      this.#drained = resolve;
-      timer = setTimeout(() => {
-        this.#end(
-          new SessionClosedError(
-            `The peer reads nothing: ${this.#owed} bytes owed to it (${this.#pings} PINGs) for over ${this.#owedTimeout} ms`,
-          ),
-        );
-        resolve();
-      }, this.#owedTimeout);
-    });
+    await Promise.race([
+      this.#writer.drained(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          const { bytes, pings } = this.#writer.owed;
+          this.#end(
+            new SessionClosedError(
+              `The peer reads nothing: ${bytes} bytes owed to it (${pings} PINGs) for over ${this.#owedTimeout} ms`,
+            ),
+          );
+          resolve();
+        }, this.#owedTimeout);
+      }),
+    ]);
     clearTimeout(timer);
-    this.#drained = undefined;
   }
 
-  /** One PONG queued at most: a newer PING's nonce replaces the older one's. */
+  /** Answers a PING, within {@linkcode MAX_PINGS_PER_SECOND}. */
   #answerPing(nonce: number): void {
     const now = this.#lastActivity;
     this.#pingAllowance = Math.min(
@@ -539,107 +515,7 @@ export class Session {
         `PING flood: more than ${MAX_PINGS_PER_SECOND} a second`,
       );
     }
-    this.#pings++;
-    const p = this.#pong;
-    if (p && p.batch === this.#batch) {
-      new DataView(p.q.frame.buffer).setUint32(p.at + 1, nonce);
-      return;
-    }
-    this.#control(encodePing(MSG_PONG, nonce), true);
-  }
-
-  /**
-   * Queues a control frame: copied into the queue's last block when it has
-   * room (so a flood of answers holds its bytes, not an object each).
-   */
-  #control(frame: Uint8Array, pong = false): void {
-    if (this.#error) return;
-    this.#owed += frame.length;
-    const last = this.#queue[this.#queue.length - 1];
-    let q: Queued;
-    if (last && last.fill >= 0 && last.fill + frame.length <= CONTROL_BLOCK) {
-      q = last;
-    } else {
-      q = { frame: new Uint8Array(CONTROL_BLOCK), done: undefined, fill: 0 };
-      this.#push(q);
-    }
-    if (pong) this.#pong = { q, at: q.fill, batch: this.#batch };
-    q.frame.set(frame, q.fill);
-    q.fill += frame.length;
-  }
-
-  #enqueue(frame: Uint8Array, done: Queued["done"]): void {
-    if (this.#error) {
-      done?.(this.#error);
-      return;
-    }
-    this.#push({ frame, done, fill: -1 });
-  }
-
-  #push(q: Queued): void {
-    this.#queue.push(q);
-    if (!this.#flushing) {
-      // Start writing after the current microtasks: frames that other
-      // channels queue in this same tick then share one socket write.
-      this.#flushing = true;
-      queueMicrotask(() => this.#flush());
-    }
-  }
-
-  async #flush(): Promise<void> {
-    this.#flushing = true;
-    let batch: Queued[] = [];
-    let i = 0;
-    try {
-      while (this.#queue.length > 0 && !this.#error) {
-        batch = this.#queue;
-        this.#queue = [];
-        this.#batch++;
-        for (const q of batch) {
-          if (q.fill >= 0) q.frame = q.frame.subarray(0, q.fill);
-        }
-        for (i = 0; i < batch.length;) {
-          let j = i, size = 0;
-          while (
-            j < batch.length && size + batch[j]!.frame.length <= COALESCE_LIMIT
-          ) size += batch[j++]!.frame.length;
-          if (j - i <= 1) {
-            j = i + 1;
-            await this.#writeAll(batch[i]!.frame);
-          } else {
-            let at = 0;
-            for (let k = i; k < j; k++) {
-              this.#scratch.set(batch[k]!.frame, at);
-              at += batch[k]!.frame.length;
-            }
-            await this.#writeAll(this.#scratch.subarray(0, at));
-          }
-          for (; i < j; i++) {
-            const q = batch[i]!;
-            if (q.fill >= 0) this.#wrote(q.fill);
-            else q.done?.();
-          }
-        }
-      }
-    } catch (err) {
-      this.#fail(err);
-      for (; i < batch.length; i++) batch[i]!.done?.(this.#error!);
-    } finally {
-      this.#flushing = false;
-    }
-  }
-
-  /** `n` bytes of control frames went out. */
-  #wrote(n: number): void {
-    this.#owed -= n;
-    this.#pings = 0;
-    if (this.#drained && this.#owed <= this.#maxOwed / 2) this.#drained();
-  }
-
-  async #writeAll(p: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < p.length) off += await this.#conn.write(p.subarray(off));
-    this.bytesOut += p.length;
+    this.#writer.pong(nonce);
   }
 
   // ---- ending ----
@@ -676,9 +552,7 @@ export class Session {
     for (const ch of this.#acceptQueue) ch.abort(err);
     this.#acceptQueue = [];
     for (const wake of this.#acceptWaiters.splice(0)) wake();
-    for (const q of this.#queue.splice(0)) q.done?.(err);
-    this.#pong = undefined;
-    this.#drained?.();
+    this.#writer.end(err);
     this.#resolveClosed(err);
   }
 }
