@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ipv6Bytes } from "../dns/zone.ts";
+import { ipv6Bytes } from "../net/ip.ts";
 
 function isIpv6(ip: string): boolean {
   try {

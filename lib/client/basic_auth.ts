@@ -4,7 +4,7 @@
  */
 
 import { page } from "../net/pages.ts";
-import { constantTimeEqual } from "../server/subdomains.ts";
+import { constantTimeEqual } from "../net/constant_time.ts";
 
 /** The realm browsers show in their login prompt. */
 export const BASIC_AUTH_REALM = "groktunnel";

@@ -6,7 +6,7 @@
  */
 
 import type { ChannelFacts } from "../wire/facts.ts";
-import { parseIp } from "../net/ip_filter.ts";
+import { parseIp } from "../net/ip.ts";
 
 /** The versions a client can send. */
 export type ProxyProtocolVersion = "v1" | "v2";

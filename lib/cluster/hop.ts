@@ -15,7 +15,7 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
-import { constantTimeEqual } from "../server/subdomains.ts";
+import { constantTimeEqual } from "../net/constant_time.ts";
 import type { ChannelFacts } from "../wire/facts.ts";
 import { closeQuietly, writeAll } from "../net/sockets.ts";
 import { acquire, release } from "../net/buffers.ts";

@@ -9,12 +9,10 @@
  * whoever released it, the next user gets exactly what it asks for.
  */
 
-import { DATA_HEADER_SIZE } from "../wire/mux/frames.ts";
-
 /** Usable sizes, smallest first: a relay grows through them. */
 export const SIZES = [4 * 1024, 32 * 1024, 256 * 1024] as const;
 /** Bytes in front of the usable part: room for a DATA header (relays). */
-export const HEADROOM = DATA_HEADER_SIZE;
+export const HEADROOM = 9;
 /** Buffers kept per size: at most ~4 MiB of each size stays allocated. */
 const KEEP = [1024, 128, 16];
 

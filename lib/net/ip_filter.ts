@@ -1,3 +1,4 @@
+import { parseIp } from "./ip.ts";
 /**
  * Who may reach a tunnel, by address: allow and deny lists of CIDR blocks,
  * IPv4 and IPv6. Deny wins; with any allow entry, only those may come in.
@@ -9,54 +10,6 @@ interface Block {
   v6: boolean;
   bytes: Uint8Array;
   bits: number;
-}
-
-/** Parses an IPv4 or IPv6 address to bytes (4 or 16), or `undefined`. */
-export function parseIp(text: string): Uint8Array | undefined {
-  const s = text.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (v4) {
-    const b = v4.slice(1).map(Number);
-    return b.every((x) => x <= 255) ? new Uint8Array(b) : undefined;
-  }
-  if (!s.includes(":") || !/^[0-9a-fA-F:.]+$/.test(s)) return undefined;
-  let tail: number[] = [];
-  let body = s;
-  const dotted = /:(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (dotted) {
-    const four = parseIp(dotted[1]!);
-    if (!four) return undefined;
-    tail = [(four[0]! << 8) | four[1]!, (four[2]! << 8) | four[3]!];
-    body = s.slice(0, -dotted[1]!.length - 1) +
-      (s.endsWith("::" + dotted[1]) ? ":" : "");
-  }
-  const halves = body.split("::");
-  if (halves.length > 2) return undefined;
-  const parse = (p: string) =>
-    p === ""
-      ? []
-      : p.split(":").map((h) =>
-        /^[0-9a-fA-F]{1,4}$/.test(h) ? parseInt(h, 16) : NaN
-      );
-  const head = parse(halves[0]!);
-  const rest = halves.length === 2 ? parse(halves[1]!) : [];
-  const words = halves.length === 2
-    ? [
-      ...head,
-      ...new Array(8 - head.length - rest.length - tail.length).fill(0),
-      ...rest,
-      ...tail,
-    ]
-    : [...head, ...tail];
-  if (words.length !== 8 || words.some((w) => !(w >= 0 && w <= 0xffff))) {
-    return undefined;
-  }
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  });
-  return out;
 }
 
 /** IPv4-mapped IPv6 as IPv4; everything else as it is. */

@@ -11,7 +11,7 @@ import type { PeekResult } from "./peek.ts";
 import { page, reason } from "../net/pages.ts";
 import type { Refusal, Registered, Registry } from "./registry.ts";
 import { answer, type NetConn, writeAll } from "../net/sockets.ts";
-import { constantTimeEqual } from "./subdomains.ts";
+import { constantTimeEqual } from "../net/constant_time.ts";
 import {
   encodeControlResponse,
   encodeRefusal,

@@ -9,6 +9,7 @@
  * served here too.
  */
 
+import { unmapIpv4 } from "../net/ip.ts";
 import { OpenFailedError } from "../wire/mux/errors.ts";
 import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
 import { relay } from "../net/relay.ts";
@@ -67,8 +68,7 @@ export interface PublicSideOptions {
 /** A visitor's address as the node they came in at saw it. */
 function visitorOf(conn: NetConn): { ip: string; port: number } {
   // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
-  const raw = conn.remoteAddr.hostname;
-  const ip = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(raw) ? raw.slice(7) : raw;
+  const ip = unmapIpv4(conn.remoteAddr.hostname);
   return { ip, port: conn.remoteAddr.port };
 }
 
@@ -347,7 +347,7 @@ export class PublicSide {
           t.connections++;
           const first = t.facts
             ? encodeFacts({
-              ip: conn.remoteAddr.hostname.replace(/^::ffff:(?=\d+\.)/i, ""),
+              ip: unmapIpv4(conn.remoteAddr.hostname),
               port: conn.remoteAddr.port,
               tls: "none",
               host: t.publicHost,

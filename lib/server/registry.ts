@@ -5,13 +5,9 @@
  * gets a name; it opens no socket.
  */
 
+import { constantTimeEqual } from "../net/constant_time.ts";
 import { Routes } from "./routes.ts";
-import {
-  constantTimeEqual,
-  isValidName,
-  randomName,
-  randomSecret,
-} from "./subdomains.ts";
+import { isValidName, randomName, randomSecret } from "./subdomains.ts";
 
 /** What a registered tunnel carries; the server adds its session. */
 export interface Registered {

@@ -6,6 +6,7 @@
  * frees it at once.
  */
 
+import { unmapIpv4 } from "../net/ip.ts";
 import type { Refusal } from "./registry.ts";
 
 /** TCP tunnels at once from one client IP address. */
@@ -203,7 +204,7 @@ export async function serveTcpTunnel(
       await new Promise((r) => setTimeout(r, 100));
       continue;
     }
-    const ip = conn.remoteAddr.hostname.replace(/^::ffff:(?=\d+\.)/i, "");
+    const ip = unmapIpv4(conn.remoteAddr.hostname);
     if (!c.allows(ip) || c.channelCount() >= c.maxConnections) {
       try {
         conn.close();

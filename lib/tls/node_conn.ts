@@ -7,6 +7,7 @@
  * bytes the socket is paused, so a slow reader holds a bounded amount.
  */
 
+import { unmapIpv4 } from "../net/ip.ts";
 import type { TLSSocket } from "node:tls";
 
 /** Bytes queued from the socket before it is paused until read. */
@@ -153,7 +154,7 @@ function netAddr(
   const h = hostname ?? "";
   return {
     transport: "tcp",
-    hostname: h.startsWith("::ffff:") && h.includes(".") ? h.slice(7) : h,
+    hostname: unmapIpv4(h),
     port: port ?? 0,
   };
 }

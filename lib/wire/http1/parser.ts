@@ -13,42 +13,31 @@
  * Content-Length, chunked, or everything until EOF. Knows nothing of tunnels.
  */
 
-/** Largest head (request line or status line plus fields) by default. */
-export const DEFAULT_MAX_HEAD = 32 * 1024;
-/** Longest chunk-size line (with extensions). */
-export const MAX_CHUNK_LINE = 4 * 1024;
+import {
+  blankHead,
+  DEFAULT_MAX_HEAD,
+  Http1Error,
+  type Http1Head,
+  parseHead,
+} from "./head.ts";
+import { ChunkLines } from "./chunked.ts";
+import {
+  FRAMING,
+  type Framing,
+  NO_FIELDS,
+  NO_SPANS,
+  scanHead,
+} from "./framing.ts";
 
-/** The stream is not acceptable HTTP/1.x; `status` is what to answer. */
-export class Http1Error extends Error {
-  /** 400 (malformed or ambiguous), 431 (head too large) or 501 (coding). */
-  readonly status: number;
-  /** Creates the error with its status. */
-  constructor(message: string, status = 400) {
-    super(message);
-    this.name = "Http1Error";
-    this.status = status;
-  }
-}
-
-/** A parsed head. Field names keep their case; values are trimmed. */
-export interface Http1Head {
-  /** Request method (requests only). */
-  method: string;
-  /** Request target as sent (requests only). */
-  target: string;
-  /** Status code (responses only; 0 for requests). */
-  status: number;
-  /** Reason phrase (responses only). */
-  reason: string;
-  /** `HTTP/1.1` or `HTTP/1.0`. */
-  version: string;
-  /** Fields in order. */
-  headers: Array<[string, string]>;
-  /** Per field: the start and end (after its CRLF) of its line in the head's bytes. */
-  spans: number[];
-  /** The whole head as latin1 text (one char per byte), blank line included. */
-  text: string;
-}
+export {
+  DEFAULT_MAX_HEAD,
+  Http1Error,
+  type Http1Head,
+  MAX_CHUNK_LINE,
+  parseHead,
+  parseHeadText,
+  trimOws,
+} from "./head.ts";
 
 /** What the parser saw, in stream order. */
 export type Http1Event =
@@ -109,413 +98,6 @@ export interface Http1ParserOptions {
   holdUpgrades?: boolean;
 }
 
-const LATIN1 = new TextDecoder("latin1");
-/** Whitespace as a regex's `\s` sees it in latin1 text, by char code. */
-const IS_SPACE = new Uint8Array(256);
-for (const c of [9, 10, 11, 12, 13, 32, 160]) IS_SPACE[c] = 1;
-/** "HTTP/1." then this char code: the version. */
-const VERSIONS: Record<number, string> = { 48: "HTTP/1.0", 49: "HTTP/1.1" };
-const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
-// deno-lint-ignore no-control-regex
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-
-/** `v` without the optional whitespace (SP, HTAB) around it: RFC 9110 §5.6.3. */
-export function trimOws(v: string): string {
-  let a = 0, z = v.length;
-  while (a < z && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++;
-  while (z > a && (v.charCodeAt(z - 1) === 32 || v.charCodeAt(z - 1) === 9)) {
-    z--;
-  }
-  return a === 0 && z === v.length ? v : v.slice(a, z);
-}
-
-/** Bytes never allowed in a head (controls but HT, CR, LF; DEL), by byte. */
-const IS_BAD = new Uint8Array(256);
-for (let c = 0; c < 32; c++) {
-  IS_BAD[c] = c === 9 || c === 10 || c === 13 ? 0 : 1;
-}
-IS_BAD[127] = 1;
-
-/** True if `b` holds a forbidden control byte or a CR not before LF. */
-function badBytes(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (IS_BAD[c] === 1 || (c === 13 && b[i + 1] !== 10)) return true;
-  }
-  return false;
-}
-/** Token characters (RFC 9110 §5.6.2), by byte. */
-const IS_TOKEN = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~") IS_TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c < 58; c++) IS_TOKEN[c] = 1;
-for (let c = 65; c < 91; c++) IS_TOKEN[c] = IS_TOKEN[c + 32] = 1;
-
-/**
- * Parses a whole head (with its blank line). `spans` gets, per field, the
- * offsets of its line (start, end after CRLF) in `bytes`: a rewriter can
- * splice lines without re-encoding the rest.
- */
-export function parseHead(
-  side: "request" | "response",
-  bytes: Uint8Array,
-  framingOnly = false,
-): Http1Head {
-  // A watcher (framingOnly) does not judge bytes it passes on untouched.
-  if (!framingOnly && badBytes(bytes)) {
-    throw new Http1Error("Control character or bare CR in the head");
-  }
-  // latin1: one char per byte, so string offsets are byte offsets.
-  // (fromCharCode beats TextDecoder for the usual small head.)
-  const text = bytes.length <= 4096
-    ? String.fromCharCode.apply(null, bytes as unknown as number[])
-    : LATIN1.decode(bytes);
-  return parseHeadText(side, text, framingOnly);
-}
-
-/** A head with its first line still to fill in. */
-function blankHead(
-  text: string,
-  headers: Array<[string, string]>,
-  spans: number[],
-): Http1Head {
-  return {
-    method: "",
-    target: "",
-    status: 0,
-    reason: "",
-    version: "",
-    headers,
-    spans,
-    text,
-  };
-}
-
-/**
- * {@linkcode parseHead} on a head already in latin1 text (checked bytes).
- * With `framingOnly`, every line is checked but only the fields that decide
- * framing (Host, Upgrade, Connection, Content-Length, Transfer-Encoding, by
- * their lengths) are kept.
- */
-export function parseHeadText(
-  side: "request" | "response",
-  text: string,
-  framingOnly = false,
-): Http1Head {
-  let pos = 0;
-  // Empty lines before a request line are allowed (RFC 9112 §2.2).
-  if (side === "request") { while (text.startsWith("\r\n", pos)) pos += 2; }
-  let eol = text.indexOf("\r\n", pos);
-  const first = text.slice(pos, eol);
-  const head = blankHead(text, [], []);
-  if (side === "request") {
-    // method SP target SP HTTP/1.x, read by char codes (no regex, no match
-    // array): a token, one space, no whitespace, one space, the version.
-    let sp = pos;
-    while (sp < eol && IS_TOKEN[text.charCodeAt(sp)] === 1) sp++;
-    let t = sp + 1;
-    while (t < eol && !IS_SPACE[text.charCodeAt(t)]) t++;
-    const v = t + 1;
-    head.version = eol === v + 8 && text.startsWith("HTTP/1.", v)
-      ? VERSIONS[text.charCodeAt(v + 7)] ?? ""
-      : "";
-    if (
-      sp === pos || text.charCodeAt(sp) !== 32 || t === sp + 1 ||
-      text.charCodeAt(t) !== 32 || !head.version
-    ) throw new Http1Error("Malformed request line");
-    head.method = text.slice(pos, sp);
-    head.target = text.slice(sp + 1, t);
-  } else {
-    const m = STATUS_LINE.exec(first);
-    if (!m) throw new Http1Error("Malformed status line");
-    head.version = m[1]!;
-    head.status = Number(m[2]);
-    head.reason = m[3] ?? "";
-  }
-  const stop = text.length - 2; // the blank line's CRLF
-  for (pos = eol + 2; pos < stop; pos = eol + 2) {
-    eol = text.indexOf("\r\n", pos);
-    let colon = pos;
-    while (colon < eol && IS_TOKEN[text.charCodeAt(colon)] === 1) colon++;
-    if (colon === pos || text.charCodeAt(colon) !== 58) {
-      throw new Http1Error(
-        text.charCodeAt(pos) === 32 || text.charCodeAt(pos) === 9
-          ? "Obsolete line folding in the head"
-          : "Malformed header field",
-      );
-    }
-    const l = colon - pos;
-    if (
-      framingOnly && l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17
-    ) continue;
-    head.headers.push([
-      text.slice(pos, colon),
-      trimOws(text.slice(colon + 1, eol)),
-    ]);
-    head.spans.push(pos, eol + 2);
-  }
-  return head;
-}
-
-/** What the fields of one head say about its body (reset per head). */
-class Framing {
-  /** The head's first line (scanHead fills these; parseHead's head has them). */
-  method = "";
-  status = 0;
-  version = "";
-  te: string[] | undefined;
-  cl: string | undefined;
-  /** A Content-Length read from bytes (scanHead), or -1. */
-  len = -1;
-  hosts = 0;
-  connectionUpgrade = false;
-  upgrade = false;
-  reset(): void {
-    this.method = this.version = "";
-    this.status = 0;
-    this.te = this.cl = undefined;
-    this.len = -1;
-    this.hosts = 0;
-    this.connectionUpgrade = this.upgrade = false;
-  }
-  /** A Content-Length of plain digits, read from bytes. */
-  length(v: number): void {
-    if (this.len >= 0 && this.len !== v) {
-      throw new Http1Error("Differing Content-Length values");
-    }
-    this.len = v;
-  }
-  /** The body's length the fields give (-1: none); throws if they disagree. */
-  contentLength(): number {
-    let n = this.len;
-    if (this.cl !== undefined) {
-      if (!/^[0-9]{1,15}$/.test(this.cl)) {
-        throw new Http1Error("Malformed Content-Length");
-      }
-      const v = Number(this.cl);
-      if (n >= 0 && n !== v) {
-        throw new Http1Error("Differing Content-Length values");
-      }
-      n = v;
-    }
-    return n;
-  }
-  /** One field; names of other lengths than the five that matter are skipped. */
-  field(name: string, value: string): void {
-    const l = name.length;
-    if (l !== 4 && l !== 7 && l !== 10 && l !== 14 && l !== 17) return;
-    const n = name.toLowerCase();
-    if (n === "content-length") {
-      // "5" or "5, 5": one length; two different ones are an error.
-      const parts = value.includes(",") ? value.split(",") : [value];
-      for (const part of parts) {
-        const v = trimOws(part);
-        if (this.cl !== undefined && this.cl !== v) {
-          throw new Http1Error("Differing Content-Length values");
-        }
-        this.cl = v;
-      }
-    } else if (n === "transfer-encoding") {
-      this.te ??= [];
-      for (const c of value.toLowerCase().split(",")) this.te.push(trimOws(c));
-    } else if (n === "host") this.hosts++;
-    else if (n === "connection") {
-      this.connectionUpgrade ||= value.toLowerCase().split(",").some((s) =>
-        trimOws(s) === "upgrade"
-      );
-    } else if (n === "upgrade") this.upgrade = true;
-  }
-}
-/** One per thread: heads are framed one at a time, synchronously. */
-const FRAMING = new Framing();
-
-/** The framing fields' names, as bytes, by length: a plain array, no hashing per line. */
-const FRAMING_NAMES: Array<{ name: string; bytes: Uint8Array } | undefined> = [
-  "host",
-  "upgrade",
-  "connection",
-  "content-length",
-  "transfer-encoding",
-]
-  .reduce((byLength, name) => {
-    byLength[name.length] = { name, bytes: new TextEncoder().encode(name) };
-    return byLength;
-  }, new Array(18).fill(undefined));
-
-// A watcher's heads share these (frozen: nothing may add to them).
-const NO_FIELDS = Object.freeze([]) as unknown as Array<[string, string]>;
-const NO_SPANS = Object.freeze([]) as unknown as number[];
-
-/** Bytes `[from, to)` as latin1 text (short runs: a plain loop). */
-function text(b: Uint8Array, from: number, to: number): string {
-  let s = "";
-  for (let i = from; i < to; i++) s += String.fromCharCode(b[i]!);
-  return s;
-}
-
-/**
- * A watcher's head (framingOnly), `b[start, end)`: the first line and the
- * framing fields read from the bytes into `framing`, no text made of the
- * rest and no object: what a watcher keeps, it copies from the bytes.
- * Malformed lines are errors as in {@linkcode parseHeadText}.
- */
-function scanHead(
-  side: "request" | "response",
-  b: Uint8Array,
-  start: number,
-  end: number,
-  framing: Framing,
-): void {
-  let pos = start;
-  if (side === "request") {
-    while (b[pos] === 13 && b[pos + 1] === 10) pos += 2;
-  }
-  // Lines end at CR LF (readHead saw to it that every LF has its CR).
-  let eol = pos;
-  while (eol < end && !(b[eol] === 13 && b[eol + 1] === 10)) eol++;
-  if (side === "request") {
-    let sp = pos;
-    while (sp < eol && IS_TOKEN[b[sp]!] === 1) sp++;
-    let sp2 = eol - 1;
-    while (sp2 > sp && b[sp2] !== 32) sp2--;
-    framing.version = sp2 === eol - 9 ? versionAt(b, sp2 + 1) : "";
-    if (sp === pos || b[sp] !== 32 || sp2 <= sp + 1 || !framing.version) {
-      throw new Http1Error("Malformed request line");
-    }
-    framing.method = methodText(b, pos, sp);
-  } else {
-    framing.version = versionAt(b, pos);
-    const d = pos + 9;
-    if (
-      !framing.version || b[pos + 8] !== 32 || !isDigit(b[d]) ||
-      !isDigit(b[d + 1]) || !isDigit(b[d + 2]) ||
-      (d + 3 !== eol && b[d + 3] !== 32)
-    ) throw new Http1Error("Malformed status line");
-    framing.status = (b[d]! - 48) * 100 + (b[d + 1]! - 48) * 10 + b[d + 2]! -
-      48;
-  }
-  const stop = end - 2; // the blank line's CRLF
-  for (pos = eol + 2; pos < stop; pos = eol + 2) {
-    eol = pos;
-    while (eol < end && !(b[eol] === 13 && b[eol + 1] === 10)) eol++;
-    let colon = pos;
-    while (colon < eol && IS_TOKEN[b[colon]!] === 1) colon++;
-    if (colon === pos || b[colon] !== 58) {
-      throw new Http1Error(
-        b[pos] === 32 || b[pos] === 9
-          ? "Obsolete line folding in the head"
-          : "Malformed header field",
-      );
-    }
-    const known = colon - pos < 18 ? FRAMING_NAMES[colon - pos] : undefined;
-    if (!known) continue;
-    const name = known.bytes;
-    let same = true;
-    for (let i = 0; same && i < name.length; i++) {
-      same = (b[pos + i]! | 0x20) === name[i];
-    }
-    if (same) fieldBytes(framing, known.name, b, colon + 1, eol);
-  }
-}
-
-const CHUNKED = new TextEncoder().encode("chunked");
-const UPGRADE = new TextEncoder().encode("upgrade");
-/** Transfer-Encoding as a watcher keeps it: only the last coding matters. */
-const TE_CHUNKED = Object.freeze(["chunked"]) as unknown as string[];
-const TE_OTHER = Object.freeze(["other"]) as unknown as string[];
-
-function isOws(c: number | undefined): boolean {
-  return c === 32 || c === 9;
-}
-
-/** True if `b[from, to)` is `word` (lowercase letters), case aside. */
-function sameWord(
-  b: Uint8Array,
-  from: number,
-  to: number,
-  word: Uint8Array,
-): boolean {
-  if (to - from !== word.length) return false;
-  for (let i = 0; i < word.length; i++) {
-    if ((b[from + i]! | 0x20) !== word[i]) return false;
-  }
-  return true;
-}
-
-/**
- * A framing field's value `b[from, to)` into `f`, read from the bytes with
- * no text made: what {@linkcode Framing.field} does with text, for the
- * usual shapes (a Content-Length list or odd value takes the text path).
- */
-function fieldBytes(
-  f: Framing,
-  name: string,
-  b: Uint8Array,
-  from: number,
-  to: number,
-): void {
-  while (from < to && isOws(b[from])) from++;
-  while (to > from && isOws(b[to - 1])) to--;
-  if (name === "content-length") {
-    let v = 0, i = from;
-    while (i < to && i - from < 15 && b[i]! >= 48 && b[i]! <= 57) {
-      v = v * 10 + b[i++]! - 48;
-    }
-    if (i === to && to > from) f.length(v);
-    else f.field(name, text(b, from, to));
-  } else if (name === "transfer-encoding") {
-    let a = to;
-    while (a > from && b[a - 1] !== 44) a--; // after the last comma
-    let z = to;
-    while (a < z && isOws(b[a])) a++;
-    while (z > a && isOws(b[z - 1])) z--;
-    f.te = sameWord(b, a, z, CHUNKED) ? TE_CHUNKED : TE_OTHER;
-  } else if (name === "connection") {
-    for (let i = from; i <= to;) {
-      let j = i;
-      while (j < to && b[j] !== 44) j++;
-      let a = i, z = j;
-      while (a < z && isOws(b[a])) a++;
-      while (z > a && isOws(b[z - 1])) z--;
-      if (sameWord(b, a, z, UPGRADE)) f.connectionUpgrade = true;
-      i = j + 1;
-    }
-  } else if (name === "upgrade") f.upgrade = true;
-  else if (name === "host") f.hosts++;
-}
-
-/** Hex digits' values by byte; 255: not one. */
-const HEX = new Uint8Array(256).fill(255);
-for (let c = 0; c < 10; c++) HEX[48 + c] = c;
-for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c;
-
-/** The usual methods, made once: a watcher's request line makes no text for them. */
-const METHODS = ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS"]
-  .map((m) => ({ m, bytes: new TextEncoder().encode(m) }));
-
-/** The method `b[from, to)` as text (a made-once string for the usual ones). */
-function methodText(b: Uint8Array, from: number, to: number): string {
-  for (const { m, bytes } of METHODS) {
-    if (bytes.length !== to - from) continue;
-    let i = 0;
-    while (i < bytes.length && b[from + i] === bytes[i]) i++;
-    if (i === bytes.length) return m;
-  }
-  return text(b, from, to);
-}
-
-/** "HTTP/1.0" or "HTTP/1.1" at `at` in `b`, else "". */
-function versionAt(b: Uint8Array, at: number): string {
-  return b[at] === 72 && b[at + 1] === 84 && b[at + 2] === 84 &&
-      b[at + 3] === 80 && b[at + 4] === 47 && b[at + 5] === 49 &&
-      b[at + 6] === 46 && (b[at + 7] === 48 || b[at + 7] === 49)
-    ? (b[at + 7] === 49 ? "HTTP/1.1" : "HTTP/1.0")
-    : "";
-}
-
-function isDigit(c: number | undefined): boolean {
-  return c !== undefined && c >= 48 && c <= 57;
-}
-
 /** The one "end" event (events are not kept by listeners; no need for new ones). */
 const END: Http1Event = Object.freeze({ kind: "end" });
 
@@ -547,23 +129,15 @@ export class Http1Parser {
   #head = new Uint8Array(0);
   #headLen = 0;
   #left = 0;
-  #line = "";
-  // A chunk-size line being read: its value, digits, length, and whether a
-  // CR, whitespace or an extension (';') came.
-  #size = 0;
-  #digits = 0;
-  #lineLength = 0;
-  #lineCr = 0;
-  #spaced = false;
-  #inExt = false;
+  #chunks = new ChunkLines();
   #methods: string[] = [];
   #methodsAt = 0;
   #upgradeAfter = false;
   #method = "";
   #status = 0;
   // Where this push's events go: a callback, or a sink.
-  #emit: ((e: Http1Event) => void) | undefined;
-  #sink: Http1Sink | undefined;
+  #sink!: Http1Sink;
+  #version = "";
 
   /** A parser for one direction. */
   constructor(side: "request" | "response", options: Http1ParserOptions = {}) {
@@ -629,9 +203,7 @@ export class Http1Parser {
    * Returns how many bytes it took: all, unless it holds (`holdUpgrades`).
    */
   push(chunk: Uint8Array, emit: (e: Http1Event) => void): number {
-    this.#emit = emit;
-    this.#sink = undefined;
-    return this.#run(chunk, 0, chunk.length);
+    return this.watch(chunk, this.#events(emit));
   }
 
   /**
@@ -646,8 +218,27 @@ export class Http1Parser {
     to = chunk.length,
   ): number {
     this.#sink = sink;
-    this.#emit = undefined;
     return this.#run(chunk, from, to);
+  }
+
+  /** A sink that hands `emit` event objects (the adapter behind `push`). */
+  #events(emit: (e: Http1Event) => void): Http1Sink {
+    return {
+      head: (b, from, to) => {
+        let head = this.#lastHead;
+        if (this.#framingOnly || !head) {
+          head = blankHead("", NO_FIELDS, NO_SPANS);
+          head.method = this.#method;
+          head.status = this.#status;
+          head.version = this.#version;
+        }
+        emit({ kind: "head", head, bytes: b.subarray(from, to) });
+      },
+      body: (b, from, to, data) =>
+        emit({ kind: "body", bytes: b.subarray(from, to), data }),
+      end: () => emit(END),
+      raw: (b, from, to) => emit({ kind: "raw", bytes: b.subarray(from, to) }),
+    };
   }
 
   /**
@@ -655,13 +246,7 @@ export class Http1Parser {
    * cut off (the caller may ignore that for a connection that just closed).
    */
   end(to: ((e: Http1Event) => void) | Http1Sink): void {
-    if (typeof to === "function") {
-      this.#emit = to;
-      this.#sink = undefined;
-    } else {
-      this.#sink = to;
-      this.#emit = undefined;
-    }
+    this.#sink = typeof to === "function" ? this.#events(to) : to;
     if (this.#state === "until-eof") {
       this.#state = "head";
       this.#end();
@@ -679,8 +264,7 @@ export class Http1Parser {
         case "held":
           return at;
         case "raw":
-          if (this.#sink) this.#sink.raw(chunk, at, to);
-          else this.#emit!({ kind: "raw", bytes: chunk.subarray(at, to) });
+          this.#sink.raw(chunk, at, to);
           return to;
         case "head":
           at = this.#readHead(chunk, at, to);
@@ -721,27 +305,36 @@ export class Http1Parser {
           if (this.#left === 0) this.#state = "chunk-size";
           break;
         }
-        case "chunk-size":
-          at = this.#readChunkSize(chunk, at, to);
+        case "chunk-size": {
+          const lines = this.#chunks, start = at;
+          at = lines.readSize(chunk, at, to);
+          this.#body(chunk, start, at, false);
+          if (!lines.done) break;
+          if (lines.size === 0) this.#state = "trailers";
+          else {
+            this.#left = lines.size;
+            this.#state = "chunk-data";
+          }
           break;
-        case "trailers":
-          at = this.#readLine(chunk, at, to);
+        }
+        case "trailers": {
+          const lines = this.#chunks, start = at;
+          at = lines.readTrailer(chunk, at, to, this.#maxHead);
+          this.#body(chunk, start, at, false);
+          if (lines.done && lines.blank) this.#finish();
           break;
+        }
       }
     }
     return at;
   }
 
   #body(chunk: Uint8Array, start: number, end: number, data: boolean): void {
-    if (this.#sink) this.#sink.body(chunk, start, end, data);
-    else {
-      this.#emit!({ kind: "body", bytes: chunk.subarray(start, end), data });
-    }
+    this.#sink.body(chunk, start, end, data);
   }
 
   #end(): void {
-    if (this.#sink) this.#sink.end();
-    else this.#emit!(END);
+    this.#sink.end();
   }
 
   #readHead(chunk: Uint8Array, at: number, to: number): number {
@@ -794,12 +387,12 @@ export class Http1Parser {
     }
     const framing = FRAMING;
     framing.reset();
-    let head: Http1Head | undefined;
-    let view: Uint8Array | undefined;
     if (this.#framingOnly) scanHead(this.#side, bytes, hFrom, hTo, framing);
     else {
-      view = bytes.subarray(hFrom, hTo);
-      head = this.#lastHead = parseHead(this.#side, view);
+      const head = this.#lastHead = parseHead(
+        this.#side,
+        bytes.subarray(hFrom, hTo),
+      );
       for (const [name, value] of head.headers) framing.field(name, value);
       framing.method = head.method;
       framing.status = head.status;
@@ -810,17 +403,8 @@ export class Http1Parser {
     const cl = this.#check(framing);
     this.#method = framing.method;
     this.#status = framing.status;
-    if (this.#sink) this.#sink.head(bytes, hFrom, hTo);
-    else {
-      if (!head) {
-        head = blankHead("", NO_FIELDS, NO_SPANS);
-        head.method = framing.method;
-        head.status = framing.status;
-        head.version = framing.version;
-      }
-      view ??= bytes.subarray(hFrom, hTo);
-      this.#emit!({ kind: "head", head, bytes: view });
-    }
+    this.#version = framing.version;
+    this.#sink.head(bytes, hFrom, hTo);
     this.#frame(framing, cl);
     return end;
   }
@@ -912,96 +496,5 @@ export class Http1Parser {
       ? (this.#holdUpgrades ? "held" : "raw")
       : "head";
     this.#upgradeAfter = false;
-  }
-
-  /**
-   * A chunk-size line, read from bytes: hex digits, then optional
-   * whitespace and extensions up to CR LF. No text is made, so a body of
-   * tiny chunks costs no more than the bytes it takes.
-   */
-  #readChunkSize(chunk: Uint8Array, at: number, to: number): number {
-    const start = at;
-    while (at < to) {
-      const b = chunk[at++]!;
-      this.#lineLength++;
-      if (this.#lineLength > MAX_CHUNK_LINE) {
-        throw new Http1Error("Chunk size line or trailer too long");
-      }
-      if (b === 10) {
-        if (this.#lineCr !== 1 || this.#digits === 0) {
-          throw new Http1Error(
-            this.#lineCr === 1
-              ? "Malformed chunk size"
-              : "Bare LF in chunked framing",
-          );
-        }
-        const size = this.#size;
-        this.#size =
-          this.#digits =
-          this.#lineCr =
-          this.#lineLength =
-            0;
-        this.#inExt = this.#spaced = false;
-        this.#body(chunk, start, at, false);
-        if (size === 0) this.#state = "trailers";
-        else {
-          this.#left = size;
-          this.#state = "chunk-data";
-        }
-        return at;
-      }
-      if (this.#lineCr === 1) throw new Http1Error("Malformed chunk size");
-      if (b === 13) {
-        this.#lineCr = 1;
-        continue;
-      }
-      if (this.#inExt) {
-        if (IS_BAD[b] === 1) throw new Http1Error("Malformed chunk size");
-        continue;
-      }
-      const hex = HEX[b]!;
-      if (hex !== 255 && !this.#spaced) {
-        if (++this.#digits > 12) throw new Http1Error("Malformed chunk size");
-        this.#size = this.#size * 16 + hex;
-      } else if ((b === 32 || b === 9) && this.#digits > 0) {
-        this.#spaced = true;
-      } else if (b === 59 && this.#digits > 0) {
-        this.#inExt = true;
-      } else throw new Http1Error("Malformed chunk size");
-    }
-    this.#body(chunk, start, at, false);
-    return at;
-  }
-
-  /** A trailer line (after the last chunk); all of them within `maxHead`. */
-  #readLine(chunk: Uint8Array, at: number, to: number): number {
-    const start = at;
-    let done = false;
-    while (at < to) {
-      const b = chunk[at++]!;
-      if (++this.#lineLength > this.#maxHead) {
-        throw new Http1Error("Trailer fields too long");
-      }
-      if (b === 10) {
-        done = true;
-        break;
-      }
-      this.#line += String.fromCharCode(b);
-    }
-    this.#body(chunk, start, at, false);
-    if (!done) return at;
-    const line = this.#line;
-    this.#line = "";
-    if (!line.endsWith("\r")) {
-      throw new Http1Error("Bare LF in chunked framing");
-    }
-    const text = line.slice(0, -1);
-    if (text === "") {
-      this.#lineLength = 0;
-      this.#finish();
-    } else if (text.indexOf(":") <= 0 || BAD_VALUE.test(text)) {
-      throw new Http1Error("Malformed trailer field");
-    }
-    return at;
   }
 }
