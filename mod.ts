@@ -119,8 +119,8 @@ export {
   type PeekResult,
   PeekTimeoutError,
   PeekTooLargeError,
-} from "./lib/server/peek.ts";
-export { type HttpHead } from "./lib/server/peek.ts";
+} from "./lib/net/peek.ts";
+export { type HttpHead } from "./lib/net/peek.ts";
 export { VERSION } from "./lib/version.ts";
 
 if (import.meta.main) {

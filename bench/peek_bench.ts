@@ -4,7 +4,7 @@
  * replay buffer). `deno bench -A bench/peek_bench.ts`
  */
 
-import { peek } from "../lib/server/peek.ts";
+import { peek } from "../lib/net/peek.ts";
 
 const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
 const head = new TextEncoder().encode(

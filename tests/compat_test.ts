@@ -13,7 +13,7 @@ import {
   FrameDecoder,
   MSG_CLOSE,
 } from "../lib/wire/mux/frames.ts";
-import { PeekedConn } from "../lib/server/peek.ts";
+import { PeekedConn } from "../lib/net/peek.ts";
 import { startBackend } from "./backend.ts";
 import { decoder, encoder, within } from "./helpers.ts";
 import { rawRequest, startServerProc } from "./process.ts";

@@ -17,7 +17,7 @@ import {
 import { startServer } from "../lib/server/server.ts";
 import { TunnelClient } from "../lib/client/client.ts";
 import { Session } from "../lib/wire/mux/session.ts";
-import { PeekedConn } from "../lib/server/peek.ts";
+import { PeekedConn } from "../lib/net/peek.ts";
 
 /** A hand-made control request; the connection stays open on 200. */
 async function control(port: number, headers = "") {

@@ -6,7 +6,7 @@ import {
   type PeekResult,
   PeekTimeoutError,
   PeekTooLargeError,
-} from "../lib/server/peek.ts";
+} from "../lib/net/peek.ts";
 import { Routes } from "../lib/server/routes.ts";
 import { encoder, readAll, sha256, socketPair, within } from "./helpers.ts";
 

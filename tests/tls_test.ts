@@ -19,7 +19,7 @@ import {
 import { bytesBody } from "./backend.ts";
 import { Proc, ResponseReader } from "./process.ts";
 import { Session } from "../lib/wire/mux/session.ts";
-import { PeekedConn } from "../lib/server/peek.ts";
+import { PeekedConn } from "../lib/net/peek.ts";
 
 const MiB = 1024 * 1024;
 

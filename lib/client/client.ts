@@ -14,7 +14,7 @@ import {
 } from "./dial.ts";
 import { DEFAULT_OWED_TIMEOUT, Session } from "../wire/mux/session.ts";
 import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
-import { PeekedConn } from "../server/peek.ts";
+import { PeekedConn } from "../net/peek.ts";
 import { closeQuietly } from "../net/sockets.ts";
 import {
   FEATURE_PING,

@@ -7,7 +7,6 @@
 
 import { EtcdClient } from "./etcd.ts";
 import { ClusterNames } from "./names.ts";
-import type { NameHolder } from "./copy.ts";
 import {
   forward,
   type HopConn,
@@ -16,9 +15,10 @@ import {
   type HopVisitor,
   readHopLine,
 } from "./hop.ts";
-import { PeekedConn } from "../server/peek.ts";
-import { page } from "../net/pages.ts";
-import { answer } from "../net/sockets.ts";
+import { PeekedConn } from "../net/peek.ts";
+import { page, TLS_UNRECOGNIZED_NAME } from "../net/pages.ts";
+import { answer, type NetConn } from "../net/sockets.ts";
+import type { PeekResult } from "../net/peek.ts";
 
 /** How a server joins a cluster. */
 export interface ClusterOptions {
@@ -39,11 +39,13 @@ export class ClusterNode {
   /** The internal port for hops. */
   readonly listener: Deno.TcpListener;
   #signer: HopSigner;
-  #o: ClusterOptions & { log: (line: string) => void };
+  #o: ClusterOptions & { host: string; log: (line: string) => void };
 
   /** Binds the internal port (throws if it cannot); {@linkcode start} joins. */
   constructor(
     o: ClusterOptions & {
+      /** The public base host: tunnels are `<name>.<host>`. */
+      host: string;
       nameHold: number;
       log: (line: string) => void;
       lost: (name: string) => void;
@@ -71,19 +73,30 @@ export class ClusterNode {
     return this.names.start();
   }
 
-  /** The other node serving `name`, if any. */
-  holder(name: string): NameHolder | undefined {
-    return this.names.remote(name);
-  }
-
-  /** Sends a visitor's connection to `holder`; rejects if it cannot be reached. */
-  async forward(
-    visitor: HopConn,
-    first: Uint8Array,
-    holder: NameHolder,
-    who: HopVisitor,
-  ): Promise<void> {
-    await forward(visitor, first, holder.addr, this.#signer.line(who));
+  /**
+   * A visitor for a tunnel another node holds: sent there (a hop), or
+   * answered 502 when that node cannot be reached. False when no node
+   * holds the name.
+   */
+  async take(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<boolean> {
+    const suffix = `.${this.#o.host}`;
+    if (!r.host.endsWith(suffix)) return false;
+    const holder = this.names.remote(r.host.slice(0, -suffix.length));
+    if (!holder) return false;
+    try {
+      const first = r.conn.takeBuffered();
+      await forward(r.conn, first, holder.addr, this.#signer.line(who));
+    } catch {
+      await answer(
+        conn,
+        r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
+          502,
+          `The node serving ${r.host} (${holder.node}) cannot be reached; try again shortly.`,
+          { headOnly: r.http?.method === "HEAD" },
+        ),
+      ).catch(() => {});
+    }
+    return true;
   }
 
   /**

@@ -7,7 +7,7 @@
  */
 
 import { Session, type SessionOptions } from "../wire/mux/session.ts";
-import type { PeekResult } from "./peek.ts";
+import type { PeekResult } from "../net/peek.ts";
 import { page, reason } from "../net/pages.ts";
 import type { Refusal, Registered, Registry } from "./registry.ts";
 import { answer, type NetConn, writeAll } from "../net/sockets.ts";

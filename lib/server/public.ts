@@ -23,9 +23,7 @@ import {
 import { type ChannelFacts, encodeFacts } from "../wire/facts.ts";
 import type { IpFilter } from "../net/ip_filter.ts";
 import { serveTcpTunnel } from "./tcp_ports.ts";
-import type { PeekedConn, PeekResult } from "./peek.ts";
-import type { NameHolder } from "../cluster/copy.ts";
-import type { HopVisitor } from "../cluster/hop.ts";
+import type { PeekedConn, PeekResult } from "../net/peek.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -53,16 +51,32 @@ export interface PublicSideOptions {
   httpsPort: () => number;
   /** Counts a relayed connection in flight (for shutdown); call the result when done. */
   track: (conn: NetConn) => () => void;
-  /** The other nodes, when this server is one of several. */
-  cluster?: {
-    holder(name: string): NameHolder | undefined;
-    forward(
-      visitor: PeekedConn,
-      first: Uint8Array,
-      holder: NameHolder,
-      who: HopVisitor,
-    ): Promise<void>;
-  } | undefined;
+  /** Where connections for names this process does not serve may go. */
+  elsewhere?: Elsewhere | undefined;
+}
+
+/** Who a visitor is, as the entrance they came in at saw them. */
+export interface Visitor {
+  /** Visitor IP. */
+  ip: string;
+  /** Visitor port. */
+  port: number;
+  /** How TLS was handled at the entrance. */
+  tls: ChannelFacts["tls"];
+  /** The host they asked for (`Host` or SNI), as routed, with its port. */
+  host: string;
+}
+
+/**
+ * Another place that may serve a name this process does not (a node of a
+ * cluster registers one): the public side names no such feature.
+ */
+export interface Elsewhere {
+  /**
+   * Sends the visitor's connection on, or answers it: true; false when no
+   * other place serves `r.host` (the visitor then gets 404 here).
+   */
+  take(conn: NetConn, r: PeekResult, who: Visitor): Promise<boolean>;
 }
 
 /** A visitor's address as the node they came in at saw it. */
@@ -198,47 +212,34 @@ export class PublicSide {
   }
 
   /**
-   * A tunnel another node serves: the connection goes there (a hop). True
-   * if it went (or was answered); false if no node serves that name.
+   * A tunnel this process does not serve, which another may (a node of a
+   * cluster): true if the connection went there (or was answered).
    */
   async #elsewhere(
     conn: NetConn,
     r: PeekResult,
     tls: ChannelFacts["tls"],
   ): Promise<boolean> {
-    const suffix = `.${this.#o.host}`;
-    if (!this.#o.cluster || !r.host.endsWith(suffix)) return false;
-    const name = r.host.slice(0, -suffix.length);
-    const holder = this.#o.cluster.holder(name);
-    if (!holder) return false;
+    const elsewhere = this.#o.elsewhere;
+    if (!elsewhere) return false;
+    const who: Visitor = {
+      ...visitorOf(conn),
+      tls,
+      host: r.port ? `${r.host}:${r.port}` : r.host,
+    };
     const done = this.#o.track(conn);
     try {
-      const first = r.conn.takeBuffered();
-      await this.#o.cluster.forward(r.conn, first, holder, {
-        ...visitorOf(conn),
-        tls,
-        host: r.port ? `${r.host}:${r.port}` : r.host,
-      });
-    } catch {
-      await answer(
-        conn,
-        r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
-          502,
-          `The node serving ${r.host} (${holder.node}) cannot be reached; try again shortly.`,
-          { headOnly: r.http?.method === "HEAD" },
-        ),
-      ).catch(() => {});
+      return await elsewhere.take(conn, r, who);
     } finally {
       done();
     }
-    return true;
   }
 
   /**
    * A public connection another node sent here (a hop): served from this
    * node's tunnels only, never sent on again.
    */
-  async hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void> {
+  async hopped(conn: NetConn, r: PeekResult, who: Visitor): Promise<void> {
     // Only for the host the entry node signed: a hop is no way in to
     // another tunnel.
     const signed = r.port ? `${r.host}:${r.port}` : r.host;

@@ -20,7 +20,7 @@ import {
   peek,
   PeekError,
   type PeekResult,
-} from "./peek.ts";
+} from "../net/peek.ts";
 import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
@@ -254,6 +254,7 @@ export class TunnelServer {
     if (options.cluster) {
       this.#cluster = new ClusterNode({
         ...options.cluster,
+        host: this.host,
         nameHold: options.nameHold ?? DEFAULT_NAME_HOLD,
         log,
         // The client came back through another node: that one serves it.
@@ -297,7 +298,7 @@ export class TunnelServer {
         : undefined,
     });
     this.#public = new PublicSide({
-      cluster: this.#cluster,
+      elsewhere: this.#cluster,
       host: this.host,
       registry: this.#registry,
       control: this.#control,

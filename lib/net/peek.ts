@@ -8,7 +8,7 @@
  * server should answer with (400, 408, 431).
  */
 
-import { closeQuietly } from "../net/sockets.ts";
+import { closeQuietly } from "./sockets.ts";
 
 /** Largest head (HTTP request head or TLS ClientHello) the peek buffers. */
 export const DEFAULT_PEEK_MAX_BYTES = 32 * 1024;
