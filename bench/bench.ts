@@ -885,11 +885,14 @@ async function clusterRows(): Promise<void> {
       if (ok) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    const node = (id: string) =>
+    const nodeTls = await makeLocalhostCert();
+    files.push(nodeTls.dir);
+    const node = (id: string, tls = false) =>
       spawn([
         "run",
         "--allow-net",
         "--allow-env",
+        ...(tls ? [`--allow-read=${nodeTls.dir}`] : []),
         V8,
         "main.ts",
         "server",
@@ -905,6 +908,9 @@ async function clusterRows(): Promise<void> {
         `127.0.0.1:${freePort()}`,
         "--cluster-secret",
         "bench-cluster-secret-0123456789",
+        ...(tls
+          ? ["--cluster-tls", `${nodeTls.cert},${nodeTls.key},${nodeTls.ca}`]
+          : []),
       ]);
     const holder = node("holder"), entry = node("entry");
     extra.push(holder, entry);
@@ -938,6 +944,49 @@ async function clusterRows(): Promise<void> {
         what,
         { name: "holder", target: at(holderPort) },
         { name: "hop", target: at(entryPort) },
+        close,
+        undefined,
+      );
+    }
+    // The same hop over TLS between the nodes (--cluster-tls), beside the
+    // plain hop: a second pair of nodes in the same etcd.
+    const tlsHolder = node("tls-holder", true),
+      tlsEntry = node("tls-entry", true);
+    extra.push(tlsHolder, tlsEntry);
+    const tlsHolderPort = Number(
+      (await tlsHolder.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const tlsEntryPort = Number(
+      (await tlsEntry.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+    );
+    const tc = groktunnel([
+      String(backendPort),
+      "-p",
+      String(tlsHolderPort),
+      "--quiet",
+    ]);
+    extra.push(tc);
+    const tu = new URL((await tc.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    for (
+      const [what, close] of [
+        [
+          "cluster keep-alive: hop over TLS (--cluster-tls) vs plain hop",
+          false,
+        ],
+        ["cluster new connection: hop over TLS vs plain hop", true],
+      ] as const
+    ) {
+      await alternate(
+        what,
+        { name: "plain hop", target: at(entryPort) },
+        {
+          name: "TLS hop",
+          target: {
+            name: tu.hostname,
+            port: tlsEntryPort,
+            host: `${tu.hostname}:${tlsEntryPort}`,
+          },
+        },
         close,
         undefined,
       );

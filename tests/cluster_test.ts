@@ -11,13 +11,15 @@ import { bytesBody, startBackend } from "./backend.ts";
 import {
   decoder,
   encoder,
+  readAll,
   readHashedBody,
   readHead,
   sha256,
+  within,
 } from "./helpers.ts";
 import { Proc, rawRequest } from "./process.ts";
 import { startBalancer } from "./l4.ts";
-import { HOST, makeCerts } from "./certs.ts";
+import { HOST, makeCerts, makeLocalhostCert } from "./certs.ts";
 import { HopSigner } from "../lib/cluster/hop.ts";
 
 const SECRET = "cluster-test-secret-0123456789";
@@ -477,9 +479,11 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
   }
 });
 
-Deno.test("cluster: with TLS ended at the nodes, a visitor at the other node gets the tunnel's bytes", async () => {
+Deno.test("cluster: with TLS ended at the nodes and hops over TLS (--cluster-tls), a visitor at the other node gets the tunnel's bytes", async () => {
   const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
   const certs = await makeCerts();
+  // The nodes' own certificate (for 127.0.0.1, their --node-addr) and CA.
+  const nodeTls = await makeLocalhostCert();
   const [client, peer, p1, p2, h1, h2] = freePorts(6) as [
     number,
     number,
@@ -502,7 +506,7 @@ Deno.test("cluster: with TLS ended at the nodes, a visitor at the other node get
       await r.body?.cancel();
       return r.ok;
     });
-    const read = `--allow-read=${certs.dir}`;
+    const read = `--allow-read=${certs.dir},${nodeTls.dir}`;
     for (const [port, hop, id] of [[p1, h1, "a"], [p2, h2, "b"]] as const) {
       const n = new Proc(
         [
@@ -521,6 +525,8 @@ Deno.test("cluster: with TLS ended at the nodes, a visitor at the other node get
           id,
           "--node-addr",
           `127.0.0.1:${hop}`,
+          "--cluster-tls",
+          `${nodeTls.cert},${nodeTls.key},${nodeTls.ca}`,
         ],
         { GROKTUNNEL_CLUSTER_SECRET: SECRET },
         [read],
@@ -570,11 +576,34 @@ Deno.test("cluster: with TLS ended at the nodes, a visitor at the other node get
     const viaA = await curl(p1);
     assert.ok(viaA.success, decoder.decode(viaA.stderr));
     assert.equal(sha256(viaA.stdout), want);
+    // The hop port speaks TLS only: a correctly signed line in the clear
+    // gets nothing (the handshake fails), and nothing is logged as served.
+    const line = new HopSigner(SECRET).line({
+      ip: "203.0.113.9",
+      port: 4444,
+      tls: "terminated",
+      host: `${name}:${p1}`,
+    });
+    const plain = await Deno.connect({ hostname: "127.0.0.1", port: h1 });
+    await plain.write(line);
+    await plain.write(encoder.encode(
+      `GET /hello HTTP/1.1\r\nHost: ${name}:${p1}\r\nConnection: close\r\n\r\n`,
+    ));
+    const got = decoder.decode(
+      await within(
+        15_000,
+        readAll(plain).catch(() => new Uint8Array()),
+        "the hop port hangs up",
+      ),
+    );
+    plain.close();
+    assert.doesNotMatch(got, /HTTP\/1\.1 200/);
   } finally {
     for (const p of procs) await p.stop();
     await backend.shutdown();
     await member.kill();
     await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
     await Deno.remove(certs.dir, { recursive: true }).catch(() => {});
+    await Deno.remove(nodeTls.dir, { recursive: true }).catch(() => {});
   }
 });

@@ -90,6 +90,7 @@ const FLAGS: Record<
   "node-id": { type: "string", side: "server" },
   "node-addr": { type: "string", side: "server" },
   "cluster-secret": { type: "string", side: "server" },
+  "cluster-tls": { type: "string", side: "server" },
 };
 
 /** Parsed flags: strings, booleans and (repeatable flags) lists by long name. */

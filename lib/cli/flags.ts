@@ -213,7 +213,7 @@ export function clusterOptions(f: Flags): ClusterOptions | undefined {
   const str = (k: string) => f[k] as string | undefined;
   const cluster = str("cluster");
   if (cluster === undefined) {
-    for (const k of ["node-id", "node-addr", "cluster-secret"]) {
+    for (const k of ["node-id", "node-addr", "cluster-secret", "cluster-tls"]) {
       if (str(k) !== undefined) {
         throw new UsageError(`--${k} goes with --cluster`);
       }
@@ -246,20 +246,44 @@ export function clusterOptions(f: Flags): ClusterOptions | undefined {
       "--cluster needs a shared secret of 16 characters or more: --cluster-secret or GROKTUNNEL_CLUSTER_SECRET",
     );
   }
-  return { etcd, nodeId, nodeAddr, secret };
+  const tlsFiles = str("cluster-tls");
+  if (tlsFiles === undefined) return { etcd, nodeId, nodeAddr, secret };
+  const files = tlsFiles.split(",");
+  if (files.length !== 3 || files.some((p) => !p)) {
+    throw new UsageError(
+      `--cluster-tls takes cert.pem,key.pem,ca.pem (this node's certificate and key, and the nodes' CA), not "${tlsFiles}"`,
+    );
+  }
+  for (const p of files) needRead(p, "--cluster-tls");
+  const [cert, key, ca] = files.map((p, i) =>
+    readPem(p, "--cluster-tls", i === 1 ? "PRIVATE KEY" : "CERTIFICATE")
+  );
+  return {
+    etcd,
+    nodeId,
+    nodeAddr,
+    secret,
+    tls: { cert: cert!, key: key!, ca: ca! },
+  };
 }
 
-export function readPem(path: string): string {
+export function readPem(
+  path: string,
+  flag = "--ca",
+  kind = "CERTIFICATE",
+): string {
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
   } catch (err) {
     throw new UsageError(
-      `Cannot read the CA file "${path}": ${(err as Error).message}`,
+      `Cannot read the ${flag} file "${path}": ${(err as Error).message}`,
     );
   }
-  if (!text.includes("BEGIN CERTIFICATE")) {
-    throw new UsageError(`"${path}" holds no PEM certificate`);
+  if (!text.includes("-----BEGIN ") || !text.includes(`${kind}-----`)) {
+    throw new UsageError(
+      `"${path}" holds no PEM ${kind.toLowerCase()} (given to ${flag})`,
+    );
   }
   return text;
 }

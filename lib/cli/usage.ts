@@ -92,6 +92,9 @@ Several nodes (names shared through etcd):
       --node-id <id>       this node's name, unique in the cluster
       --node-addr <host:port>  where the other nodes reach this one (it listens there)
       --cluster-secret <s> shared by all nodes (or GROKTUNNEL_CLUSTER_SECRET)
+      --cluster-tls <cert.pem,key.pem,ca.pem>  hops between nodes over TLS:
+                           this node's certificate and key, and the nodes' CA
+                           (needs --allow-read for the three)
 
 Examples:
   groktunnel                          # server for *.localhost on :9999

@@ -184,21 +184,53 @@ export async function readHopLine(
 /**
  * Carries a visitor's connection to the holder at `addr` (`host:port`):
  * the signed line, `first` (the peeked bytes), then both ways until both
- * are done. Rejects if the holder cannot be reached (nothing was sent to
- * the visitor then, so the caller can still answer).
+ * are done; over TLS checked against `ca` (PEM) when given. Rejects if the
+ * holder cannot be reached (nothing was sent to the visitor then, so the
+ * caller can still answer).
  */
 export async function forward(
   visitor: HopConn,
   first: Uint8Array,
   addr: string,
   line: Uint8Array,
+  ca?: string,
 ): Promise<void> {
   const colon = addr.lastIndexOf(":");
   const hostname = addr.slice(0, colon).replace(/^\[|\]$/g, "");
   const port = Number(addr.slice(colon + 1));
-  const signal = AbortSignal.timeout(HOP_CONNECT_TIMEOUT);
-  const holder = await Deno.connect({ hostname, port, signal });
-  holder.setNoDelay(true);
+  let holder: HopConn;
+  if (ca === undefined) {
+    const signal = AbortSignal.timeout(HOP_CONNECT_TIMEOUT);
+    const tcp = await Deno.connect({ hostname, port, signal });
+    tcp.setNoDelay(true);
+    holder = tcp;
+  } else {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let late = false;
+    const connecting = Deno.connectTls({ hostname, port, caCerts: [ca] })
+      .then(async (c) => {
+        try {
+          await c.handshake();
+        } catch (err) {
+          closeQuietly(c);
+          throw err;
+        }
+        // Connected after the timeout: closed, not leaked.
+        if (late) closeQuietly(c);
+        return c;
+      });
+    connecting.catch(() => {});
+    const tls = await Promise.race([
+      connecting,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(() => {
+          late = true;
+          reject(new HopError("the holder did not answer in time"));
+        }, HOP_CONNECT_TIMEOUT)
+      ),
+    ]).finally(() => clearTimeout(timer));
+    holder = tls;
+  }
   try {
     const head = new Uint8Array(line.length + first.length);
     head.set(line);

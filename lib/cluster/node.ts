@@ -30,14 +30,38 @@ export interface ClusterOptions {
   nodeAddr: string;
   /** The secret all nodes share; signs hops. */
   secret: string;
+  /**
+   * Hops over TLS: this node's certificate and key (PEM; they must cover
+   * the host of `nodeAddr`) and the CA (PEM) the other nodes' are checked
+   * against. Without it hops are plain TCP.
+   */
+  tls?: { cert: string; key: string; ca: string } | undefined;
+}
+
+/** A TLS connection as the server's connection type (no socket options to set). */
+function tlsHopConn(c: Deno.TlsConn): NetConn {
+  return {
+    get remoteAddr() {
+      return c.remoteAddr;
+    },
+    get localAddr() {
+      return c.localAddr;
+    },
+    read: (p) => c.read(p),
+    write: (p) => c.write(p),
+    closeWrite: () => c.closeWrite(),
+    close: () => c.close(),
+    setNoDelay() {},
+    setKeepAlive() {},
+  };
 }
 
 /** See the module doc. */
 export class ClusterNode {
   /** The cluster's names. */
   readonly names: ClusterNames;
-  /** The internal port for hops. */
-  readonly listener: Deno.TcpListener;
+  /** The internal port for hops (TLS with `tls`). */
+  readonly listener: { accept(): Promise<NetConn>; close(): void };
   #signer: HopSigner;
   #o: ClusterOptions & { host: string; log: (line: string) => void };
 
@@ -53,10 +77,17 @@ export class ClusterNode {
   ) {
     this.#o = o;
     const colon = o.nodeAddr.lastIndexOf(":");
-    this.listener = Deno.listen({
+    const at = {
       hostname: o.nodeAddr.slice(0, colon).replace(/^\[|\]$/g, ""),
       port: Number(o.nodeAddr.slice(colon + 1)),
-    });
+    };
+    if (o.tls) {
+      const tls = Deno.listenTls({ ...at, cert: o.tls.cert, key: o.tls.key });
+      this.listener = {
+        accept: async () => tlsHopConn(await tls.accept()),
+        close: () => tls.close(),
+      };
+    } else this.listener = Deno.listen(at);
     this.#signer = new HopSigner(o.secret);
     this.names = new ClusterNames({
       etcd: new EtcdClient(o.etcd),
@@ -85,7 +116,13 @@ export class ClusterNode {
     if (!holder) return false;
     try {
       const first = r.conn.takeBuffered();
-      await forward(r.conn, first, holder.addr, this.#signer.line(who));
+      await forward(
+        r.conn,
+        first,
+        holder.addr,
+        this.#signer.line(who),
+        this.#o.tls?.ca,
+      );
     } catch {
       await answer(
         conn,
