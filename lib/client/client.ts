@@ -29,6 +29,7 @@ import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
 import { IpFilter } from "../net/ip_filter.ts";
 import type { CaptureStore } from "../inspector/store.ts";
+import { ConnectionTap } from "../inspector/capture.ts";
 import { hostPort, LocalSide } from "./local.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */
@@ -224,7 +225,9 @@ export class TunnelClient {
       localHost: options.localHost,
       protocol: options.protocol ?? "http",
       proxyProtocol: options.proxyProtocol,
-      capture: options.capture,
+      watch: options.capture
+        ? (visitor) => new ConnectionTap(options.capture!, visitor)
+        : undefined,
       forwarded: options.forwardedHeaders ?? "replace",
       hostHeader: options.hostHeader,
       basicAuth: options.basicAuth ?? [],

@@ -9,14 +9,23 @@
 import type { Channel } from "../wire/mux/channel.ts";
 import { type ChannelFacts, readFacts } from "../wire/facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
-import { ConnectionTap } from "../inspector/capture.ts";
-import type { CaptureStore } from "../inspector/store.ts";
 import { page } from "../net/pages.ts";
 import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
-import { relay } from "../net/relay.ts";
+import { relay, type RelayTap } from "../wire/relay.ts";
+import type { RequestWatcher } from "../wire/http1/parser.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
 import { closeQuietly, writeAll } from "../net/sockets.ts";
 import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
+
+/**
+ * A watcher of one connection: it hears the requests as the request filter
+ * parses them (`requests`), or, with no filter, the visitor's bytes from
+ * the relay, and the app's answers from the relay: it never holds them up.
+ */
+export interface ConnectionWatch extends RelayTap {
+  /** The requests, from the request filter's parse (one parse for both). */
+  readonly requests: RequestWatcher;
+}
 
 /** Local hosts tried in turn when none is given. */
 const LOCAL_HOSTS = ["127.0.0.1", "::1"];
@@ -36,8 +45,12 @@ export interface LocalSideOptions {
   protocol: "http" | "tcp";
   /** A PROXY header to send first. */
   proxyProtocol: ProxyProtocolVersion | undefined;
-  /** Where captures go, if anywhere. */
-  capture: CaptureStore | undefined;
+  /**
+   * Who watches each HTTP connection (the inspector registers its capture
+   * tap here), if anyone: made per connection with the visitor's
+   * `ip:port`.
+   */
+  watch: ((visitor: string) => ConnectionWatch) | undefined;
   /** Forwarded-headers mode. */
   forwarded: ForwardedMode;
   /** `rewrite`, a Host value, or nothing. */
@@ -163,11 +176,8 @@ export class LocalSide {
       }
     }
     if (o.protocol === "tcp") return relay(local, ch);
-    const tap = o.capture && facts?.tls !== "passthrough"
-      ? new ConnectionTap(
-        o.capture,
-        facts ? hostPort(facts.ip, facts.port) : "",
-      )
+    const tap = o.watch && facts?.tls !== "passthrough"
+      ? o.watch(facts ? hostPort(facts.ip, facts.port) : "")
       : undefined;
     const filterOptions = {
       watch: tap?.requests,

@@ -31,47 +31,13 @@ import {
   type Http1Sink,
 } from "../wire/http1/parser.ts";
 import { page, TLS_ACCESS_DENIED } from "../net/pages.ts";
+import type { InboundFilter, InboundResult } from "../wire/relay.ts";
+import type { RequestWatcher } from "../wire/http1/parser.ts";
+
+export type { InboundFilter, InboundResult, RequestWatcher };
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 4 * 1024;
-
-/** What the relay does with a chunk from the visitor. */
-export interface InboundResult {
-  /** Bytes for the local app, in order (views; write before the next push). */
-  out: Uint8Array[];
-  /** If set: forward nothing more; answer the visitor with this and close. */
-  reply?: Uint8Array;
-  /**
-   * If set: the rest of the chunk waits for the app's answer; once this
-   * resolves, {@linkcode InboundFilter.resume} hands on what follows.
-   * Until then the relay reads nothing more from the visitor.
-   */
-  hold?: Promise<void>;
-}
-
-/** A transform of the visitor-to-app bytes, as the relay uses it. */
-export interface InboundFilter {
-  /** Takes the next chunk. */
-  push(chunk: Uint8Array): InboundResult;
-  /** After a hold: what the held rest of the chunk gives. */
-  resume?(): InboundResult;
-  /** The app's bytes `b[from, to)`, on their way to the visitor. */
-  fromApp?(b: Uint8Array, from: number, to: number): void;
-  /** The app sent its last byte. */
-  appEnded?(): void;
-}
-
-/** Who else hears the requests the filter parses (a capture tap): parsed once. */
-export interface RequestWatcher {
-  /** A request head `b[from, to)` with its method. */
-  head(b: Uint8Array, from: number, to: number, method: string): void;
-  /** Body bytes `b[from, to)`: payload (`data`) or chunked framing. */
-  body(b: Uint8Array, from: number, to: number, data: boolean): void;
-  /** The request is complete. */
-  end(): void;
-  /** Parsing stopped (not HTTP, or refused). */
-  stop(): void;
-}
 
 /** Options of {@linkcode RequestFilter}. */
 export interface RequestFilterOptions {

@@ -9,12 +9,12 @@
  * it simply stops watching that connection.
  */
 
-import type { RequestWatcher } from "../client/request_filter.ts";
 import {
   Http1Error,
   Http1Parser,
   type Http1Sink,
   parseHeadText,
+  type RequestWatcher,
 } from "../wire/http1/parser.ts";
 import { type CaptureArena, PIECE } from "./arena.ts";
 import type { CaptureRecord, CaptureStore } from "./store.ts";

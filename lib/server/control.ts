@@ -9,7 +9,7 @@
 import { Session, type SessionOptions } from "../wire/mux/session.ts";
 import type { PeekResult } from "../net/peek.ts";
 import { page, reason } from "../net/pages.ts";
-import type { Refusal, Registered, Registry } from "./registry.ts";
+import type { Registered, Registry } from "./registry.ts";
 import { answer, type NetConn, writeAll } from "../net/sockets.ts";
 import { constantTimeEqual } from "../net/constant_time.ts";
 import {
@@ -26,7 +26,7 @@ import {
 import { VERSION } from "../version.ts";
 import { FEATURE_FACTS } from "../wire/facts.ts";
 import { IpFilter } from "../net/ip_filter.ts";
-import type { TcpPorts } from "./tcp_ports.ts";
+import type { OpenedTunnel, TunnelKind } from "./tunnel_kind.ts";
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {
@@ -44,8 +44,8 @@ export interface Tunnel extends Registered {
   facts: boolean;
   /** The client's own allow and deny lists for visitors. */
   visitors: IpFilter;
-  /** A TCP tunnel's public port and its listener (none for HTTP). */
-  tcp?: { port: number; listener: Deno.TcpListener };
+  /** Its kind's part (a port for TCP, a claim in a cluster). */
+  opened: OpenedTunnel;
 }
 
 /** What the endpoint needs from the server. */
@@ -68,19 +68,8 @@ export interface ControlContext {
   >;
   /** Called when a tunnel ended (after it left the registry). */
   ended: (t: Tunnel, why: string) => void;
-  /** The cluster's name table, when this server is one node of several. */
-  cluster?: {
-    claim(name: string, secret: string): Promise<Refusal | undefined>;
-    vanished(name: string): Promise<void>;
-    released(name: string, secret: string): Promise<boolean>;
-  } | undefined;
-  /** TCP tunnels, when the operator gave a port range. */
-  tcp?: {
-    /** The port table. */
-    ports: TcpPorts;
-    /** Starts accepting on a new TCP tunnel's port. */
-    serve: (listener: Deno.TcpListener, t: Tunnel) => void;
-  } | undefined;
+  /** The kinds of tunnel offered, by the protocol a client asks for. */
+  kinds: { http: TunnelKind; tcp?: TunnelKind | undefined };
 }
 
 /** Where a control request came in: decides the public URL and what is allowed. */
@@ -170,18 +159,12 @@ export class ControlEndpoint {
     if (protocol !== "http" && protocol !== "tcp") {
       return refuse(400, `Unknown tunnel protocol "${protocol.slice(0, 20)}"`);
     }
-    if (protocol === "tcp" && !this.#c.tcp) {
+    const kind = this.#c.kinds[protocol];
+    if (!kind) {
       return refuse(
         403,
         "This server does not offer TCP tunnels (its operator can turn them on with --tcp-ports)",
       );
-    }
-    const wantedPort = header("x-groktunnel-remote-port");
-    if (
-      wantedPort !== undefined &&
-      (!/^[0-9]{1,5}$/.test(wantedPort) || Number(wantedPort) > 65535)
-    ) {
-      return refuse(400, `"${wantedPort.slice(0, 20)}" is not a port number`);
     }
     let visitors: IpFilter;
     try {
@@ -201,42 +184,17 @@ export class ControlEndpoint {
     );
     if ("status" in claim) return refuse(claim.status, claim.message);
     const { name, secret, replaced } = claim;
-    // Cluster-wide too: nobody else has it, or this secret holds it.
-    const cluster = this.#c.cluster;
-    const clusterRefusal = cluster && protocol === "http"
-      ? await cluster.claim(name, secret)
-      : undefined;
-    if (clusterRefusal) {
-      return refuse(clusterRefusal.status, clusterRefusal.message);
-    }
     if (replaced) {
-      // The same client again: its old connection is dead but not yet noticed.
+      // The same client again: its old connection is dead but not yet
+      // noticed (gone first, so that its port can be taken again).
       this.#c.registry.remove(replaced);
       this.#c.ended(replaced, "replaced by a reconnect");
       replaced.session.close();
-      if (replaced.tcp) {
-        this.#c.tcp?.ports.close(
-          replaced.tcp.port,
-          replaced.tcp.listener,
-          false,
-        );
-      }
+      await replaced.opened.close("replaced");
     }
-    let tcp: { port: number; listener: Deno.TcpListener } | undefined;
-    if (protocol === "tcp") {
-      const opened = this.#c.tcp!.ports.open(
-        name,
-        ip,
-        wantedPort === undefined ? undefined : Number(wantedPort),
-      );
-      if ("status" in opened) return refuse(opened.status, opened.message);
-      tcp = opened;
-    }
-    const publicHost = tcp
-      ? `${this.#c.host}:${tcp.port}`
-      : `${name}.${this.#c.host}${
-        portSuffix(entrance.scheme, entrance.publicPort)
-      }`;
+    const opened = await kind.open({ name, secret, ip, entrance, header });
+    if ("status" in opened) return refuse(opened.status, opened.message);
+    const publicHost = opened.publicHost;
     const offered = (header(HEADER_FEATURES) ?? "").split(",").map((f) =>
       f.trim()
     );
@@ -244,20 +202,19 @@ export class ControlEndpoint {
     const facts = offered.includes(FEATURE_FACTS);
     const extra: Record<string, string> = {
       "X-Groktunnel-Secret": secret,
-      "X-Groktunnel-Url": `${tcp ? "tcp" : entrance.scheme}://${publicHost}`,
+      "X-Groktunnel-Url": `${opened.scheme}://${publicHost}`,
+      ...opened.headers,
     };
     const accepted = [ping && FEATURE_PING, facts && FEATURE_FACTS].filter(
       Boolean,
     );
     if (accepted.length) extra["X-Groktunnel-Features"] = accepted.join(", ");
-    if (tcp) extra["X-Groktunnel-Name"] = name;
     // The head is handled; bytes after it (if any) belong to the session.
     r.conn.skip(r.headLength);
     try {
       await writeAll(conn, encodeControlResponse(publicHost, extra));
     } catch (err) {
-      if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, true);
-      if (cluster && !tcp) await cluster.vanished(name);
+      await opened.close("failed");
       throw err;
     }
     conn.setKeepAlive(true);
@@ -277,10 +234,10 @@ export class ControlEndpoint {
       connections: 0,
       facts,
       visitors,
-      ...(tcp ? { tcp } : {}),
+      opened,
     };
-    this.#c.registry.add(tunnel, !tcp);
-    if (tcp) this.#c.tcp!.serve(tcp.listener, tunnel);
+    this.#c.registry.add(tunnel, protocol === "http");
+    opened.start?.(tunnel);
     this.#c.log(
       `tunnel ${publicHost} started for ${tunnel.client}${
         entrance.scheme === "https" ? " (https)" : ""
@@ -289,10 +246,8 @@ export class ControlEndpoint {
     const why = await session.closed;
     const vanished = this.#c.registry.remove(tunnel);
     if (vanished) this.#c.ended(tunnel, why.message);
-    if (vanished && cluster && !tcp) await cluster.vanished(name);
-    // A port follows its name: held for a client that vanished, freed at
-    // once on a clean exit (released: no longer in the registry).
-    if (tcp) this.#c.tcp!.ports.close(tcp.port, tcp.listener, !vanished);
+    // Released: the client's DELETE took it out of the registry first.
+    await opened.close(vanished ? "vanished" : "released");
   }
 
   async #release(conn: NetConn, resume: string | undefined): Promise<void> {
@@ -301,16 +256,20 @@ export class ControlEndpoint {
       ? this.#c.registry.release(name, secret)
       : { ok: false, live: undefined };
     const live = local.live;
-    // In a cluster the client may have been served by another node.
-    const elsewhere = name && secret && this.#c.cluster
-      ? await this.#c.cluster.released(name, secret)
+    // Held beyond this process too (a cluster): the client may have been
+    // served by another node.
+    const kinds = [this.#c.kinds.http, this.#c.kinds.tcp];
+    const elsewhere = name && secret
+      ? (await Promise.all(
+        kinds.map((k) => k?.released?.(name, secret) ?? false),
+      )).some(Boolean)
       : false;
     const ok = local.ok || elsewhere;
     if (live) {
       this.#c.ended(live, "the client stopped");
       live.session.close();
     }
-    if (ok) this.#c.tcp?.ports.releaseName(name!);
+    if (ok) { for (const k of kinds) k?.forget?.(name!); }
     if (ok) this.#c.log(`name ${name} released by its client`);
     await answer(
       conn,

@@ -12,7 +12,7 @@
 import { unmapIpv4 } from "../net/ip.ts";
 import { OpenFailedError } from "../wire/mux/errors.ts";
 import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
-import { relay } from "../net/relay.ts";
+import { relay } from "../wire/relay.ts";
 import { answer, closeQuietly, type NetConn } from "../net/sockets.ts";
 import {
   page,
@@ -23,7 +23,7 @@ import {
 import { type ChannelFacts, encodeFacts } from "../wire/facts.ts";
 import type { IpFilter } from "../net/ip_filter.ts";
 import { serveTcpTunnel } from "./tcp_ports.ts";
-import type { PeekedConn, PeekResult } from "../net/peek.ts";
+import type { PeekResult } from "../net/peek.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,

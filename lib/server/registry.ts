@@ -5,6 +5,7 @@
  * gets a name; it opens no socket.
  */
 
+import type { Refusal } from "../wire/handshake.ts";
 import { constantTimeEqual } from "../net/constant_time.ts";
 import { Routes } from "./routes.ts";
 import { isValidName, randomName, randomSecret } from "./subdomains.ts";
@@ -17,14 +18,6 @@ export interface Registered {
   secret: string;
   /** The client's IP address, for the per-IP limit. */
   ip: string;
-}
-
-/** Why a name cannot be had: an HTTP status and a one-line reason. */
-export interface Refusal {
-  /** HTTP status for the control answer. */
-  status: number;
-  /** One line the client prints. */
-  message: string;
 }
 
 /** Limits of a {@linkcode Registry}. */
@@ -223,3 +216,5 @@ export class Registry<T extends Registered> {
     }
   }
 }
+
+export type { Refusal };

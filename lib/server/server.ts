@@ -24,6 +24,8 @@ import {
 import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
+import { HttpTunnels } from "./http_tunnels.ts";
+import { TcpTunnels } from "./tcp_tunnels.ts";
 import { type Certificate, readCertificate } from "../tls/certificate.ts";
 import { TlsListener } from "../tls/listener.ts";
 import {
@@ -268,7 +270,6 @@ export class TunnelServer {
       });
     }
     this.#control = new ControlEndpoint({
-      cluster: this.#cluster?.names,
       host: this.host,
       token: options.token || undefined,
       registry: this.#registry,
@@ -284,18 +285,22 @@ export class TunnelServer {
         owedTimeout: options.stallTimeout ?? DEFAULT_OWED_TIMEOUT,
       },
       ended: (t, why) => this.#ended(t, why),
-      tcp: options.tcpPorts
-        ? {
-          ports: new TcpPorts({
-            range: options.tcpPorts,
-            hostname: options.hostname ?? "127.0.0.1",
-            hold: options.nameHold ?? DEFAULT_NAME_HOLD,
-            maxPerIp: options.maxTcpTunnelsPerIp ??
-              DEFAULT_MAX_TCP_TUNNELS_PER_IP,
-          }),
-          serve: (listener, t) => this.#public.serveTcp(listener, t),
-        }
-        : undefined,
+      kinds: {
+        http: new HttpTunnels(this.host, this.#cluster?.names),
+        tcp: options.tcpPorts
+          ? new TcpTunnels(
+            this.host,
+            new TcpPorts({
+              range: options.tcpPorts,
+              hostname: options.hostname ?? "127.0.0.1",
+              hold: options.nameHold ?? DEFAULT_NAME_HOLD,
+              maxPerIp: options.maxTcpTunnelsPerIp ??
+                DEFAULT_MAX_TCP_TUNNELS_PER_IP,
+            }),
+            (listener, t) => this.#public.serveTcp(listener, t),
+          )
+          : undefined,
+      },
     });
     this.#public = new PublicSide({
       elsewhere: this.#cluster,

@@ -324,3 +324,11 @@ async function refusalMessage(
   }
   return new TextDecoder().decode(buf.subarray(0, got)).trim();
 }
+
+/** Why a name cannot be had: an HTTP status and a one-line reason. */
+export interface Refusal {
+  /** HTTP status for the control answer. */
+  status: number;
+  /** One line the client prints. */
+  message: string;
+}

@@ -75,6 +75,18 @@ export interface Http1Sink {
   raw(bytes: Uint8Array, start: number, end: number): void;
 }
 
+/** Who else hears the requests a filter parses (a capture tap): parsed once. */
+export interface RequestWatcher {
+  /** A request head `b[from, to)` with its method. */
+  head(b: Uint8Array, from: number, to: number, method: string): void;
+  /** Body bytes `b[from, to)`: payload (`data`) or chunked framing. */
+  body(b: Uint8Array, from: number, to: number, data: boolean): void;
+  /** The request is complete. */
+  end(): void;
+  /** Parsing stopped (not HTTP, or refused). */
+  stop(): void;
+}
+
 /** Options of {@linkcode Http1Parser}. */
 export interface Http1ParserOptions {
   /**

@@ -13,7 +13,7 @@
 
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import type { BufferBudget } from "./budget.ts";
-import { acquire, release, SIZES } from "../../net/buffers.ts";
+import { Received } from "./received.ts";
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,
@@ -110,9 +110,7 @@ export class MuxChannel implements Channel {
   #maxPacket: number;
   #localWindow: number; // what the peer may still send
   #unacked = 0; // consumed but not yet granted back
-  #segs: Segment[] = []; // received bytes, in pooled buffers
-  #buffered = 0; // their count, also held against the host's budget
-  #lent: Segment | null = null; // the last view came from it; see #returnLent
+  #received = new Received(); // also counted in the host's budget
   #readable = new Signal();
 
   // Sending.
@@ -184,52 +182,14 @@ export class MuxChannel implements Channel {
   onData(chunk: Uint8Array): void {
     if (this.#sentClose) return;
     this.bytesRead += chunk.length;
-    this.#buffered += chunk.length;
     this.#host.budget.used += chunk.length;
-    let off = 0;
-    const tail = this.#segs[this.#segs.length - 1];
-    if (tail && tail.end < tail.buf.length) {
-      off = Math.min(chunk.length, tail.buf.length - tail.end);
-      tail.buf.set(chunk.subarray(0, off), tail.end);
-      tail.end += off;
-    }
-    while (off < chunk.length) {
-      const left = chunk.length - off;
-      const found = SIZES.findIndex((size) => size >= left);
-      const level = found < 0 ? SIZES.length - 1 : found;
-      const buf = acquire(level); // its headroom is simply more room here
-      const end = Math.min(left, buf.length);
-      buf.set(chunk.subarray(off, off + end));
-      off += end;
-      this.#segs.push({ buf, level, start: 0, end });
-    }
+    this.#received.push(chunk);
     this.#readable.notify();
   }
 
-  /**
-   * Drops everything queued (close, or the session died). A segment the
-   * reader holds a view of is left to the GC, never pooled: the reader may
-   * still be writing that view to a socket, and a pooled buffer could be
-   * refilled with another channel's bytes under it.
-   */
+  /** Drops everything queued (close, or the session died). */
   #dropAll(): void {
-    for (const seg of this.#segs) {
-      if (seg !== this.#lent) release(seg.level, seg.buf);
-    }
-    this.#segs = [];
-    this.#lent = null;
-    this.#host.budget.used -= this.#buffered;
-    this.#buffered = 0;
-  }
-
-  /**
-   * The reader asked for more, so it is done with its last view: pool that
-   * view's segment if it was read to the end (else it stays queued).
-   */
-  #returnLent(): void {
-    const seg = this.#lent;
-    if (seg && seg !== this.#segs[0]) release(seg.level, seg.buf);
-    this.#lent = null;
+    this.#host.budget.used -= this.#received.drop();
   }
 
   onWindowAdjust(bytes: number): void {
@@ -271,19 +231,12 @@ export class MuxChannel implements Channel {
   // ---- the public API ----
 
   async readChunk(max = Infinity): Promise<Uint8Array | null> {
-    this.#returnLent();
+    this.#received.returnLent();
     for (;;) {
       if (this.#error) throw this.#error;
-      const seg = this.#segs[0];
-      if (seg) {
-        const n = Math.min(seg.end - seg.start, max);
-        const out = seg.buf.subarray(seg.start, seg.start + n);
-        seg.start += n;
-        // Lent until the next call; once read to the end it leaves the
-        // queue, so nothing more is appended to it.
-        this.#lent = seg;
-        if (seg.start === seg.end) this.#segs.shift();
-        this.#consumed(n);
+      const out = this.#received.take(max);
+      if (out) {
+        this.#consumed(out.length);
         return out;
       }
       if (this.#sentClose && !this.#recvClose) {
@@ -298,12 +251,11 @@ export class MuxChannel implements Channel {
     const chunk = await this.readChunk(p.length);
     if (chunk === null) return null;
     p.set(chunk);
-    this.#returnLent();
+    this.#received.returnLent();
     return chunk.length;
   }
 
   #consumed(n: number): void {
-    this.#buffered -= n;
     this.#host.budget.used -= n;
     this.#unacked += n;
     if (
@@ -406,12 +358,4 @@ export class MuxChannel implements Channel {
     this.#readable.notify();
     this.#writable.notify();
   }
-}
-
-/** Received bytes `buf[start .. end)` in a pooled buffer of `level`. */
-interface Segment {
-  buf: Uint8Array;
-  level: number;
-  start: number;
-  end: number;
 }

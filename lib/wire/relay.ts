@@ -8,12 +8,37 @@
  * `readable` sees EOF, which would break half-close.
  */
 
-import type { Channel } from "../wire/mux/channel.ts";
-import { DATA_HEADER_SIZE } from "../wire/mux/frames.ts";
-import { ChannelClosedError } from "../wire/mux/errors.ts";
-import { acquire, release, SIZES } from "./buffers.ts";
-import { closeQuietly, writeAll } from "./sockets.ts";
-import type { InboundFilter } from "../client/request_filter.ts";
+import type { Channel } from "./mux/channel.ts";
+import { DATA_HEADER_SIZE } from "./mux/frames.ts";
+import { ChannelClosedError } from "./mux/errors.ts";
+import { acquire, release, SIZES } from "../net/buffers.ts";
+import { closeQuietly, writeAll } from "../net/sockets.ts";
+
+/** What the relay does with a chunk from the visitor. */
+export interface InboundResult {
+  /** Bytes for the local app, in order (views; write before the next push). */
+  out: Uint8Array[];
+  /** If set: forward nothing more; answer the visitor with this and close. */
+  reply?: Uint8Array;
+  /**
+   * If set: the rest of the chunk waits for the app's answer; once this
+   * resolves, {@linkcode InboundFilter.resume} hands on what follows.
+   * Until then the relay reads nothing more from the visitor.
+   */
+  hold?: Promise<void>;
+}
+
+/** A transform of the visitor-to-app bytes, as the relay uses it. */
+export interface InboundFilter {
+  /** Takes the next chunk. */
+  push(chunk: Uint8Array): InboundResult;
+  /** After a hold: what the held rest of the chunk gives. */
+  resume?(): InboundResult;
+  /** The app's bytes `b[from, to)`, on their way to the visitor. */
+  fromApp?(b: Uint8Array, from: number, to: number): void;
+  /** The app sent its last byte. */
+  appEnded?(): void;
+}
 
 /** What the relay shows a watcher (the inspector's tap): views, never waited on. */
 export interface RelayTap {
