@@ -912,28 +912,34 @@ async function clusterRows(): Promise<void> {
           ? ["--cluster-tls", `${nodeTls.cert},${nodeTls.key},${nodeTls.ca}`]
           : []),
       ]);
-    const holder = node("holder"), entry = node("entry");
-    extra.push(holder, entry);
-    const holderPort = Number(
-      (await holder.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-    );
-    const entryPort = Number(
-      (await entry.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-    );
-    const c = groktunnel([
-      String(backendPort),
-      "-p",
-      String(holderPort),
-      "--quiet",
-    ]);
-    extra.push(c);
-    const u = new URL((await c.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-    const name = u.hostname;
-    const at = (port: number): Target => ({
-      name,
-      port,
-      host: `${name}:${port}`,
-    });
+    /**
+     * Two nodes (with or without TLS between them) and a client on the
+     * first: the tunnel at the holder, and the same name at the other.
+     */
+    const pair = async (prefix: string, tls: boolean) => {
+      const holder = node(`${prefix}holder`, tls);
+      const entry = node(`${prefix}entry`, tls);
+      extra.push(holder, entry);
+      const port = async (n: typeof holder) =>
+        Number((await n.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
+      const holderPort = await port(holder), entryPort = await port(entry);
+      const c = groktunnel([
+        String(backendPort),
+        "-p",
+        String(holderPort),
+        "--quiet",
+      ]);
+      extra.push(c);
+      const name = new URL((await c.waitFor(/^(http:\/\/\S+)$/m))[1]!)
+        .hostname;
+      const at = (port: number): Target => ({
+        name,
+        port,
+        host: `${name}:${port}`,
+      });
+      return { holder: at(holderPort), entry: at(entryPort) };
+    };
+    const plain = await pair("", false);
     for (
       const [what, close] of [
         ["cluster keep-alive: entering at another node vs the holder", false],
@@ -942,31 +948,15 @@ async function clusterRows(): Promise<void> {
     ) {
       await alternate(
         what,
-        { name: "holder", target: at(holderPort) },
-        { name: "hop", target: at(entryPort) },
+        { name: "holder", target: plain.holder },
+        { name: "hop", target: plain.entry },
         close,
         undefined,
       );
     }
     // The same hop over TLS between the nodes (--cluster-tls), beside the
     // plain hop: a second pair of nodes in the same etcd.
-    const tlsHolder = node("tls-holder", true),
-      tlsEntry = node("tls-entry", true);
-    extra.push(tlsHolder, tlsEntry);
-    const tlsHolderPort = Number(
-      (await tlsHolder.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-    );
-    const tlsEntryPort = Number(
-      (await tlsEntry.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-    );
-    const tc = groktunnel([
-      String(backendPort),
-      "-p",
-      String(tlsHolderPort),
-      "--quiet",
-    ]);
-    extra.push(tc);
-    const tu = new URL((await tc.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    const tls = await pair("tls-", true);
     for (
       const [what, close] of [
         [
@@ -978,15 +968,8 @@ async function clusterRows(): Promise<void> {
     ) {
       await alternate(
         what,
-        { name: "plain hop", target: at(entryPort) },
-        {
-          name: "TLS hop",
-          target: {
-            name: tu.hostname,
-            port: tlsEntryPort,
-            host: `${tu.hostname}:${tlsEntryPort}`,
-          },
-        },
+        { name: "plain hop", target: plain.entry },
+        { name: "TLS hop", target: tls.entry },
         close,
         undefined,
       );
