@@ -5,8 +5,7 @@
  * them in whenever `onRenewed` fires.
  */
 
-import { DnsServer, type DnsServerOptions } from "../dns/server.ts";
-import { Zone } from "../dns/zone.ts";
+import { DnsServer, type DnsServerOptions, Zone } from "../dns/mod.ts";
 import {
   CertificateManager,
   type CertificateManagerOptions,

@@ -16,7 +16,7 @@
 import { X509Certificate } from "node:crypto";
 import { AccountKey, b64url, sha256 } from "./jws.ts";
 import { AcmeClient, AcmeError, type Dns01Responder } from "./client.ts";
-import { covers, parseCertificate } from "../tls/certificate.ts";
+import { covers, parseCertificate } from "../tls/mod.ts";
 
 /** Let's Encrypt's production directory: the default. */
 export const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";

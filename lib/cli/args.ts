@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ipv6Bytes } from "../net/ip.ts";
+import { ipv6Bytes } from "../net/mod.ts";
 
 function isIpv6(ip: string): boolean {
   try {
@@ -28,7 +28,8 @@ export class UsageError extends Error {
 /** Which side a flag belongs to. */
 type Side = "both" | "client" | "server";
 
-const FLAGS: Record<
+/** Every flag: its type, short form, the side it belongs to, and whether it repeats. */
+export const FLAGS: Record<
   string,
   { type: "string" | "boolean"; short?: string; side: Side; multiple?: true }
 > = {

@@ -4,8 +4,8 @@
  * It makes one request through the tunnel, prints it, and stays up.
  */
 
-import { startServer, type TunnelServer } from "../server/server.ts";
-import { connect } from "../client/client.ts";
+import { startServer, type TunnelServer } from "../server/mod.ts";
+import { connect } from "../client/mod.ts";
 
 /** Runs the demo until `signal` aborts; `log` gets each line to show. */
 export async function runDemo(

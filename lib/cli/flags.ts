@@ -12,11 +12,14 @@ import {
   parseSeconds,
   UsageError,
 } from "./args.ts";
-import { DEFAULT_INSPECT_PORT, isLoopbackHost } from "../inspector/server.ts";
-import type { ClusterOptions } from "../cluster/node.ts";
-import type { AutomaticTlsOptions } from "../acme/auto.ts";
-import { LETS_ENCRYPT, LETS_ENCRYPT_STAGING } from "../acme/manager.ts";
-import { DEFAULT_DNS_PORT, DEFAULT_DNS_RATE_LIMIT } from "../dns/server.ts";
+import { DEFAULT_INSPECT_PORT, isLoopbackHost } from "../inspector/mod.ts";
+import type { ClusterOptions } from "../cluster/mod.ts";
+import {
+  type AutomaticTlsOptions,
+  LETS_ENCRYPT,
+  LETS_ENCRYPT_STAGING,
+} from "../acme/mod.ts";
+import { DEFAULT_DNS_PORT, DEFAULT_DNS_RATE_LIMIT } from "../dns/mod.ts";
 import { env, serverLog } from "./style.ts";
 
 /** `--inspect-rate`: a whole number of requests a second, 0 for all. */

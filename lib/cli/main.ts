@@ -15,8 +15,8 @@ import {
   parseServerAddress,
   UsageError,
 } from "./args.ts";
-import { parsePortRange } from "../server/tcp_ports.ts";
-import { IpFilter } from "../net/ip_filter.ts";
+import { parsePortRange } from "../server/mod.ts";
+import { IpFilter } from "../net/mod.ts";
 import { USAGE } from "./usage.ts";
 import { env, styles } from "./style.ts";
 import {

@@ -7,12 +7,15 @@ import {
   type ClientEvent,
   type ClientOptions,
   TunnelClient,
-} from "../client/client.ts";
-import { encodeQr } from "../qr/encode.ts";
-import { CaptureStore, DEFAULT_CAPTURE_RATE } from "../inspector/store.ts";
-import { type Inspector, startInspector } from "../inspector/server.ts";
-import { logLine } from "../inspector/log.ts";
-import { renderQr } from "../qr/render.ts";
+} from "../client/mod.ts";
+import { encodeQr, renderQr } from "../qr/mod.ts";
+import {
+  CaptureStore,
+  DEFAULT_CAPTURE_RATE,
+  type Inspector,
+  logLine,
+  startInspector,
+} from "../inspector/mod.ts";
 import { env, type Styles } from "./style.ts";
 import { defined, type Loose } from "./flags.ts";
 

@@ -8,11 +8,11 @@ import {
   type ServerOptions,
   startServer,
   type TunnelServer,
-} from "../server/server.ts";
+} from "../server/mod.ts";
 import { VERSION } from "../version.ts";
-import { CertificateError, covers } from "../tls/certificate.ts";
-import { startAutomaticTls, startDns } from "../acme/auto.ts";
-import { Zone } from "../dns/zone.ts";
+import { CertificateError, covers } from "../tls/mod.ts";
+import { startAutomaticTls, startDns } from "../acme/mod.ts";
+import { Zone } from "../dns/mod.ts";
 import { serverLog, type Styles } from "./style.ts";
 import { type AutoTlsSettings, defined, type Loose } from "./flags.ts";
 

@@ -3,8 +3,7 @@
  * visitor must send, checked in constant time, and the 401 that asks for them.
  */
 
-import { page } from "../net/pages.ts";
-import { constantTimeEqual } from "../net/constant_time.ts";
+import { constantTimeEqual, page } from "../net/mod.ts";
 
 /** The realm browsers show in their login prompt. */
 export const BASIC_AUTH_REALM = "groktunnel";

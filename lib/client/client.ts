@@ -12,24 +12,22 @@ import {
   dialServer,
   isLoopback,
 } from "./dial.ts";
-import { DEFAULT_OWED_TIMEOUT, Session } from "../wire/mux/session.ts";
-import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
-import { PeekedConn } from "../net/peek.ts";
-import { closeQuietly } from "../net/sockets.ts";
 import {
+  DEFAULT_OWED_TIMEOUT,
+  FEATURE_FACTS,
   FEATURE_PING,
   HandshakeError,
+  PROCESS_BUDGET,
   releaseTunnel,
   requestTunnel,
-} from "../wire/handshake.ts";
+  Session,
+} from "../wire/mod.ts";
+import { closeQuietly, IpFilter, PeekedConn } from "../net/mod.ts";
 import { VERSION } from "../version.ts";
-import { FEATURE_FACTS } from "../wire/facts.ts";
 import type { ForwardedMode } from "./forwarded.ts";
 import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import { checkCredentialSyntax } from "./basic_auth.ts";
-import { IpFilter } from "../net/ip_filter.ts";
-import type { CaptureStore } from "../inspector/store.ts";
-import { ConnectionTap } from "../inspector/capture.ts";
+import { type CaptureStore, ConnectionTap } from "../inspector/mod.ts";
 import { hostPort, LocalSide } from "./local.ts";
 
 /** First reconnect delay (ms); it doubles per failed attempt. */

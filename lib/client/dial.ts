@@ -8,8 +8,8 @@
  */
 
 import { connect as nodeTlsConnect } from "node:tls";
-import { NodeTlsConn } from "../tls/node_conn.ts";
-import type { NetConn } from "../net/sockets.ts";
+import { NodeTlsConn } from "../tls/mod.ts";
+import type { NetConn } from "../net/mod.ts";
 
 /** A dialed connection to the server: no-delay and keepalive already set. */
 export type DialedConn = Pick<

@@ -7,8 +7,7 @@
  * of a connection.
  */
 
-import type { ChannelFacts } from "../wire/facts.ts";
-import type { Http1Head } from "../wire/http1/parser.ts";
+import type { ChannelFacts, Http1Head } from "../wire/mod.ts";
 
 /**
  * `replace` (default): drop what the visitor sent in these headers and add

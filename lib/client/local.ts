@@ -6,16 +6,19 @@
  * basic auth) and the capture tap for HTTP, untouched for TCP.
  */
 
-import type { Channel } from "../wire/mux/channel.ts";
-import { type ChannelFacts, readFacts } from "../wire/facts.ts";
+import {
+  type Channel,
+  type ChannelFacts,
+  PROCESS_BUDGET,
+  readFacts,
+  relay,
+  type RelayTap,
+  type RequestWatcher,
+} from "../wire/mod.ts";
 import type { ForwardedMode } from "./forwarded.ts";
-import { page } from "../net/pages.ts";
+import { closeQuietly, page, writeAll } from "../net/mod.ts";
 import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
-import { relay, type RelayTap } from "../wire/relay.ts";
-import type { RequestWatcher } from "../wire/http1/parser.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
-import { closeQuietly, writeAll } from "../net/sockets.ts";
-import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
 
 /**
  * A watcher of one connection: it hears the requests as the request filter

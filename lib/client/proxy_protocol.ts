@@ -5,8 +5,8 @@
  * address. Without facts from the server, v1 says `UNKNOWN` and v2 `LOCAL`.
  */
 
-import type { ChannelFacts } from "../wire/facts.ts";
-import { parseIp } from "../net/ip.ts";
+import type { ChannelFacts } from "../wire/mod.ts";
+import { parseIp } from "../net/mod.ts";
 
 /** The versions a client can send. */
 export type ProxyProtocolVersion = "v1" | "v2";

@@ -17,22 +17,23 @@
  */
 
 import { basicAuthOk, unauthorized } from "./basic_auth.ts";
-import type { ChannelFacts } from "../wire/facts.ts";
+import {
+  type ChannelFacts,
+  Http1Error,
+  type Http1Head,
+  Http1Parser,
+  type Http1Sink,
+  type InboundFilter,
+  type InboundResult,
+  type RequestWatcher,
+} from "../wire/mod.ts";
 import {
   type ForwardedMode,
   type RewriteCache,
   rewriteHead,
   type RewriteOptions,
 } from "./forwarded.ts";
-import {
-  Http1Error,
-  type Http1Head,
-  Http1Parser,
-  type Http1Sink,
-} from "../wire/http1/parser.ts";
-import { page, TLS_ACCESS_DENIED } from "../net/pages.ts";
-import type { InboundFilter, InboundResult } from "../wire/relay.ts";
-import type { RequestWatcher } from "../wire/http1/parser.ts";
+import { page, TLS_ACCESS_DENIED } from "../net/mod.ts";
 
 export type { InboundFilter, InboundResult, RequestWatcher };
 
@@ -76,6 +77,54 @@ function nameOf(host: string): string {
 function targetAuthority(target: string): string {
   const m = /^https?:\/\/([^/?#]*)/i.exec(target);
   return m ? m[1]!.replace(/^[^@]*@/, "") : "";
+}
+
+/**
+ * The answer for a request that must not reach the app (undefined: it may):
+ * credentials missing or wrong, CONNECT, or another name than the one the
+ * connection was routed by (`routed`; undefined: not known).
+ */
+function refusal(
+  head: Http1Head,
+  basicAuth: readonly string[] | undefined,
+  routed: string | undefined,
+): Uint8Array | undefined {
+  let host: string | undefined;
+  let authorization: string | undefined;
+  for (const [name, value] of head.headers) {
+    const l = name.length;
+    if (l === 4 && name.toLowerCase() === "host") host = value;
+    else if (l === 13 && name.toLowerCase() === "authorization") {
+      authorization = value;
+    }
+  }
+  if (basicAuth?.length && !basicAuthOk(authorization, basicAuth)) {
+    return unauthorized();
+  }
+  if (head.method === "CONNECT") {
+    return page(
+      405,
+      "CONNECT is not served here: the app is a web server, not a proxy.",
+      { headers: ["Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"] },
+    );
+  }
+  if (routed === undefined) return undefined;
+  // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
+  const asked = targetAuthority(head.target) || host;
+  if (asked === undefined) {
+    if (head.version === "HTTP/1.0") return undefined;
+    return page(400, "Refused: a request without a Host field.");
+  }
+  if (nameOf(asked) !== routed) {
+    return page(
+      421,
+      `This connection was opened for ${routed}, not ${
+        nameOf(asked).slice(0, 255)
+      }: open a new one for that name.`,
+      { headOnly: head.method === "HEAD" },
+    );
+  }
+  return undefined;
 }
 
 /** A refusal thrown out of the parser's sink: the answer to send. */
@@ -293,7 +342,8 @@ export class RequestFilter implements InboundFilter {
 
   #head(b: Uint8Array, from: number, to: number): void {
     const head = this.#parser.lastHead!;
-    this.#check(head);
+    const refused = refusal(head, this.#o.basicAuth, this.#routed);
+    if (refused) throw new Refused(refused);
     this.#requests++;
     this.#answers.expectResponseTo(head.method);
     const view = b.subarray(from, to);
@@ -318,52 +368,5 @@ export class RequestFilter implements InboundFilter {
       this.#out.push(copy);
     }
     this.#o.watch?.head(b, from, to, head.method);
-  }
-
-  /** Throws a {@linkcode Refused} for a request that must not reach the app. */
-  #check(head: Http1Head): void {
-    let host: string | undefined;
-    let authorization: string | undefined;
-    for (const [name, value] of head.headers) {
-      const l = name.length;
-      if (l === 4 && name.toLowerCase() === "host") host = value;
-      else if (l === 13 && name.toLowerCase() === "authorization") {
-        authorization = value;
-      }
-    }
-    const auth = this.#o.basicAuth;
-    if (auth?.length && !basicAuthOk(authorization, auth)) {
-      throw new Refused(unauthorized());
-    }
-    if (head.method === "CONNECT") {
-      throw new Refused(
-        page(
-          405,
-          "CONNECT is not served here: the app is a web server, not a proxy.",
-          {
-            headers: ["Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"],
-          },
-        ),
-      );
-    }
-    const routed = this.#routed;
-    if (routed === undefined) return;
-    // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
-    const asked = targetAuthority(head.target) || host;
-    if (asked === undefined) {
-      if (head.version === "HTTP/1.0") return;
-      throw new Refused(page(400, "Refused: a request without a Host field."));
-    }
-    if (nameOf(asked) !== routed) {
-      throw new Refused(
-        page(
-          421,
-          `This connection was opened for ${routed}, not ${
-            nameOf(asked).slice(0, 255)
-          }: open a new one for that name.`,
-          { headOnly: head.method === "HEAD" },
-        ),
-      );
-    }
   }
 }

@@ -15,10 +15,14 @@
  */
 
 import { createHmac, randomBytes } from "node:crypto";
-import { constantTimeEqual } from "../net/constant_time.ts";
-import type { ChannelFacts } from "../wire/facts.ts";
-import { closeQuietly, writeAll } from "../net/sockets.ts";
-import { acquire, release } from "../net/buffers.ts";
+import {
+  acquire,
+  closeQuietly,
+  constantTimeEqual,
+  release,
+  writeAll,
+} from "../net/mod.ts";
+import type { ChannelFacts } from "../wire/mod.ts";
 
 /** Longest hop line (bytes, with its LF). */
 export const HOP_MAX_LINE = 512;

@@ -19,7 +19,7 @@
 import { createHash } from "node:crypto";
 import { type EtcdClient, EtcdError } from "./etcd.ts";
 import { NameCopy, type NameHolder, parseHolder } from "./copy.ts";
-import type { Refusal } from "../wire/handshake.ts";
+import type { Refusal } from "../wire/mod.ts";
 
 /** Seconds a node's lease lives without keepalive (its names then go). */
 export const NODE_LEASE_TTL = 10;

@@ -15,10 +15,14 @@ import {
   type HopVisitor,
   readHopLine,
 } from "./hop.ts";
-import { PeekedConn } from "../net/peek.ts";
-import { page, TLS_UNRECOGNIZED_NAME } from "../net/pages.ts";
-import { answer, type NetConn } from "../net/sockets.ts";
-import type { PeekResult } from "../net/peek.ts";
+import {
+  answer,
+  type NetConn,
+  page,
+  PeekedConn,
+  type PeekResult,
+  TLS_UNRECOGNIZED_NAME,
+} from "../net/mod.ts";
 
 /** How a server joins a cluster. */
 export interface ClusterOptions {

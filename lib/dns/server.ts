@@ -19,7 +19,7 @@ import {
   UDP_PLAIN_MAX,
 } from "./wire.ts";
 import type { Zone } from "./zone.ts";
-import { closeQuietly } from "../net/sockets.ts";
+import { closeQuietly } from "../net/mod.ts";
 
 /** The DNS port (`--dns-port`). */
 export const DEFAULT_DNS_PORT = 53;

@@ -6,7 +6,7 @@
  * zone are refused: this is no resolver.
  */
 
-import { ipv4Bytes, ipv6Bytes } from "../net/ip.ts";
+import { ipv4Bytes, ipv6Bytes } from "../net/mod.ts";
 import {
   type Answer,
   nameBytes,

@@ -15,7 +15,7 @@ import {
   type Http1Sink,
   parseHeadText,
   type RequestWatcher,
-} from "../wire/http1/parser.ts";
+} from "../wire/mod.ts";
 import { type CaptureArena, PIECE } from "./arena.ts";
 import type { CaptureRecord, CaptureStore } from "./store.ts";
 

@@ -11,7 +11,7 @@
 
 import { CaptureArena, PIECE } from "./arena.ts";
 import type { CapturedMessage, Exchange, HeadLine } from "./capture.ts";
-import { parseHeadText } from "../wire/http1/parser.ts";
+import { parseHeadText } from "../wire/mod.ts";
 
 /** Exchanges kept. */
 export const MAX_CAPTURES = 500;

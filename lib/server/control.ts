@@ -6,15 +6,10 @@
  * name at once instead of holding it.
  */
 
-import { Session, type SessionOptions } from "../wire/mux/session.ts";
-import type { PeekResult } from "../net/peek.ts";
-import { page, reason } from "../net/pages.ts";
-import type { Registered, Registry } from "./registry.ts";
-import { answer, type NetConn, writeAll } from "../net/sockets.ts";
-import { constantTimeEqual } from "../net/constant_time.ts";
 import {
   encodeControlResponse,
   encodeRefusal,
+  FEATURE_FACTS,
   FEATURE_PING,
   HEADER_ALLOW_IP,
   HEADER_CLIENT,
@@ -22,10 +17,21 @@ import {
   HEADER_FEATURES,
   HEADER_RESUME,
   HEADER_SUBDOMAIN,
-} from "../wire/handshake.ts";
+  Session,
+  type SessionOptions,
+} from "../wire/mod.ts";
+import {
+  answer,
+  constantTimeEqual,
+  IpFilter,
+  type NetConn,
+  page,
+  type PeekResult,
+  reason,
+  writeAll,
+} from "../net/mod.ts";
+import type { Registered, Registry } from "./registry.ts";
 import { VERSION } from "../version.ts";
-import { FEATURE_FACTS } from "../wire/facts.ts";
-import { IpFilter } from "../net/ip_filter.ts";
 import type { OpenedTunnel, TunnelKind } from "./tunnel_kind.ts";
 
 /** A tunnel as the server keeps it. */

@@ -4,7 +4,7 @@
  * and let go there when the client vanishes or releases it.
  */
 
-import type { Refusal } from "../wire/handshake.ts";
+import type { Refusal } from "../wire/mod.ts";
 import { portSuffix } from "./control.ts";
 import type { OpenedTunnel, TunnelKind, TunnelRequest } from "./tunnel_kind.ts";
 

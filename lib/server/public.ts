@@ -9,21 +9,26 @@
  * served here too.
  */
 
-import { unmapIpv4 } from "../net/ip.ts";
-import { OpenFailedError } from "../wire/mux/errors.ts";
-import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
-import { relay } from "../wire/relay.ts";
-import { answer, closeQuietly, type NetConn } from "../net/sockets.ts";
 import {
+  answer,
+  closeQuietly,
+  type IpFilter,
+  type NetConn,
   page,
+  type PeekResult,
   TLS_ACCESS_DENIED,
   TLS_INTERNAL_ERROR,
   TLS_UNRECOGNIZED_NAME,
-} from "../net/pages.ts";
-import { type ChannelFacts, encodeFacts } from "../wire/facts.ts";
-import type { IpFilter } from "../net/ip_filter.ts";
+  unmapIpv4,
+} from "../net/mod.ts";
+import {
+  type ChannelFacts,
+  encodeFacts,
+  OpenFailedError,
+  PROCESS_BUDGET,
+  relay,
+} from "../wire/mod.ts";
 import { serveTcpTunnel } from "./tcp_ports.ts";
-import type { PeekResult } from "../net/peek.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -31,7 +36,7 @@ import {
   portSuffix,
   type Tunnel,
 } from "./control.ts";
-import type { NodeTlsConn } from "../tls/node_conn.ts";
+import type { NodeTlsConn } from "../tls/mod.ts";
 
 /** What the public side needs from the server. */
 export interface PublicSideOptions {

@@ -5,8 +5,8 @@
  * gets a name; it opens no socket.
  */
 
-import type { Refusal } from "../wire/handshake.ts";
-import { constantTimeEqual } from "../net/constant_time.ts";
+import type { Refusal } from "../wire/mod.ts";
+import { constantTimeEqual } from "../net/mod.ts";
 import { Routes } from "./routes.ts";
 import { isValidName, randomName, randomSecret } from "./subdomains.ts";
 

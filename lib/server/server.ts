@@ -10,33 +10,39 @@
  * control handshake in plain text for the original Go client.
  */
 
-import { answer, closeQuietly, type NetConn } from "../net/sockets.ts";
-import { page } from "../net/pages.ts";
-import { IpFilter } from "../net/ip_filter.ts";
-import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp_ports.ts";
 import {
+  answer,
+  closeQuietly,
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
+  IpFilter,
+  type NetConn,
+  page,
   peek,
   PeekError,
   type PeekResult,
-} from "../net/peek.ts";
+} from "../net/mod.ts";
+import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp_ports.ts";
 import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
 import { HttpTunnels } from "./http_tunnels.ts";
 import { TcpTunnels } from "./tcp_tunnels.ts";
-import { type Certificate, readCertificate } from "../tls/certificate.ts";
-import { TlsListener } from "../tls/listener.ts";
 import {
+  type Certificate,
   CertificateReloader,
   DEFAULT_CERT_RELOAD_INTERVAL,
+  type NodeTlsConn,
+  readCertificate,
   short,
-} from "../tls/reloader.ts";
-import type { NodeTlsConn } from "../tls/node_conn.ts";
-import { ClusterNode, type ClusterOptions } from "../cluster/node.ts";
-import { DEFAULT_MAX_OWED, DEFAULT_OWED_TIMEOUT } from "../wire/mux/session.ts";
-import { PROCESS_BUDGET } from "../wire/mux/budget.ts";
+  TlsListener,
+} from "../tls/mod.ts";
+import { ClusterNode, type ClusterOptions } from "../cluster/mod.ts";
+import {
+  DEFAULT_MAX_OWED,
+  DEFAULT_OWED_TIMEOUT,
+  PROCESS_BUDGET,
+} from "../wire/mod.ts";
 
 /** Tunnels open at once on a server. */
 export const DEFAULT_MAX_TUNNELS = 1000;

@@ -6,7 +6,7 @@
  * frees it at once.
  */
 
-import { unmapIpv4 } from "../net/ip.ts";
+import { unmapIpv4 } from "../net/mod.ts";
 import type { Refusal } from "./registry.ts";
 
 /** TCP tunnels at once from one client IP address. */

@@ -4,7 +4,7 @@
  * at once when it releases its name.
  */
 
-import type { Refusal } from "../wire/handshake.ts";
+import type { Refusal } from "../wire/mod.ts";
 import type { Tunnel } from "./control.ts";
 import type { TcpPorts } from "./tcp_ports.ts";
 import type { OpenedTunnel, TunnelKind, TunnelRequest } from "./tunnel_kind.ts";

@@ -5,7 +5,7 @@
  * the cluster) and to close it when the tunnel ends; it names no kind.
  */
 
-import type { Refusal } from "../wire/handshake.ts";
+import type { Refusal } from "../wire/mod.ts";
 import type { Entrance, Tunnel } from "./control.ts";
 
 /** How a tunnel ended, as its kind needs to know. */

@@ -7,7 +7,7 @@
  * bytes the socket is paused, so a slow reader holds a bounded amount.
  */
 
-import { unmapIpv4 } from "../net/ip.ts";
+import { unmapIpv4 } from "../net/mod.ts";
 import type { TLSSocket } from "node:tls";
 
 /** Bytes queued from the socket before it is paused until read. */

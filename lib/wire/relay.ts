@@ -11,8 +11,7 @@
 import type { Channel } from "./mux/channel.ts";
 import { DATA_HEADER_SIZE } from "./mux/frames.ts";
 import { ChannelClosedError } from "./mux/errors.ts";
-import { acquire, release, SIZES } from "../net/buffers.ts";
-import { closeQuietly, writeAll } from "../net/sockets.ts";
+import { acquire, closeQuietly, release, SIZES, writeAll } from "../net/mod.ts";
 
 /** What the relay does with a chunk from the visitor. */
 export interface InboundResult {

@@ -6,7 +6,7 @@
  * process's budget.
  */
 
-import { acquire, release, SIZES } from "../../net/buffers.ts";
+import { acquire, release, SIZES } from "../../net/mod.ts";
 
 /** Received bytes `buf[start .. end)` in a pooled buffer of `level`. */
 interface Segment {

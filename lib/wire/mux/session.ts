@@ -10,22 +10,16 @@
  * reason is a `ProtocolError` in `closed`, and every channel fails promptly.
  */
 
-import { type Channel, type ChannelHost, MuxChannel } from "./channel.ts";
+import type { Channel, ChannelHost, MuxChannel } from "./channel.ts";
 import { type BufferBudget, PROCESS_BUDGET } from "./budget.ts";
-import { closeQuietly } from "../../net/sockets.ts";
+import { closeQuietly } from "../../net/mod.ts";
 import { FrameWriter } from "./writer.ts";
-import {
-  OpenFailedError,
-  ProtocolError,
-  SessionClosedError,
-} from "./errors.ts";
+import { ChannelTable, MAX_PACKET, MIN_PACKET } from "./table.ts";
+import { ProtocolError, SessionClosedError } from "./errors.ts";
 import {
   type ControlMessage,
   type DecoderSink,
-  encodeOpen,
-  encodeOpenConfirm,
   encodePing,
-  encodeRecipientOnly,
   FrameDecoder,
   MSG_CLOSE,
   MSG_EOF,
@@ -70,8 +64,6 @@ export const DEFAULT_OWED_TIMEOUT = 30_000;
  * every 10 s.
  */
 export const MAX_PINGS_PER_SECOND = 100;
-/** Smallest and largest max packet a peer may announce (as qmux checks). */
-const MIN_PACKET = 9, MAX_PACKET = 2 ** 31;
 /** Size of the socket read buffer. */
 const READ_BUFFER_SIZE = 256 * 1024;
 
@@ -147,13 +139,6 @@ export interface PingOptions {
   timeout: number;
 }
 
-interface Pending {
-  resolve: (ch: Channel) => void;
-  reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-  cancelled: boolean;
-}
-
 /**
  * A multiplexed session over one connection.
  *
@@ -177,26 +162,15 @@ export class Session {
   /** Resolves once the session ended, with why (see `SessionClosedError.cause`). */
   readonly closed: Promise<SessionClosedError>;
   #conn: Duplex;
-  #window: number;
-  #initialWindow: number;
-  #maxPacket: number;
-  #acceptChannels: boolean;
-  #maxChannels: number;
-  #openTimeout: number;
+  #table: ChannelTable;
   #owedTimeout: number;
   #writer: FrameWriter;
   /** PINGs the peer may still send now (refilled with time). */
   #pingAllowance = MAX_PINGS_PER_SECOND;
   #pingRefilled = Date.now();
-  #channels = new Map<number, MuxChannel>();
-  #nextId = 0;
-  #pending = new Map<number, Pending>();
-  #acceptQueue: MuxChannel[] = [];
-  #acceptWaiters: Array<() => void> = [];
   #decoder = new FrameDecoder();
   #error: SessionClosedError | null = null;
   #resolveClosed!: (err: SessionClosedError) => void;
-  #host: ChannelHost;
   #lastActivity = Date.now();
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #dataTarget: MuxChannel | undefined;
@@ -206,26 +180,21 @@ export class Session {
   /** Starts a session over `conn`; it reads from `conn` until the end. */
   constructor(conn: Duplex, options: SessionOptions = {}) {
     this.#conn = conn;
-    this.#window = options.window ?? DEFAULT_WINDOW;
-    this.#initialWindow = Math.min(
+    const window = options.window ?? DEFAULT_WINDOW;
+    const initialWindow = Math.min(
       options.initialWindow ?? DEFAULT_INITIAL_WINDOW,
-      this.#window,
+      window,
     );
-    if (this.#initialWindow < 1) {
-      throw new RangeError(
-        `Initial window out of range: ${this.#initialWindow}`,
-      );
+    if (initialWindow < 1) {
+      throw new RangeError(`Initial window out of range: ${initialWindow}`);
     }
-    this.#maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
-    if (this.#maxPacket < MIN_PACKET || this.#maxPacket > MAX_PACKET) {
-      throw new RangeError(`Max packet out of range: ${this.#maxPacket}`);
+    const maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
+    if (maxPacket < MIN_PACKET || maxPacket > MAX_PACKET) {
+      throw new RangeError(`Max packet out of range: ${maxPacket}`);
     }
-    if (this.#window < 1 || this.#window > 0xffffffff) {
-      throw new RangeError(`Window out of range: ${this.#window}`);
+    if (window < 1 || window > 0xffffffff) {
+      throw new RangeError(`Window out of range: ${window}`);
     }
-    this.#acceptChannels = options.acceptChannels ?? true;
-    this.#maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
-    this.#openTimeout = options.openTimeout ?? DEFAULT_OPEN_TIMEOUT;
     this.#writer = new FrameWriter(
       conn,
       options.maxOwed ?? DEFAULT_MAX_OWED,
@@ -233,17 +202,25 @@ export class Session {
     );
     this.#owedTimeout = options.owedTimeout ?? DEFAULT_OWED_TIMEOUT;
     this.closed = new Promise((r) => this.#resolveClosed = r);
-    this.#host = {
+    const host: ChannelHost = {
       send: (frame) => this.#writer.control(frame),
       sendData: (frame) => this.#writer.data(frame),
       budget: options.budget ?? PROCESS_BUDGET,
     };
+    this.#table = new ChannelTable(host, {
+      window,
+      initialWindow,
+      maxPacket,
+      acceptChannels: options.acceptChannels ?? true,
+      maxChannels: options.maxChannels ?? DEFAULT_MAX_CHANNELS,
+      openTimeout: options.openTimeout ?? DEFAULT_OPEN_TIMEOUT,
+    });
     this.#readLoop();
   }
 
   /** Channels currently open (including ones closing). */
   get channelCount(): number {
-    return this.#channels.size;
+    return this.#table.size;
   }
 
   /** Bytes written to the connection, frames included. */
@@ -259,42 +236,12 @@ export class Session {
   /** Opens a channel; rejects with `OpenFailedError` if the peer refuses or is silent. */
   open(): Promise<Channel> {
     if (this.#error) return Promise.reject(this.#error);
-    if (this.#channels.size >= this.#maxChannels) {
-      return Promise.reject(
-        new OpenFailedError(`Too many channels: limit is ${this.#maxChannels}`),
-      );
-    }
-    const id = this.#nextId++;
-    const ch = this.#newChannel(id);
-    this.#channels.set(id, ch);
-    this.#writer.control(encodeOpen(id, this.#initialWindow, this.#maxPacket));
-    return new Promise((resolve, reject) => {
-      const pending: Pending = {
-        resolve,
-        reject,
-        cancelled: false,
-        timer: setTimeout(() => {
-          // Keep the entry: a late CONFIRM must still be answered with CLOSE.
-          pending.cancelled = true;
-          reject(
-            new OpenFailedError(
-              `No answer to OPEN within ${this.#openTimeout} ms`,
-            ),
-          );
-        }, this.#openTimeout),
-      };
-      this.#pending.set(id, pending);
-    });
+    return this.#table.open();
   }
 
   /** Waits for the next channel the peer opens; `null` once the session ended. */
-  async accept(): Promise<Channel | null> {
-    for (;;) {
-      const ch = this.#acceptQueue.shift();
-      if (ch) return ch;
-      if (this.#error) return null;
-      await new Promise<void>((r) => this.#acceptWaiters.push(r));
-    }
+  accept(): Promise<Channel | null> {
+    return this.#table.accept();
   }
 
   /** Accepted channels until the session ends. */
@@ -339,7 +286,8 @@ export class Session {
     const buf = new Uint8Array(READ_BUFFER_SIZE);
     const sink: DecoderSink = {
       message: (msg) => this.#onMessage(msg),
-      dataHeader: (recipient, length) => this.#onDataHeader(recipient, length),
+      dataHeader: (recipient, length) =>
+        this.#dataTarget = this.#table.dataHeader(recipient, length),
       data: (_recipient, chunk) => this.#dataTarget?.onData(chunk),
     };
     try {
@@ -368,112 +316,25 @@ export class Session {
     }
   }
 
-  /** Finds the channel a message is for; undefined = drop it quietly. */
-  #lookup(id: number): MuxChannel | undefined {
-    const ch = this.#channels.get(id);
-    if (ch) return ch.localClosed ? undefined : ch;
-    if (id < this.#nextId) return undefined; // closed: crossed on the wire
-    throw new ProtocolError(`Message for channel ${id}, which never existed`);
-  }
-
-  #onDataHeader(recipient: number, length: number): void {
-    const ch = this.#lookup(recipient);
-    if (ch && this.#pending.has(recipient)) {
-      throw new ProtocolError(
-        `DATA on channel ${recipient} before it was confirmed`,
-      );
-    }
-    if (!ch && length > this.#maxPacket) {
-      throw new ProtocolError(`DATA of ${length} bytes exceeds max packet`);
-    }
-    ch?.onDataHeader(length);
-    this.#dataTarget = ch;
-  }
-
   #onMessage(msg: ControlMessage): void {
+    const table = this.#table;
     switch (msg.type) {
       case MSG_OPEN:
-        return this.#onOpen(msg.sender, msg.window, msg.maxPacket);
+        return table.onOpen(msg.sender, msg.window, msg.maxPacket);
       case MSG_OPEN_CONFIRM:
       case MSG_OPEN_FAILURE:
-        return this.#onOpenAnswer(msg);
+        return table.onOpenAnswer(msg);
       case MSG_WINDOW_ADJUST:
-        return this.#lookup(msg.recipient)?.onWindowAdjust(msg.bytes);
+        return table.lookup(msg.recipient)?.onWindowAdjust(msg.bytes);
       case MSG_EOF:
-        return this.#lookup(msg.recipient)?.onEOF();
-      case MSG_CLOSE: {
-        const ch = this.#channels.get(msg.recipient);
-        if (!ch) {
-          this.#lookup(msg.recipient); // throws if it never existed
-          return;
-        }
-        if (this.#pending.has(msg.recipient)) {
-          throw new ProtocolError(
-            `CLOSE on unconfirmed channel ${msg.recipient}`,
-          );
-        }
-        this.#channels.delete(msg.recipient);
-        ch.onClose();
-        return;
-      }
+        return table.lookup(msg.recipient)?.onEOF();
+      case MSG_CLOSE:
+        return table.onClose(msg.recipient);
       case MSG_PING:
         return this.#answerPing(msg.nonce);
       case MSG_PONG:
         return;
     }
-  }
-
-  #newChannel(id: number): MuxChannel {
-    return new MuxChannel(
-      this.#host,
-      id,
-      this.#initialWindow,
-      this.#maxPacket,
-      this.#window,
-    );
-  }
-
-  #onOpen(sender: number, window: number, maxPacket: number): void {
-    if (
-      !this.#acceptChannels || maxPacket < MIN_PACKET ||
-      maxPacket > MAX_PACKET || this.#channels.size >= this.#maxChannels
-    ) {
-      this.#writer.control(encodeRecipientOnly(MSG_OPEN_FAILURE, sender));
-      return;
-    }
-    const id = this.#nextId++;
-    const ch = this.#newChannel(id);
-    ch.setRemote(sender, window, maxPacket);
-    this.#channels.set(id, ch);
-    this.#writer.control(
-      encodeOpenConfirm(sender, id, this.#initialWindow, this.#maxPacket),
-    );
-    this.#acceptQueue.push(ch);
-    this.#acceptWaiters.shift()?.();
-  }
-
-  #onOpenAnswer(
-    msg: Extract<ControlMessage, { type: 101 | 102 }>,
-  ): void {
-    const id = msg.recipient;
-    const pending = this.#pending.get(id);
-    const ch = this.#channels.get(id);
-    if (!pending || !ch) {
-      throw new ProtocolError(`Unexpected answer to OPEN for channel ${id}`);
-    }
-    this.#pending.delete(id);
-    clearTimeout(pending.timer);
-    if (msg.type === MSG_OPEN_FAILURE) {
-      this.#channels.delete(id);
-      pending.reject(new OpenFailedError("The peer refused the channel"));
-      return;
-    }
-    if (msg.maxPacket < MIN_PACKET || msg.maxPacket > MAX_PACKET) {
-      throw new ProtocolError(`Invalid max packet from peer: ${msg.maxPacket}`);
-    }
-    ch.setRemote(msg.sender, msg.window, msg.maxPacket);
-    if (pending.cancelled) ch.close();
-    else pending.resolve(ch);
   }
 
   // ---- writing ----
@@ -542,16 +403,7 @@ export class Session {
     this.#error = err;
     clearInterval(this.#pingTimer);
     closeQuietly(this.#conn);
-    for (const ch of this.#channels.values()) ch.abort(err);
-    this.#channels.clear();
-    for (const p of this.#pending.values()) {
-      clearTimeout(p.timer);
-      if (!p.cancelled) p.reject(err);
-    }
-    this.#pending.clear();
-    for (const ch of this.#acceptQueue) ch.abort(err);
-    this.#acceptQueue = [];
-    for (const wake of this.#acceptWaiters.splice(0)) wake();
+    this.#table.end(err);
     this.#writer.end(err);
     this.#resolveClosed(err);
   }

@@ -1,0 +1,14 @@
+/**
+ * The inspector: capture, store, page, API, replay and the request log. What
+ * the other folders use of this one.
+ */
+
+export { ConnectionTap } from "./capture.ts";
+export { logLine } from "./log.ts";
+export {
+  DEFAULT_INSPECT_PORT,
+  type Inspector,
+  isLoopbackHost,
+  startInspector,
+} from "./server.ts";
+export { CaptureStore, DEFAULT_CAPTURE_RATE } from "./store.ts";
