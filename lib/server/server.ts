@@ -27,15 +27,20 @@ import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
 import { ControlEndpoint, type Tunnel } from "./control.ts";
 import { HttpTunnels } from "./http_tunnels.ts";
+import {
+  type Kind,
+  type Listener,
+  openEntrances,
+  type ServerTlsOptions,
+} from "./entrances.ts";
+
+export type { ServerTlsOptions };
 import { TcpTunnels } from "./tcp_tunnels.ts";
 import {
   type Certificate,
-  CertificateReloader,
-  DEFAULT_CERT_RELOAD_INTERVAL,
+  type CertificateReloader,
   type NodeTlsConn,
-  readCertificate,
   short,
-  TlsListener,
 } from "../tls/mod.ts";
 import { ClusterNode, type ClusterOptions } from "../cluster/mod.ts";
 import {
@@ -58,20 +63,6 @@ export const DEFAULT_PING_INTERVAL = 10_000;
 export const DEFAULT_PING_TIMEOUT = 30_000;
 /** How long the server waits for in-flight requests on shutdown (ms). */
 export const DEFAULT_SHUTDOWN_GRACE = 10_000;
-
-/** Certificate files for a server that ends TLS itself. */
-export interface ServerTlsOptions {
-  /** PEM certificate chain, leaf first (normally `*.<host>` and `<host>`). */
-  certFile: string;
-  /** PEM private key. */
-  keyFile: string;
-  /**
-   * Milliseconds between looks at the files for a new pair; 0: only on
-   * {@linkcode TunnelServer.reloadCertificate}.
-   * @default {5000}
-   */
-  reloadInterval?: number;
-}
 
 /** Options of {@linkcode startServer}. */
 export interface ServerOptions {
@@ -198,9 +189,6 @@ export interface TunnelInfo {
   started: number;
 }
 
-type Listener = { accept(): Promise<NetConn>; close(): void };
-type Kind = "plain" | "tls" | "redirect" | "hop";
-
 /**
  * A running tunnel server; see {@linkcode startServer}.
  */
@@ -222,7 +210,6 @@ export class TunnelServer {
   #control: ControlEndpoint;
   #public: PublicSide;
   #listeners: Listener[] = [];
-  #tls: TlsListener | undefined;
   #reloader: CertificateReloader | undefined;
   #cluster: ClusterNode | undefined;
   #httpsOnly: boolean;
@@ -326,53 +313,29 @@ export class TunnelServer {
         };
       },
     });
-    const hostname = options.hostname ?? "127.0.0.1";
-    const port = options.port ?? 9999;
     const loops: Array<Promise<void>> = [];
-    let ready: Promise<void> = Promise.resolve();
+    let ready: Promise<void>;
     try {
-      if (options.tls) {
-        const cert = readCertificate(options.tls);
-        // Bind once with Deno to fail now (and learn the port for 0), then
-        // let node:tls take the address: its listen() only fails later.
-        const probe = Deno.listen({ hostname, port });
-        this.addr = probe.addr;
-        probe.close();
-        const tls = this.#tls = new TlsListener({
-          hostname,
-          port: this.addr.port,
-          certificate: cert,
-          handshakeTimeout: this.#peek.timeout,
-        });
-        this.#reloader = new CertificateReloader({
-          certFile: options.tls.certFile,
-          keyFile: options.tls.keyFile,
-          interval: options.tls.reloadInterval ?? DEFAULT_CERT_RELOAD_INTERVAL,
-          current: cert,
-          apply: (c) => tls.setCertificate(c),
-          log,
-        });
-        ready = tls.ready;
-        this.#listeners.push(tls);
-        loops.push(this.#serve(tls, "tls"));
-        if (options.httpPort !== undefined) {
-          const http = Deno.listen({ hostname, port: options.httpPort });
-          this.httpAddr = http.addr;
-          this.#listeners.push(http);
-          loops.push(this.#serve(http, "redirect"));
-        }
-      } else {
-        const plain = Deno.listen({ hostname, port });
-        this.addr = plain.addr;
-        this.#listeners.push(plain);
-        loops.push(this.#serve(plain, "plain"));
-      }
+      const e = openEntrances({
+        hostname: options.hostname ?? "127.0.0.1",
+        port: options.port ?? 9999,
+        tls: options.tls,
+        httpPort: options.httpPort,
+        handshakeTimeout: this.#peek.timeout,
+        log,
+      });
+      this.addr = e.addr;
+      this.httpAddr = e.httpAddr;
+      this.#reloader = e.reloader;
+      ready = e.ready;
+      const list = [...e.list];
       if (this.#cluster) {
-        this.#listeners.push(this.#cluster.listener);
-        loops.push(this.#serve(this.#cluster.listener, "hop"));
-        const joined = this.#cluster.start();
-        const before = ready;
-        ready = Promise.all([before, joined]).then(() => {});
+        list.push({ listener: this.#cluster.listener, kind: "hop" });
+        ready = Promise.all([ready, this.#cluster.start()]).then(() => {});
+      }
+      for (const { listener, kind } of list) {
+        this.#listeners.push(listener);
+        loops.push(this.#serve(listener, kind));
       }
     } catch (err) {
       this.#closing = true;
