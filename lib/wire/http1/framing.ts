@@ -268,3 +268,29 @@ function versionAt(b: Uint8Array, at: number): string {
 function isDigit(c: number | undefined): boolean {
   return c !== undefined && c >= 48 && c <= 57;
 }
+
+/**
+ * The head's framing fields, checked (throws what is refused); returns
+ * its Content-Length (-1: none).
+ */
+export function checkFraming(
+  side: "request" | "response",
+  f: Framing,
+): number {
+  const te = f.te;
+  const cl = f.contentLength();
+  if (side === "request") {
+    if (f.hosts > 1) throw new Http1Error("More than one Host field");
+    if (te && cl >= 0) {
+      throw new Http1Error("Both Content-Length and Transfer-Encoding");
+    }
+    if (te && te[te.length - 1] !== "chunked") {
+      throw new Http1Error("Transfer-Encoding must end with chunked", 400);
+    }
+    // RFC 9112 §6.1: HTTP/1.0 has no chunked framing to trust.
+    if (te && f.version === "HTTP/1.0") {
+      throw new Http1Error("Transfer-Encoding in an HTTP/1.0 request");
+    }
+  }
+  return cl;
+}

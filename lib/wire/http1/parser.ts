@@ -21,7 +21,9 @@ import {
   parseHead,
 } from "./head.ts";
 import { ChunkLines } from "./chunked.ts";
+import { HeadBuffer } from "./head_buffer.ts";
 import {
+  checkFraming,
   FRAMING,
   type Framing,
   NO_FIELDS,
@@ -29,6 +31,14 @@ import {
   scanHead,
 } from "./framing.ts";
 
+import type { Http1Event, Http1ParserOptions, Http1Sink } from "./types.ts";
+
+export type {
+  Http1Event,
+  Http1ParserOptions,
+  Http1Sink,
+  RequestWatcher,
+} from "./types.ts";
 export {
   DEFAULT_MAX_HEAD,
   Http1Error,
@@ -38,77 +48,6 @@ export {
   parseHeadText,
   trimOws,
 } from "./head.ts";
-
-/** What the parser saw, in stream order. */
-export type Http1Event =
-  /**
-   * A head; `bytes` are exactly the bytes it took, as a view valid during
-   * the call (copy them to keep them).
-   */
-  | { kind: "head"; head: Http1Head; bytes: Uint8Array }
-  /**
-   * Body bytes as a view of the input; `data` is false for chunked framing
-   * (sizes, CRLFs, trailers), true for payload.
-   */
-  | { kind: "body"; bytes: Uint8Array; data: boolean }
-  /** The message is complete. */
-  | { kind: "end" }
-  /** Bytes after an upgrade (or a tunnel), passed on as they are. */
-  | { kind: "raw"; bytes: Uint8Array };
-
-/**
- * What {@linkcode Http1Parser.watch} reports: the same as the events, as
- * offsets into bytes that are valid during the call, with no object made per
- * event (a watcher that copies what it keeps needs no views).
- */
-export interface Http1Sink {
-  /**
-   * A head, `bytes[start, end)`; its method or status is the parser's
-   * {@linkcode Http1Parser.method} or {@linkcode Http1Parser.status}.
-   */
-  head(bytes: Uint8Array, start: number, end: number): void;
-  /** Body bytes `bytes[start, end)`: payload (`data`) or chunked framing. */
-  body(bytes: Uint8Array, start: number, end: number, data: boolean): void;
-  /** The message is complete. */
-  end(): void;
-  /** Bytes after an upgrade (or a tunnel), `bytes[start, end)`. */
-  raw(bytes: Uint8Array, start: number, end: number): void;
-}
-
-/** Who else hears the requests a filter parses (a capture tap): parsed once. */
-export interface RequestWatcher {
-  /** A request head `b[from, to)` with its method. */
-  head(b: Uint8Array, from: number, to: number, method: string): void;
-  /** Body bytes `b[from, to)`: payload (`data`) or chunked framing. */
-  body(b: Uint8Array, from: number, to: number, data: boolean): void;
-  /** The request is complete. */
-  end(): void;
-  /** Parsing stopped (not HTTP, or refused). */
-  stop(): void;
-}
-
-/** Options of {@linkcode Http1Parser}. */
-export interface Http1ParserOptions {
-  /**
-   * Largest head in bytes (431 past it).
-   * @default {32768}
-   */
-  maxHead?: number;
-  /**
-   * Keep only the fields that decide framing in each head's `headers` (and
-   * `spans`): for a watcher that reads the rest later from `text`, if ever.
-   * @default {false}
-   */
-  framingOnly?: boolean;
-  /**
-   * Requests: after a request that asks to upgrade, stop (see
-   * {@linkcode Http1Parser.held}) instead of passing what follows on as raw
-   * bytes, until {@linkcode Http1Parser.resume} says what the answer was.
-   * A filter must not let bytes by unparsed that may still be HTTP.
-   * @default {false}
-   */
-  holdUpgrades?: boolean;
-}
 
 /** The one "end" event (events are not kept by listeners; no need for new ones). */
 const END: Http1Event = Object.freeze({ kind: "end" });
@@ -138,8 +77,7 @@ export class Http1Parser {
   readonly #holdUpgrades: boolean;
   #state: State = "head";
   #lastHead: Http1Head | undefined;
-  #head = new Uint8Array(0);
-  #headLen = 0;
+  #headBuf: HeadBuffer;
   #left = 0;
   #chunks = new ChunkLines();
   #methods: string[] = [];
@@ -157,6 +95,7 @@ export class Http1Parser {
     this.#maxHead = options.maxHead ?? DEFAULT_MAX_HEAD;
     this.#framingOnly = options.framingOnly ?? false;
     this.#holdUpgrades = options.holdUpgrades ?? false;
+    this.#headBuf = new HeadBuffer(this.#maxHead);
   }
 
   /**
@@ -187,7 +126,7 @@ export class Http1Parser {
 
   /** True between messages (nothing of a message buffered). */
   get idle(): boolean {
-    return this.#state === "head" && this.#headLen === 0;
+    return this.#state === "head" && this.#headBuf.empty;
   }
 
   /** The method of the last request head (requests). */
@@ -350,53 +289,10 @@ export class Http1Parser {
   }
 
   #readHead(chunk: Uint8Array, at: number, to: number): number {
-    // Find the blank line: each LF must follow a CR; CR LF CR LF ends it.
-    // Bytes before `at` (an earlier chunk) are read from the head buffer.
-    const len = this.#headLen;
-    const buffered = this.#head;
-    let end = -1;
-    // A plain loop: a typed array's indexOf is a call into the runtime,
-    // several times dearer for the few bytes between two LFs.
-    for (let i = at; i < to; i++) {
-      if (chunk[i] !== 10) continue;
-      const k = len + i - at; // this LF's offset in the whole head
-      // The 3 bytes before it, from this chunk or the buffered start.
-      const b1 = i - 1 >= at ? chunk[i - 1] : buffered[k - 1];
-      if (k === 0 || b1 !== 13) throw new Http1Error("Bare LF in the head");
-      if (k < 3) continue;
-      const b2 = i - 2 >= at ? chunk[i - 2] : buffered[k - 2];
-      const b3 = i - 3 >= at ? chunk[i - 3] : buffered[k - 3];
-      if (b2 === 10 && b3 === 13) {
-        end = i + 1;
-        break;
-      }
-    }
-    const take = end < 0 ? to - at : end - at;
-    if (len + take > this.#maxHead) {
-      throw new Http1Error(`Head exceeds ${this.#maxHead} bytes`, 431);
-    }
-    // The head is bytes[hFrom, hTo): in the chunk (the common case: no
-    // copy), or gathered in the head buffer.
-    let bytes = chunk, hFrom = at, hTo = end;
-    if (len !== 0 || end < 0) {
-      if (this.#head.length < len + take) {
-        const bigger = new Uint8Array(
-          Math.min(
-            this.#maxHead,
-            Math.max(len + take, this.#head.length * 2, 512),
-          ),
-        );
-        bigger.set(this.#head.subarray(0, len));
-        this.#head = bigger;
-      }
-      this.#head.set(chunk.subarray(at, at + take), len);
-      this.#headLen = len + take;
-      if (end < 0) return to;
-      bytes = this.#head;
-      hFrom = 0;
-      hTo = this.#headLen;
-      this.#headLen = 0;
-    }
+    const h = this.#headBuf;
+    const end = h.read(chunk, at, to);
+    if (end < 0) return to;
+    const bytes = h.bytes, hFrom = h.from, hTo = h.to;
     const framing = FRAMING;
     framing.reset();
     if (this.#framingOnly) scanHead(this.#side, bytes, hFrom, hTo, framing);
@@ -412,36 +308,13 @@ export class Http1Parser {
     }
     // Checked before anyone hears of the head: a refused head is never
     // handed on (a filter forwards what it hears).
-    const cl = this.#check(framing);
+    const cl = checkFraming(this.#side, framing);
     this.#method = framing.method;
     this.#status = framing.status;
     this.#version = framing.version;
     this.#sink.head(bytes, hFrom, hTo);
     this.#frame(framing, cl);
     return end;
-  }
-
-  /**
-   * The head's framing fields, checked (throws what is refused); returns
-   * its Content-Length (-1: none).
-   */
-  #check(f: Framing): number {
-    const te = f.te;
-    const cl = f.contentLength();
-    if (this.#side === "request") {
-      if (f.hosts > 1) throw new Http1Error("More than one Host field");
-      if (te && cl >= 0) {
-        throw new Http1Error("Both Content-Length and Transfer-Encoding");
-      }
-      if (te && te[te.length - 1] !== "chunked") {
-        throw new Http1Error("Transfer-Encoding must end with chunked", 400);
-      }
-      // RFC 9112 §6.1: HTTP/1.0 has no chunked framing to trust.
-      if (te && f.version === "HTTP/1.0") {
-        throw new Http1Error("Transfer-Encoding in an HTTP/1.0 request");
-      }
-    }
-    return cl;
   }
 
   /** Decides how the body after the head just read is delimited. */
