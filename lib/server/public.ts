@@ -11,7 +11,6 @@
 
 import {
   answer,
-  closeQuietly,
   type IpFilter,
   type NetConn,
   page,
@@ -28,7 +27,6 @@ import {
   PROCESS_BUDGET,
   relay,
 } from "../wire/mod.ts";
-import { serveTcpTunnel } from "./tcp_ports.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -330,43 +328,5 @@ export class PublicSide {
     } finally {
       done();
     }
-  }
-
-  /** A TCP tunnel's port: each connection becomes a channel, no peek. */
-  serveTcp(listener: Deno.TcpListener, t: Tunnel): void {
-    serveTcpTunnel(listener, {
-      allows: (ip) =>
-        this.#o.visitors.allows(ip) && t.visitors.allows(ip) &&
-        !PROCESS_BUDGET.spent,
-      maxConnections: this.#o.maxConnections,
-      channelCount: () => t.session.channelCount,
-      ended: t.session.closed,
-      relay: async (conn) => {
-        const done = this.#o.track(conn);
-        try {
-          let ch;
-          try {
-            ch = await t.session.open();
-          } catch {
-            return; // the client refused or went away: close the visitor
-          }
-          t.connections++;
-          const first = t.facts
-            ? encodeFacts({
-              ip: unmapIpv4(conn.remoteAddr.hostname),
-              port: conn.remoteAddr.port,
-              tls: "none",
-              host: t.publicHost,
-              dstIp: conn.localAddr.hostname,
-              dstPort: conn.localAddr.port,
-            }, new Uint8Array(0))
-            : undefined;
-          await relay(conn, ch, first);
-        } finally {
-          done();
-          closeQuietly(conn);
-        }
-      },
-    });
   }
 }

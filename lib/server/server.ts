@@ -290,7 +290,11 @@ export class TunnelServer {
               maxPerIp: options.maxTcpTunnelsPerIp ??
                 DEFAULT_MAX_TCP_TUNNELS_PER_IP,
             }),
-            (listener, t) => this.#public.serveTcp(listener, t),
+            {
+              visitors: this.#visitors,
+              maxConnections: this.#maxConnections,
+              track: (conn) => this.#track(conn),
+            },
           )
           : undefined,
       },
@@ -304,14 +308,7 @@ export class TunnelServer {
       maxConnections: this.#maxConnections,
       httpsOnly: this.#httpsOnly,
       httpsPort: () => this.addr.port,
-      track: (conn) => {
-        this.#conns.add(conn);
-        this.#inFlight++;
-        return () => {
-          this.#inFlight--;
-          this.#conns.delete(conn);
-        };
-      },
+      track: (conn) => this.#track(conn),
     });
     const loops: Array<Promise<void>> = [];
     let ready: Promise<void>;
@@ -395,6 +392,16 @@ export class TunnelServer {
   /** Closes everything now. */
   close(): Promise<void> {
     return this.shutdown(0);
+  }
+
+  /** Counts a relayed connection in flight (for shutdown); call the result when done. */
+  #track(conn: NetConn): () => void {
+    this.#conns.add(conn);
+    this.#inFlight++;
+    return () => {
+      this.#inFlight--;
+      this.#conns.delete(conn);
+    };
   }
 
   async #serve(listener: Listener, kind: Kind): Promise<void> {

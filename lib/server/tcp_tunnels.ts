@@ -6,24 +6,38 @@
 
 import type { Refusal } from "../wire/mod.ts";
 import type { Tunnel } from "./control.ts";
+import {
+  closeQuietly,
+  type IpFilter,
+  type NetConn,
+  unmapIpv4,
+} from "../net/mod.ts";
+import { encodeFacts, PROCESS_BUDGET, relay } from "../wire/mod.ts";
+import { serveTcpTunnel } from "./tcp_ports.ts";
 import type { TcpPorts } from "./tcp_ports.ts";
 import type { OpenedTunnel, TunnelKind, TunnelRequest } from "./tunnel_kind.ts";
+
+/** What serving a TCP tunnel's port needs from the server. */
+export interface TcpServing {
+  /** The operator's visitor lists. */
+  visitors: IpFilter;
+  /** Public connections at once per tunnel. */
+  maxConnections: number;
+  /** Counts a relayed connection in flight (for shutdown); call the result when done. */
+  track: (conn: NetConn) => () => void;
+}
 
 /** See the module doc. */
 export class TcpTunnels implements TunnelKind {
   #host: string;
   #ports: TcpPorts;
-  #serve: (listener: Deno.TcpListener, t: Tunnel) => void;
+  #s: TcpServing;
 
-  /** TCP tunnels on `ports`, served by `serve`. */
-  constructor(
-    host: string,
-    ports: TcpPorts,
-    serve: (listener: Deno.TcpListener, t: Tunnel) => void,
-  ) {
+  /** TCP tunnels under `host` on `ports`. */
+  constructor(host: string, ports: TcpPorts, serving: TcpServing) {
     this.#host = host;
     this.#ports = ports;
-    this.#serve = serve;
+    this.#s = serving;
   }
 
   open(r: TunnelRequest): Promise<OpenedTunnel | Refusal> {
@@ -62,5 +76,44 @@ export class TcpTunnels implements TunnelKind {
 
   forget(name: string): void {
     this.#ports.releaseName(name);
+  }
+
+  /** A TCP tunnel's port: each connection becomes a channel, no peek. */
+  #serve(listener: Deno.TcpListener, t: Tunnel): void {
+    const s = this.#s;
+    serveTcpTunnel(listener, {
+      allows: (ip) =>
+        s.visitors.allows(ip) && t.visitors.allows(ip) &&
+        !PROCESS_BUDGET.spent,
+      maxConnections: s.maxConnections,
+      channelCount: () => t.session.channelCount,
+      ended: t.session.closed,
+      relay: async (conn) => {
+        const done = s.track(conn);
+        try {
+          let ch;
+          try {
+            ch = await t.session.open();
+          } catch {
+            return; // the client refused or went away: close the visitor
+          }
+          t.connections++;
+          const first = t.facts
+            ? encodeFacts({
+              ip: unmapIpv4(conn.remoteAddr.hostname),
+              port: conn.remoteAddr.port,
+              tls: "none",
+              host: t.publicHost,
+              dstIp: conn.localAddr.hostname,
+              dstPort: conn.localAddr.port,
+            }, new Uint8Array(0))
+            : undefined;
+          await relay(conn, ch, first);
+        } finally {
+          done();
+          closeQuietly(conn);
+        }
+      },
+    });
   }
 }
