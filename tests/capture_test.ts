@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { BLOCK_SIZE, CaptureArena, PIECE } from "../lib/inspector/arena.ts";
 import { ConnectionTap, MAX_PIECES } from "../lib/inspector/capture.ts";
 import { CaptureStore, MAX_CAPTURE_BYTES } from "../lib/inspector/store.ts";
+import { logLine } from "../lib/inspector/log.ts";
 import { encoder } from "./helpers.ts";
 
 Deno.test("the arena holds at most its limit: past it the oldest pieces are gone, the newest intact", () => {
@@ -110,4 +111,28 @@ Deno.test("two different Content-Lengths in an answer: the tap stops watching, h
   tap.end();
   // Only /a: from the bad answer on, nothing on this connection.
   assert.deepEqual(store.list().map((c) => c.request.head.target), ["/a"]);
+});
+
+Deno.test("the request log strips C0 and C1 controls from a path (no terminal escapes)", () => {
+  const store = new CaptureStore({ rate: 0 });
+  const tap = new ConnectionTap(store, "127.0.0.1:1");
+  // ESC [ 2 J (C0), CSI as one C1 byte (0x9B), NEL (0x85): as latin1 bytes.
+  const path = "/a\x1b[2Jb\x9b2Jc\x85d";
+  tap.fromVisitor(Uint8Array.from(
+    `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    (ch) => ch.charCodeAt(0),
+  ));
+  tap.fromApp(encoder.encode("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  const [c] = store.list();
+  assert.ok(c);
+  const plain = (t: string) => t;
+  const line = logLine(c, "new", {
+    green: plain,
+    yellow: plain,
+    red: plain,
+    dim: plain,
+  });
+  assert.match(line, / GET \/a\?\[2Jb\?2Jc\?d /);
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/);
 });
