@@ -44,16 +44,7 @@ import {
   DEFAULT_SHUTDOWN_GRACE,
   type ServerOptions,
 } from "./options.ts";
-export {
-  DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
-  DEFAULT_MAX_TUNNELS,
-  DEFAULT_MAX_TUNNELS_PER_IP,
-  DEFAULT_NAME_HOLD,
-  DEFAULT_PING_INTERVAL,
-  DEFAULT_PING_TIMEOUT,
-  DEFAULT_SHUTDOWN_GRACE,
-  type ServerOptions,
-} from "./options.ts";
+export * from "./options.ts";
 export type { ServerTlsOptions };
 import { TcpTunnels } from "./tcp_tunnels.ts";
 import {

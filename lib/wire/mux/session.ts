@@ -27,19 +27,7 @@ import {
   type PingOptions,
   type SessionOptions,
 } from "./options.ts";
-export {
-  DEFAULT_INITIAL_WINDOW,
-  DEFAULT_MAX_CHANNELS,
-  DEFAULT_MAX_OWED,
-  DEFAULT_MAX_PACKET,
-  DEFAULT_OPEN_TIMEOUT,
-  DEFAULT_OWED_TIMEOUT,
-  DEFAULT_WINDOW,
-  type Duplex,
-  MAX_PINGS_PER_SECOND,
-  type PingOptions,
-  type SessionOptions,
-} from "./options.ts";
+export * from "./options.ts";
 
 import { ChannelTable, MAX_PACKET, MIN_PACKET } from "./table.ts";
 import { ProtocolError, SessionClosedError } from "./errors.ts";
