@@ -86,7 +86,7 @@ export function needRead(path: string, flag: string): void {
   }
 }
 
-export function needWrite(path: string, flag: string): void {
+function needWrite(path: string, flag: string): void {
   if (
     Deno.permissions.querySync({ name: "write", path }).state !== "granted"
   ) {
@@ -112,7 +112,7 @@ export interface AutoTlsSettings {
     | undefined;
 }
 
-export const ACME_ONLY = [
+const ACME_ONLY = [
   "acme-email",
   "acme-directory",
   "acme-ca",

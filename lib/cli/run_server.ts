@@ -17,7 +17,7 @@ import { serverLog, type Styles } from "./style.ts";
 import { type AutoTlsSettings, defined, type Loose } from "./flags.ts";
 
 /** How to run this program again, as printed hints should say it. */
-export function selfCommand(): string {
+function selfCommand(): string {
   const m = Deno.mainModule;
   let where = m;
   if (m.startsWith("file:")) {

@@ -82,7 +82,7 @@ const RAW_BODY = [PIECE.BODY] as const;
  * without sizes, extensions, CRLFs and trailers; as much as there is when
  * the capture was cut off.
  */
-export function dechunk(raw: string): string {
+function dechunk(raw: string): string {
   let out = "";
   let at = 0;
   while (at < raw.length) {

@@ -5,8 +5,9 @@
  * SNI/Host mismatch with 421; the plain port beside TLS redirects to https
  * (308) and takes old clients' plain handshakes. A tunnel's visitor is
  * checked against the visitor lists, then relayed through a new channel
- * (with channel facts first when the client asked). TCP tunnels' ports are
- * served here too.
+ * (with channel facts first when the client asked); a name this process
+ * does not serve may go elsewhere (another node). TCP tunnels serve their
+ * own ports (tcp_tunnels.ts).
  */
 
 import {

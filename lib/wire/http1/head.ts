@@ -41,16 +41,16 @@ export interface Http1Head {
   text: string;
 }
 
-export const LATIN1 = new TextDecoder("latin1");
+const LATIN1 = new TextDecoder("latin1");
 /** Whitespace as a regex's `\s` sees it in latin1 text, by char code. */
-export const IS_SPACE = new Uint8Array(256);
+const IS_SPACE = new Uint8Array(256);
 for (const c of [9, 10, 11, 12, 13, 32, 160]) IS_SPACE[c] = 1;
 /** "HTTP/1." then this char code: the version. */
-export const VERSIONS: Record<number, string> = {
+const VERSIONS: Record<number, string> = {
   48: "HTTP/1.0",
   49: "HTTP/1.1",
 };
-export const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
+const STATUS_LINE = /^(HTTP\/1\.[01]) ([0-9]{3})(?: ([^\r\n]*))?$/;
 // deno-lint-ignore no-control-regex
 export const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 

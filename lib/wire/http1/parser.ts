@@ -79,7 +79,8 @@ export class Http1Parser {
   #lastHead: Http1Head | undefined;
   #headBuf: HeadBuffer;
   #left = 0;
-  #chunks = new ChunkLines();
+  /** Chunked framing's line reader, made on the first chunked body. */
+  #chunks: ChunkLines | undefined;
   #methods: string[] = [];
   #methodsAt = 0;
   #upgradeAfter = false;
@@ -257,7 +258,7 @@ export class Http1Parser {
           break;
         }
         case "chunk-size": {
-          const lines = this.#chunks, start = at;
+          const lines = this.#chunks ??= new ChunkLines(), start = at;
           at = lines.readSize(chunk, at, to);
           this.#body(chunk, start, at, false);
           if (!lines.done) break;
@@ -269,7 +270,7 @@ export class Http1Parser {
           break;
         }
         case "trailers": {
-          const lines = this.#chunks, start = at;
+          const lines = this.#chunks ??= new ChunkLines(), start = at;
           at = lines.readTrailer(chunk, at, to, this.#maxHead);
           this.#body(chunk, start, at, false);
           if (lines.done && lines.blank) this.#finish();
