@@ -4,3 +4,8 @@
  */
 
 export { ClusterNode, type ClusterOptions } from "./node.ts";
+export {
+  clusterFeature,
+  type ClusterPlugin,
+  type HopContext,
+} from "./plugin.ts";

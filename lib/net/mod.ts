@@ -18,6 +18,7 @@ export {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
   peek,
+  type PeekableConn,
   PeekedConn,
   PeekError,
   type PeekResult,

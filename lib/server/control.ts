@@ -75,7 +75,7 @@ export interface ControlContext {
   /** Called when a tunnel ended (after it left the registry). */
   ended: (t: Tunnel, why: string) => void;
   /** The kinds of tunnel offered, by the protocol a client asks for. */
-  kinds: { http: TunnelKind; tcp?: TunnelKind | undefined };
+  kinds: { http: TunnelKind } & Record<string, TunnelKind | undefined>;
 }
 
 /** Where a control request came in: decides the public URL and what is allowed. */
@@ -169,7 +169,7 @@ export class ControlEndpoint {
     if (!kind) {
       return refuse(
         403,
-        "This server does not offer TCP tunnels (its operator can turn them on with --tcp-ports)",
+        `This server does not offer ${protocol.toUpperCase()} tunnels (its operator can turn them on with --${protocol}-ports)`,
       );
     }
     let visitors: IpFilter;
@@ -264,7 +264,7 @@ export class ControlEndpoint {
     const live = local.live;
     // Held beyond this process too (a cluster): the client may have been
     // served by another node.
-    const kinds = [this.#c.kinds.http, this.#c.kinds.tcp];
+    const kinds = Object.values(this.#c.kinds);
     const elsewhere = name && secret
       ? (await Promise.all(
         kinds.map((k) => k?.released?.(name, secret) ?? false),

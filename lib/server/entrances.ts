@@ -2,11 +2,14 @@
  * The server's entrances: the ports it listens on and what each is for.
  * The main port speaks plain TCP (TLS passed through by SNI), or, with a
  * certificate, ends TLS itself (lib/tls/); beside a TLS port, an optional
- * plain HTTP port redirects visitors to https. A cluster adds its hop port
- * as one more entrance.
+ * plain HTTP port redirects visitors to https. Plug-ins add more (a
+ * cluster's hop port).
  */
 
-import type { NetConn } from "../net/mod.ts";
+import type { NodeTlsConn } from "../tls/mod.ts";
+import type { Entrance, EntranceContext, Listener } from "./plugin.ts";
+import type { PeekResult } from "../net/mod.ts";
+import type { PublicSide } from "./public.ts";
 import {
   CertificateReloader,
   DEFAULT_CERT_RELOAD_INTERVAL,
@@ -28,10 +31,19 @@ export interface ServerTlsOptions {
   reloadInterval?: number;
 }
 
-/** A listening port. */
-export type Listener = { accept(): Promise<NetConn>; close(): void };
-/** What a port is for: how its connections are served. */
-export type Kind = "plain" | "tls" | "redirect" | "hop";
+/** An entrance whose connections are peeked, then served by `serve`. */
+function peeked(
+  listener: Listener,
+  serve: (p: PublicSide, conn: NodeTlsConn, r: PeekResult) => Promise<void>,
+): Entrance {
+  return {
+    listener,
+    async serve(conn, context: EntranceContext) {
+      const r = await context.peek(conn, conn);
+      if (r) await serve(context.public, conn as NodeTlsConn, r);
+    },
+  };
+}
 
 /** What {@linkcode openEntrances} opened. */
 export interface Entrances {
@@ -39,8 +51,8 @@ export interface Entrances {
   addr: Deno.NetAddr;
   /** The plain HTTP port beside a TLS one, if any. */
   httpAddr: Deno.NetAddr | undefined;
-  /** Every port with its kind. */
-  list: Array<{ listener: Listener; kind: Kind }>;
+  /** Every port, with how its connections are served. */
+  list: Entrance[];
   /** Looks at the certificate files, when the server ends TLS. */
   reloader: CertificateReloader | undefined;
   /** Resolves once every port listens. */
@@ -74,7 +86,7 @@ export function openEntrances(o: EntranceOptions): Entrances {
     return {
       addr: plain.addr,
       httpAddr: undefined,
-      list: [{ listener: plain, kind: "plain" }],
+      list: [peeked(plain, (p, c, r) => p.plain(c, r))],
       reloader: undefined,
       ready: Promise.resolve(),
     };
@@ -99,13 +111,13 @@ export function openEntrances(o: EntranceOptions): Entrances {
     apply: (c) => tls.setCertificate(c),
     log: o.log,
   });
-  const list: Entrances["list"] = [{ listener: tls, kind: "tls" }];
+  const list = [peeked(tls, (p, c, r) => p.terminated(c, r))];
   let httpAddr: Deno.NetAddr | undefined;
   if (o.httpPort !== undefined) {
     try {
       const http = Deno.listen({ hostname, port: o.httpPort });
       httpAddr = http.addr;
-      list.push({ listener: http, kind: "redirect" });
+      list.push(peeked(http, (p, c, r) => p.redirect(c, r)));
     } catch (err) {
       tls.close();
       reloader.close();

@@ -19,21 +19,27 @@ import {
   type NetConn,
   page,
   peek,
+  type PeekableConn,
   PeekError,
   type PeekResult,
 } from "../net/mod.ts";
-import { DEFAULT_MAX_TCP_TUNNELS_PER_IP, TcpPorts } from "./tcp_ports.ts";
 import { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
-import { ControlEndpoint, type Tunnel } from "./control.ts";
-import { HttpTunnels } from "./http_tunnels.ts";
 import {
-  type Kind,
-  type Listener,
-  openEntrances,
-  type ServerTlsOptions,
-} from "./entrances.ts";
-
+  type ControlContext,
+  ControlEndpoint,
+  type Tunnel,
+} from "./control.ts";
+import { HttpTunnels } from "./http_tunnels.ts";
+import { openEntrances, type ServerTlsOptions } from "./entrances.ts";
+import type {
+  Entrance,
+  EntranceContext,
+  Listener,
+  PluginContext,
+  ServerPlugin,
+} from "./plugin.ts";
+import { SERVER_FEATURES } from "./features.ts";
 import {
   DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
   DEFAULT_MAX_TUNNELS,
@@ -46,14 +52,11 @@ import {
 } from "./options.ts";
 export * from "./options.ts";
 export type { ServerTlsOptions };
-import { TcpTunnels } from "./tcp_tunnels.ts";
 import {
   type Certificate,
   type CertificateReloader,
-  type NodeTlsConn,
   short,
 } from "../tls/mod.ts";
-import { ClusterNode } from "../cluster/mod.ts";
 import {
   DEFAULT_MAX_OWED,
   DEFAULT_OWED_TIMEOUT,
@@ -87,16 +90,12 @@ export class TunnelServer {
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
   #peek: { timeout: number; maxBytes: number };
-  #maxConnections: number;
   #log: (line: string) => void;
   #registry: Registry<Tunnel>;
-  #control: ControlEndpoint;
-  #public: PublicSide;
   #listeners: Listener[] = [];
   #reloader: CertificateReloader | undefined;
-  #cluster: ClusterNode | undefined;
-  #httpsOnly: boolean;
-  #visitors: IpFilter;
+  #plugins: ServerPlugin[] = [];
+  #entry: EntranceContext;
   #conns = new Set<NetConn>();
   #inFlight = 0;
   #closing = false;
@@ -106,7 +105,7 @@ export class TunnelServer {
    * cannot be bound, or a `CertificateError` for unusable certificate files.
    */
   constructor(options: ServerOptions = {}) {
-    this.host = normaliseHost(options.host ?? "localhost");
+    const host = this.host = normaliseHost(options.host ?? "localhost");
     if (options.memoryBudget !== undefined) {
       PROCESS_BUDGET.limit = options.memoryBudget;
     }
@@ -114,88 +113,39 @@ export class TunnelServer {
       timeout: options.peekTimeout ?? DEFAULT_PEEK_TIMEOUT,
       maxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
     };
-    this.#maxConnections = options.maxConnectionsPerTunnel ??
-      DEFAULT_MAX_CONNECTIONS_PER_TUNNEL;
-    this.#httpsOnly = options.httpsOnly ?? false;
-    this.#visitors = new IpFilter(options.allowIps, options.denyIps);
     const log = this.#log = options.log ??
       ((line) => console.error(`${new Date().toISOString()} ${line}`));
+    const nameHold = options.nameHold ?? DEFAULT_NAME_HOLD;
     this.#registry = new Registry<Tunnel>({
-      host: this.host,
+      host,
       maxTunnels: options.maxTunnels ?? DEFAULT_MAX_TUNNELS,
       maxTunnelsPerIp: options.maxTunnelsPerIp ?? DEFAULT_MAX_TUNNELS_PER_IP,
-      nameHold: options.nameHold ?? DEFAULT_NAME_HOLD,
+      nameHold,
       reserved: new Set(
         ["_new", ...(options.reservedNames ?? [])].map((n) => n.toLowerCase()),
       ),
     });
-    if (options.cluster) {
-      this.#cluster = new ClusterNode({
-        ...options.cluster,
-        host: this.host,
-        nameHold: options.nameHold ?? DEFAULT_NAME_HOLD,
-        log,
-        // The client came back through another node: that one serves it.
-        lost: (name) => {
-          const t = this.#registry.get(name);
-          if (!t) return;
-          this.#registry.remove(t, true);
-          this.#ended(t, "its client moved to another node");
-          t.session.close();
-        },
-      });
-    }
-    this.#control = new ControlEndpoint({
-      host: this.host,
-      token: options.token || undefined,
-      registry: this.#registry,
+    const context: PluginContext = {
+      host,
       log,
-      closing: () => this.#closing,
-      ping: {
-        interval: options.pingInterval ?? DEFAULT_PING_INTERVAL,
-        timeout: options.pingTimeout ?? DEFAULT_PING_TIMEOUT,
-      },
-      session: {
-        maxChannels: this.#maxConnections,
-        maxOwed: options.maxOwed ?? DEFAULT_MAX_OWED,
-        owedTimeout: options.stallTimeout ?? DEFAULT_OWED_TIMEOUT,
-      },
-      ended: (t, why) => this.#ended(t, why),
-      kinds: {
-        http: new HttpTunnels(this.host, this.#cluster?.names),
-        tcp: options.tcpPorts
-          ? new TcpTunnels(
-            this.host,
-            new TcpPorts({
-              range: options.tcpPorts,
-              hostname: options.hostname ?? "127.0.0.1",
-              hold: options.nameHold ?? DEFAULT_NAME_HOLD,
-              maxPerIp: options.maxTcpTunnelsPerIp ??
-                DEFAULT_MAX_TCP_TUNNELS_PER_IP,
-            }),
-            {
-              visitors: this.#visitors,
-              maxConnections: this.#maxConnections,
-              track: (conn) => this.#track(conn),
-            },
-          )
-          : undefined,
-      },
-    });
-    this.#public = new PublicSide({
-      elsewhere: this.#cluster,
-      host: this.host,
-      registry: this.#registry,
-      control: this.#control,
-      visitors: this.#visitors,
-      maxConnections: this.#maxConnections,
-      httpsOnly: this.#httpsOnly,
-      httpsPort: () => this.addr.port,
+      nameHold,
+      visitors: new IpFilter(options.allowIps, options.denyIps),
+      maxConnections: options.maxConnectionsPerTunnel ??
+        DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
       track: (conn) => this.#track(conn),
-    });
+      drop: (name, why) => this.#drop(name, why),
+    };
     const loops: Array<Promise<void>> = [];
-    let ready: Promise<void>;
     try {
+      const plugins = this.#plugins;
+      for (const feature of SERVER_FEATURES) {
+        const plugin = feature(options, context);
+        if (plugin) plugins.push(plugin);
+      }
+      const kinds: ControlContext["kinds"] = {
+        ...Object.assign({}, ...plugins.map((p) => p.kinds)),
+        http: new HttpTunnels(host, plugins.find((p) => p.names)?.names),
+      };
       const e = openEntrances({
         hostname: options.hostname ?? "127.0.0.1",
         port: options.port ?? 9999,
@@ -207,24 +157,40 @@ export class TunnelServer {
       this.addr = e.addr;
       this.httpAddr = e.httpAddr;
       this.#reloader = e.reloader;
-      ready = e.ready;
-      const list = [...e.list];
-      if (this.#cluster) {
-        list.push({ listener: this.#cluster.listener, kind: "hop" });
-        ready = Promise.all([ready, this.#cluster.start()]).then(() => {});
-      }
-      for (const { listener, kind } of list) {
-        this.#listeners.push(listener);
-        loops.push(this.#serve(listener, kind));
-      }
+      const entrances = [
+        ...e.list,
+        ...plugins.flatMap((p) => p.entrances ?? []),
+      ];
+      this.#listeners = entrances.map((x) => x.listener);
+      this.#entry = {
+        public: new PublicSide({
+          ...context,
+          elsewhere: plugins.find((p) => p.elsewhere)?.elsewhere,
+          registry: this.#registry,
+          control: controlEndpoint(options, context, {
+            registry: this.#registry,
+            kinds,
+            closing: () => this.#closing,
+            ended: (t, why) => this.#ended(t, why),
+          }),
+          httpsOnly: options.httpsOnly ?? false,
+          httpsPort: () => this.addr.port,
+        }),
+        peekTimeout: this.#peek.timeout,
+        peek: (conn, answerTo) => this.#peekOrAnswer(conn, answerTo),
+      };
+      this.ready = Promise.all([e.ready, ...plugins.map((p) => p.start?.())])
+        .then(() => {});
+      for (const x of entrances) loops.push(this.#serve(x));
     } catch (err) {
       this.#closing = true;
       for (const l of this.#listeners) closeQuietly(l);
       this.#reloader?.close();
-      this.#cluster?.listener.close();
+      for (const p of this.#plugins) {
+        for (const x of p.entrances ?? []) closeQuietly(x.listener);
+      }
       throw err;
     }
-    this.ready = ready;
     this.finished = Promise.all(loops).then(() => {});
   }
 
@@ -267,7 +233,7 @@ export class TunnelServer {
       }
       for (const t of this.#registry.values()) t.session.close();
       for (const c of this.#conns) closeQuietly(c);
-      await this.#cluster?.close();
+      await Promise.all(this.#plugins.map((p) => p.close?.()));
     }
     await this.finished;
   }
@@ -287,11 +253,11 @@ export class TunnelServer {
     };
   }
 
-  async #serve(listener: Listener, kind: Kind): Promise<void> {
+  async #serve(entrance: Entrance): Promise<void> {
     for (;;) {
       let conn: NetConn;
       try {
-        conn = await listener.accept();
+        conn = await entrance.listener.accept();
       } catch (err) {
         if (this.#closing) break;
         // Out of file descriptors and the like: wait, do not spin or die.
@@ -299,40 +265,46 @@ export class TunnelServer {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      this.#handle(conn, kind);
+      this.#handle(conn, entrance);
     }
     while (this.#conns.size > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
-  async #handle(conn: NetConn, kind: Kind): Promise<void> {
+  async #handle(conn: NetConn, entrance: Entrance): Promise<void> {
     this.#conns.add(conn);
     try {
       conn.setNoDelay(true);
-      // A hop from another node starts with its signed line.
-      const hop = kind === "hop"
-        ? await this.#cluster!.accept(conn, this.#peek.timeout)
-        : undefined;
-      if (kind === "hop" && !hop) return;
-      let r: PeekResult;
-      try {
-        r = await peek(hop?.conn ?? conn, this.#peek);
-      } catch (err) {
-        if (err instanceof PeekError) {
-          await answer(conn, page(err.status, err.message));
-        }
-        return;
-      }
-      if (hop) await this.#public.hopped(conn, r, hop.visitor);
-      else if (kind === "plain") await this.#public.plain(conn, r);
-      else if (kind === "tls") {
-        await this.#public.terminated(conn as NodeTlsConn, r);
-      } else await this.#public.redirect(conn, r);
+      await entrance.serve(conn, this.#entry);
     } catch (err) {
       this.#log(`connection error: ${(err as Error).message}`);
     } finally {
       this.#conns.delete(conn);
       closeQuietly(conn);
     }
+  }
+
+  /** What `conn` wants; a page to `answerTo` when it cannot tell (undefined then). */
+  async #peekOrAnswer(
+    conn: PeekableConn,
+    answerTo: NetConn,
+  ): Promise<PeekResult | undefined> {
+    try {
+      return await peek(conn, this.#peek);
+    } catch (err) {
+      if (err instanceof PeekError) {
+        await answer(answerTo, page(err.status, err.message));
+      }
+      return undefined;
+    }
+  }
+
+  /** Ends this process's tunnel for `name`, if any (its name went elsewhere). */
+  #drop(name: string, why: string): void {
+    const t = this.#registry.get(name);
+    if (!t) return;
+    this.#registry.remove(t, true);
+    this.#ended(t, why);
+    t.session.close();
   }
 
   #ended(t: Tunnel, why: string): void {
@@ -362,6 +334,29 @@ export function startServer(options: ServerOptions = {}): TunnelServer {
 /** A certificate in one line, for logs. */
 export { short as describeCertificate };
 export type { Certificate };
+
+/** The control endpoint of a server with these options. */
+function controlEndpoint(
+  o: ServerOptions,
+  c: PluginContext,
+  core: Pick<ControlContext, "registry" | "kinds" | "closing" | "ended">,
+): ControlEndpoint {
+  return new ControlEndpoint({
+    ...core,
+    host: c.host,
+    token: o.token || undefined,
+    log: c.log,
+    ping: {
+      interval: o.pingInterval ?? DEFAULT_PING_INTERVAL,
+      timeout: o.pingTimeout ?? DEFAULT_PING_TIMEOUT,
+    },
+    session: {
+      maxChannels: c.maxConnections,
+      maxOwed: o.maxOwed ?? DEFAULT_MAX_OWED,
+      owedTimeout: o.stallTimeout ?? DEFAULT_OWED_TIMEOUT,
+    },
+  });
+}
 
 function normaliseHost(host: string): string {
   const h = host.toLowerCase();

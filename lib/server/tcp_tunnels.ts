@@ -13,8 +13,12 @@ import {
   unmapIpv4,
 } from "../net/mod.ts";
 import { encodeFacts, PROCESS_BUDGET, relay } from "../wire/mod.ts";
-import { serveTcpTunnel } from "./tcp_ports.ts";
-import type { TcpPorts } from "./tcp_ports.ts";
+import {
+  DEFAULT_MAX_TCP_TUNNELS_PER_IP,
+  serveTcpTunnel,
+  TcpPorts,
+} from "./tcp_ports.ts";
+import type { ServerFeature } from "./plugin.ts";
 import type { OpenedTunnel, TunnelKind, TunnelRequest } from "./tunnel_kind.ts";
 
 /** What serving a TCP tunnel's port needs from the server. */
@@ -26,6 +30,25 @@ export interface TcpServing {
   /** Counts a relayed connection in flight (for shutdown); call the result when done. */
   track: (conn: NetConn) => () => void;
 }
+
+/** TCP tunnels as a plug-in: on when the operator gave a port range. */
+export const tcpFeature: ServerFeature = (o, c) =>
+  o.tcpPorts
+    ? {
+      kinds: {
+        tcp: new TcpTunnels(
+          c.host,
+          new TcpPorts({
+            range: o.tcpPorts,
+            hostname: o.hostname ?? "127.0.0.1",
+            hold: c.nameHold,
+            maxPerIp: o.maxTcpTunnelsPerIp ?? DEFAULT_MAX_TCP_TUNNELS_PER_IP,
+          }),
+          c,
+        ),
+      },
+    }
+    : undefined;
 
 /** See the module doc. */
 export class TcpTunnels implements TunnelKind {

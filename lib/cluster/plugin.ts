@@ -1,0 +1,77 @@
+/**
+ * The cluster as a plug-in of the server: its names claimed in etcd, the
+ * other nodes as the elsewhere of names this node does not serve, and its
+ * hop port as one more entrance. The shapes the server asks for are written
+ * out here (the server's folder is above this one).
+ */
+
+import type { NetConn, PeekableConn, PeekResult } from "../net/mod.ts";
+import { ClusterNode, type ClusterOptions } from "./node.ts";
+import type { ClusterNames } from "./names.ts";
+import type { HopVisitor } from "./hop.ts";
+
+/** What the cluster's hop entrance uses of the server. */
+export interface HopContext {
+  /** Milliseconds a hop's signed line may take. */
+  peekTimeout: number;
+  /** Reads what a connection wants; answers `answerTo` when it cannot tell. */
+  peek(conn: PeekableConn, answerTo: NetConn): Promise<PeekResult | undefined>;
+  /** Where a hop is served: this node's tunnels only. */
+  public: {
+    hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void>;
+  };
+}
+
+/** The cluster's plug-in; see the module doc. */
+export interface ClusterPlugin {
+  /** The hop port. */
+  entrances: Array<{
+    listener: ClusterNode["listener"];
+    serve(conn: NetConn, context: HopContext): Promise<void>;
+  }>;
+  /** The cluster's names. */
+  names: ClusterNames;
+  /** The other nodes. */
+  elsewhere: ClusterNode;
+  /** Joins. */
+  start(): Promise<void>;
+  /** Leaves. */
+  close(): Promise<void>;
+}
+
+/** Joins a cluster when the options ask for it; binds the hop port now. */
+export function clusterFeature(
+  options: { cluster?: ClusterOptions | undefined },
+  context: {
+    host: string;
+    nameHold: number;
+    log: (line: string) => void;
+    drop(name: string, why: string): void;
+  },
+): ClusterPlugin | undefined {
+  if (!options.cluster) return undefined;
+  const node = new ClusterNode({
+    ...options.cluster,
+    host: context.host,
+    nameHold: context.nameHold,
+    log: context.log,
+    // The client came back through another node: that one serves it.
+    lost: (name) => context.drop(name, "its client moved to another node"),
+  });
+  return {
+    names: node.names,
+    elsewhere: node,
+    start: () => node.start(),
+    close: () => node.close(),
+    entrances: [{
+      listener: node.listener,
+      async serve(conn, c) {
+        // A hop from another node starts with its signed line.
+        const hop = await node.accept(conn, c.peekTimeout);
+        if (!hop) return;
+        const r = await c.peek(hop.conn, conn);
+        if (r) await c.public.hopped(conn, r, hop.visitor);
+      },
+    }],
+  };
+}

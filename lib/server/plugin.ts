@@ -1,0 +1,85 @@
+/**
+ * How a feature plugs into the server, so the core names none: a plug-in
+ * may add entrances (ports and how their connections are served), kinds of
+ * tunnel, a name authority beyond this process, and an elsewhere for names
+ * this process does not serve. The features are listed in features.ts.
+ */
+
+import type {
+  IpFilter,
+  NetConn,
+  PeekableConn,
+  PeekResult,
+} from "../net/mod.ts";
+import type { ServerOptions } from "./options.ts";
+import type { PublicSide } from "./public.ts";
+import type { NameAuthority } from "./http_tunnels.ts";
+import type { Elsewhere } from "./public.ts";
+import type { TunnelKind } from "./tunnel_kind.ts";
+
+/** A listening port. */
+export type Listener = { accept(): Promise<NetConn>; close(): void };
+
+/** What an entrance may use to serve a connection. */
+export interface EntranceContext {
+  /** Where routed connections go. */
+  public: PublicSide;
+  /** Milliseconds a connection may take to show what it wants. */
+  peekTimeout: number;
+  /**
+   * Reads what `conn` wants (its Host or SNI); answers `answerTo` (the
+   * socket under it) with a page and gives undefined when it cannot tell.
+   */
+  peek(conn: PeekableConn, answerTo: NetConn): Promise<PeekResult | undefined>;
+}
+
+/** A port and how its connections are served. */
+export interface Entrance {
+  /** The port. */
+  listener: Listener;
+  /** Serves one connection accepted there (the server closes it after). */
+  serve(conn: NetConn, context: EntranceContext): Promise<void>;
+}
+
+/** What a plug-in is given. */
+export interface PluginContext {
+  /** The public base host. */
+  host: string;
+  /** Log sink. */
+  log: (line: string) => void;
+  /** The operator's visitor lists. */
+  visitors: IpFilter;
+  /** Public connections at once per tunnel. */
+  maxConnections: number;
+  /** Milliseconds a name stays held for a client that vanished. */
+  nameHold: number;
+  /** Counts a relayed connection in flight (for shutdown); call the result when done. */
+  track(conn: NetConn): () => void;
+  /** Ends this process's tunnel for `name`, if any, saying `why`. */
+  drop(name: string, why: string): void;
+}
+
+/** What a feature adds to the server. */
+export interface ServerPlugin {
+  /** More ports. */
+  entrances?: Entrance[];
+  /** More kinds of tunnel, by the protocol a client asks for. */
+  kinds?: Record<string, TunnelKind>;
+  /** Where HTTP tunnel names are also claimed (one at most). */
+  names?: NameAuthority;
+  /** Where visitors for names this process does not serve may go (one at most). */
+  elsewhere?: Elsewhere;
+  /** Resolves once the feature is ready (the server's `ready` waits for it). */
+  start?(): Promise<void>;
+  /** Stops it (at shutdown). */
+  close?(): Promise<void> | void;
+}
+
+/**
+ * A feature: its plug-in for these options, or undefined when they do not
+ * turn it on. Throws when it cannot start (a port it cannot bind).
+ */
+export type ServerFeature = (
+  options: ServerOptions,
+  context: PluginContext,
+) => ServerPlugin | undefined;
