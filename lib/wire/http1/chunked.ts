@@ -3,11 +3,82 @@
  * bytes (hex digits, optional whitespace and extensions, CR LF; no text is
  * made, so a body of tiny chunks costs no more than its bytes) and the
  * trailer lines after the last chunk. Each call takes what it can of one
- * line and says where it stopped; the parser hands those bytes on.
+ * line and says where it stopped; {@linkcode ChunkedBody} reads a whole
+ * body with them.
  */
 
 import { BAD_VALUE, Http1Error, IS_BAD, MAX_CHUNK_LINE } from "./head.ts";
 import { HEX } from "./framing.ts";
+
+/** Where a chunked body's bytes go: data, or framing (`data` false). */
+export type ChunkSink = {
+  body(b: Uint8Array, from: number, to: number, data: boolean): void;
+};
+
+/**
+ * One chunked body at a time: sizes, data, the CR LF after each chunk and
+ * the trailers, cut anywhere. {@linkcode ChunkedBody.read} hands every byte
+ * on, in order, and says when the body ended.
+ */
+export class ChunkedBody {
+  /** After a read: the body ended (its blank trailer line was read). */
+  ended = false;
+  #phase: "size" | "data" | "crlf" | "trailers" = "size";
+  #left = 0;
+  #lines = new ChunkLines();
+  #maxTrailers: number;
+
+  /** A reader whose trailers may take `maxTrailers` bytes. */
+  constructor(maxTrailers: number) {
+    this.#maxTrailers = maxTrailers;
+  }
+
+  /** Starts the next body. */
+  reset(): void {
+    this.ended = false;
+    this.#phase = "size";
+  }
+
+  /** Reads `b[at, to)` into `sink` until the body ends; returns where it stopped. */
+  read(b: Uint8Array, at: number, to: number, sink: ChunkSink): number {
+    const lines = this.#lines;
+    while (at < to && !this.ended) {
+      const start = at;
+      switch (this.#phase) {
+        case "size":
+          at = lines.readSize(b, at, to);
+          sink.body(b, start, at, false);
+          if (!lines.done) break;
+          this.#left = lines.size;
+          this.#phase = lines.size === 0 ? "trailers" : "data";
+          break;
+        case "data":
+          at = Math.min(to, at + this.#left);
+          sink.body(b, start, at, true);
+          this.#left -= at - start;
+          if (this.#left === 0) {
+            this.#phase = "crlf";
+            this.#left = 2;
+          }
+          break;
+        case "crlf":
+          for (; this.#left > 0 && at < to; at++, this.#left--) {
+            if (b[at] !== (this.#left === 2 ? 13 : 10)) {
+              throw new Http1Error("Chunk data not followed by CRLF");
+            }
+          }
+          sink.body(b, start, at, false);
+          if (this.#left === 0) this.#phase = "size";
+          break;
+        case "trailers":
+          at = lines.readTrailer(b, at, to, this.#maxTrailers);
+          sink.body(b, start, at, false);
+          this.ended = lines.done && lines.blank;
+      }
+    }
+    return at;
+  }
+}
 
 /** One chunked body's line reader (reset by itself after each line). */
 export class ChunkLines {

@@ -14,22 +14,16 @@
  */
 
 import {
-  blankHead,
   DEFAULT_MAX_HEAD,
   Http1Error,
   type Http1Head,
   parseHead,
 } from "./head.ts";
-import { ChunkLines } from "./chunked.ts";
+import { ChunkedBody } from "./chunked.ts";
 import { HeadBuffer } from "./head_buffer.ts";
-import {
-  checkFraming,
-  FRAMING,
-  type Framing,
-  NO_FIELDS,
-  NO_SPANS,
-  scanHead,
-} from "./framing.ts";
+import { checkFraming, FRAMING, type Framing, scanHead } from "./framing.ts";
+import { delimiting, MethodQueue } from "./body.ts";
+import { eventSink } from "./events.ts";
 
 import type { Http1Event, Http1ParserOptions, Http1Sink } from "./types.ts";
 
@@ -49,16 +43,10 @@ export {
   trimOws,
 } from "./head.ts";
 
-/** The one "end" event (events are not kept by listeners; no need for new ones). */
-const END: Http1Event = Object.freeze({ kind: "end" });
-
 type State =
   | "head"
   | "length"
-  | "chunk-size"
-  | "chunk-data"
-  | "chunk-crlf"
-  | "trailers"
+  | "chunked"
   | "until-eof"
   | "held"
   | "raw";
@@ -79,10 +67,9 @@ export class Http1Parser {
   #lastHead: Http1Head | undefined;
   #headBuf: HeadBuffer;
   #left = 0;
-  /** Chunked framing's line reader, made on the first chunked body. */
-  #chunks: ChunkLines | undefined;
-  #methods: string[] = [];
-  #methodsAt = 0;
+  /** The chunked body reader, made on the first chunked body. */
+  #chunked: ChunkedBody | undefined;
+  #methods = new MethodQueue();
   #upgradeAfter = false;
   #method = "";
   #status = 0;
@@ -140,6 +127,11 @@ export class Http1Parser {
     return this.#status;
   }
 
+  /** The version of the last head. */
+  get version(): string {
+    return this.#version;
+  }
+
   /** Response side: the next response answers a request with `method`. */
   expectResponseTo(method: string): void {
     this.#methods.push(method);
@@ -155,7 +147,7 @@ export class Http1Parser {
    * Returns how many bytes it took: all, unless it holds (`holdUpgrades`).
    */
   push(chunk: Uint8Array, emit: (e: Http1Event) => void): number {
-    return this.watch(chunk, this.#events(emit));
+    return this.watch(chunk, eventSink(this, emit));
   }
 
   /**
@@ -173,35 +165,15 @@ export class Http1Parser {
     return this.#run(chunk, from, to);
   }
 
-  /** A sink that hands `emit` event objects (the adapter behind `push`). */
-  #events(emit: (e: Http1Event) => void): Http1Sink {
-    return {
-      head: (b, from, to) => {
-        let head = this.#lastHead;
-        if (this.#framingOnly || !head) {
-          head = blankHead("", NO_FIELDS, NO_SPANS);
-          head.method = this.#method;
-          head.status = this.#status;
-          head.version = this.#version;
-        }
-        emit({ kind: "head", head, bytes: b.subarray(from, to) });
-      },
-      body: (b, from, to, data) =>
-        emit({ kind: "body", bytes: b.subarray(from, to), data }),
-      end: () => emit(END),
-      raw: (b, from, to) => emit({ kind: "raw", bytes: b.subarray(from, to) }),
-    };
-  }
-
   /**
    * The stream ended. Ends a close-delimited body; throws if a message was
    * cut off (the caller may ignore that for a connection that just closed).
    */
   end(to: ((e: Http1Event) => void) | Http1Sink): void {
-    this.#sink = typeof to === "function" ? this.#events(to) : to;
+    this.#sink = typeof to === "function" ? eventSink(this, to) : to;
     if (this.#state === "until-eof") {
       this.#state = "head";
-      this.#end();
+      this.#sink.end();
       return;
     }
     if (this.#state !== "raw" && !this.idle) {
@@ -221,59 +193,17 @@ export class Http1Parser {
         case "head":
           at = this.#readHead(chunk, at, to);
           break;
-        case "length": {
-          const n = Math.min(this.#left, to - at);
-          this.#body(chunk, at, at + n, true);
-          at += n;
-          this.#left -= n;
+        case "length":
+          at = this.#data(chunk, at, to);
           if (this.#left === 0) this.#finish();
           break;
-        }
         case "until-eof":
-          this.#body(chunk, at, to, true);
+          this.#sink.body(chunk, at, to, true);
           return to;
-        case "chunk-data": {
-          const n = Math.min(this.#left, to - at);
-          this.#body(chunk, at, at + n, true);
-          at += n;
-          this.#left -= n;
-          if (this.#left === 0) {
-            this.#state = "chunk-crlf";
-            this.#left = 2;
-          }
-          break;
-        }
-        case "chunk-crlf": {
-          const start = at;
-          while (this.#left > 0 && at < to) {
-            const want = this.#left === 2 ? 13 : 10;
-            if (chunk[at] !== want) {
-              throw new Http1Error("Chunk data not followed by CRLF");
-            }
-            at++;
-            this.#left--;
-          }
-          this.#body(chunk, start, at, false);
-          if (this.#left === 0) this.#state = "chunk-size";
-          break;
-        }
-        case "chunk-size": {
-          const lines = this.#chunks ??= new ChunkLines(), start = at;
-          at = lines.readSize(chunk, at, to);
-          this.#body(chunk, start, at, false);
-          if (!lines.done) break;
-          if (lines.size === 0) this.#state = "trailers";
-          else {
-            this.#left = lines.size;
-            this.#state = "chunk-data";
-          }
-          break;
-        }
-        case "trailers": {
-          const lines = this.#chunks ??= new ChunkLines(), start = at;
-          at = lines.readTrailer(chunk, at, to, this.#maxHead);
-          this.#body(chunk, start, at, false);
-          if (lines.done && lines.blank) this.#finish();
+        case "chunked": {
+          const c = this.#chunked!;
+          at = c.read(chunk, at, to, this.#sink);
+          if (c.ended) this.#finish();
           break;
         }
       }
@@ -281,12 +211,12 @@ export class Http1Parser {
     return at;
   }
 
-  #body(chunk: Uint8Array, start: number, end: number, data: boolean): void {
-    this.#sink.body(chunk, start, end, data);
-  }
-
-  #end(): void {
-    this.#sink.end();
+  /** Body bytes of a known length: hands on what `b[at, to)` has of them. */
+  #data(b: Uint8Array, at: number, to: number): number {
+    const end = Math.min(to, at + this.#left);
+    this.#sink.body(b, at, end, true);
+    this.#left -= end - at;
+    return end;
   }
 
   #readHead(chunk: Uint8Array, at: number, to: number): number {
@@ -318,63 +248,40 @@ export class Http1Parser {
     return end;
   }
 
-  /** Decides how the body after the head just read is delimited. */
+  /** Goes on as the head just read says its body is delimited. */
   #frame(f: Framing, cl: number): void {
-    const te = f.te;
-    const connectionUpgrade = f.connectionUpgrade, upgrade = f.upgrade;
-    if (this.#side === "request") {
-      const method = f.method;
-      this.#upgradeAfter = method === "CONNECT" ||
-        (connectionUpgrade && upgrade);
-      if (method === "CONNECT") return this.#toRaw();
-      if (te) return void (this.#state = "chunk-size");
-      if (cl > 0) {
+    const side = this.#side;
+    if (side === "request") {
+      this.#upgradeAfter = f.method === "CONNECT" ||
+        (f.connectionUpgrade && f.upgrade);
+    }
+    switch (delimiting(side, f, cl, () => this.#methods.next())) {
+      case "interim":
+        return;
+      case "none":
+        return this.#finish();
+      case "length":
         this.#left = cl;
         this.#state = "length";
         return;
-      }
-      return this.#finish();
+      case "chunked":
+        (this.#chunked ??= new ChunkedBody(this.#maxHead)).reset();
+        this.#state = "chunked";
+        return;
+      case "until-eof":
+        this.#state = "until-eof";
+        return;
+      case "switch":
+        this.#sink.end();
+        this.#state = "raw";
+        return;
+      case "raw":
+        this.#state = "raw";
     }
-    // Responses.
-    const s = f.status;
-    if (s >= 100 && s < 200 && s !== 101) return; // interim: another head follows
-    // Methods are tokens: case matters (RFC 9110 §9.1), so "head" is not HEAD.
-    const method = this.#nextMethod();
-    if (s === 101 || (method === "CONNECT" && s >= 200 && s < 300)) {
-      this.#end();
-      return this.#toRaw();
-    }
-    if (method === "HEAD" || s === 204 || s === 304) return this.#finish();
-    if (te && te[te.length - 1] === "chunked") {
-      return void (this.#state = "chunk-size");
-    }
-    if (!te && cl >= 0) {
-      if (cl === 0) return this.#finish();
-      this.#left = cl;
-      this.#state = "length";
-      return;
-    }
-    this.#state = "until-eof";
-  }
-
-  /** The method of the request the next response answers (a queue, no shift). */
-  #nextMethod(): string {
-    const all = this.#methods;
-    if (this.#methodsAt >= all.length) return "GET";
-    const m = all[this.#methodsAt++]!;
-    if (this.#methodsAt === all.length) {
-      all.length = 0;
-      this.#methodsAt = 0;
-    }
-    return m;
-  }
-
-  #toRaw(): void {
-    this.#state = "raw";
   }
 
   #finish(): void {
-    this.#end();
+    this.#sink.end();
     // A request that asked to upgrade: what follows is the new protocol's
     // (or, if refused, more HTTP; a watcher cannot know without the answer,
     // so it stops parsing: the relay stays byte-exact either way).
