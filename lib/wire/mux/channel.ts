@@ -14,6 +14,7 @@
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import type { BufferBudget } from "./budget.ts";
 import { Received } from "./received.ts";
+import { ReceiveWindow } from "./window.ts";
 import {
   DATA_HEADER_SIZE,
   encodeRecipientOnly,
@@ -105,11 +106,7 @@ export class MuxChannel implements Channel {
   #resolveClosed!: () => void;
 
   // Receiving.
-  #windowSize: number; // granted now; grows toward #maxWindow as data is read
-  #maxWindow: number;
-  #maxPacket: number;
-  #localWindow: number; // what the peer may still send
-  #unacked = 0; // consumed but not yet granted back
+  #window: ReceiveWindow;
   #received = new Received(); // also counted in the host's budget
   #readable = new Signal();
 
@@ -135,10 +132,7 @@ export class MuxChannel implements Channel {
   ) {
     this.#host = host;
     this.id = id;
-    this.#windowSize = windowSize;
-    this.#maxWindow = Math.max(windowSize, maxWindow);
-    this.#maxPacket = maxPacket;
-    this.#localWindow = windowSize;
+    this.#window = new ReceiveWindow(windowSize, maxPacket, maxWindow);
     this.closed = new Promise((r) => this.#resolveClosed = r);
   }
 
@@ -161,17 +155,7 @@ export class MuxChannel implements Channel {
     if (this.#recvEOF || this.#recvClose) {
       throw new ProtocolError(`DATA after EOF on channel ${this.id}`);
     }
-    if (length > this.#maxPacket) {
-      throw new ProtocolError(
-        `DATA of ${length} bytes exceeds max packet ${this.#maxPacket} on channel ${this.id}`,
-      );
-    }
-    if (length > this.#localWindow) {
-      throw new ProtocolError(
-        `DATA of ${length} bytes exceeds window ${this.#localWindow} on channel ${this.id}`,
-      );
-    }
-    this.#localWindow -= length;
+    this.#window.take(length, this.id);
   }
 
   /**
@@ -256,25 +240,13 @@ export class MuxChannel implements Channel {
   }
 
   #consumed(n: number): void {
-    this.#host.budget.used -= n;
-    this.#unacked += n;
-    if (
-      this.#unacked >= this.#windowSize / 2 && !this.#recvEOF &&
-      !this.#recvClose && !this.#sentClose
-    ) {
-      // A reader that keeps up earns a bigger window (doubling up to the
-      // maximum); one that stalls never gets here and holds only what it has.
-      // Past the process's budget no window grows.
-      const growth = this.#host.budget.spent ? 0 : Math.min(
-        this.#windowSize,
-        this.#maxWindow - this.#windowSize,
-      );
-      this.#windowSize += growth;
-      const grant = this.#unacked + growth;
-      this.#localWindow += grant;
-      this.#host.send(encodeWindowAdjust(this.remoteId, grant));
-      this.#unacked = 0;
-    }
+    const budget = this.#host.budget;
+    budget.used -= n;
+    // Nothing more comes after EOF or CLOSE: no window to grant back.
+    if (this.#recvEOF || this.#recvClose || this.#sentClose) return;
+    // Past the process's budget no window grows.
+    const grant = this.#window.consumed(n, !budget.spent);
+    if (grant > 0) this.#host.send(encodeWindowAdjust(this.remoteId, grant));
   }
 
   /**
