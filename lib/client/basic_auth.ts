@@ -4,6 +4,7 @@
  */
 
 import { constantTimeEqual, page } from "../net/mod.ts";
+import type { ClientFeature } from "./stage.ts";
 
 /** The realm browsers show in their login prompt. */
 export const BASIC_AUTH_REALM = "groktunnel";
@@ -51,3 +52,14 @@ export function unauthorized(): Uint8Array {
     ],
   });
 }
+
+/** Basic auth as a stage: the request filter asks visitors for credentials. */
+export const basicAuthFeature: ClientFeature = (o) => {
+  const credentials = o.basicAuth ?? [];
+  for (const c of credentials) checkCredentialSyntax(c);
+  if (credentials.length === 0) return undefined;
+  return {
+    httpOnly: true,
+    join: (c) => void (c.rules.basicAuth = credentials),
+  };
+};

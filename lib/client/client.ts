@@ -15,11 +15,10 @@ import {
   requestTunnel,
   Session,
 } from "../wire/mod.ts";
-import { closeQuietly, IpFilter, PeekedConn } from "../net/mod.ts";
+import { closeQuietly, hostPort, IpFilter, PeekedConn } from "../net/mod.ts";
 import { VERSION } from "../version.ts";
-import { checkCredentialSyntax } from "./basic_auth.ts";
-import { ConnectionTap } from "../inspector/mod.ts";
-import { hostPort, LocalSide } from "./local.ts";
+import { CLIENT_FEATURES } from "./stages.ts";
+import { LocalSide } from "./local.ts";
 import {
   type ClientEvent,
   type ClientOptions,
@@ -72,16 +71,9 @@ export class TunnelClient {
       port: options.port,
       localHost: options.localHost,
       protocol: options.protocol ?? "http",
-      proxyProtocol: options.proxyProtocol,
-      watch: options.capture
-        ? (visitor) => new ConnectionTap(options.capture!, visitor)
-        : undefined,
-      forwarded: options.forwardedHeaders ?? "replace",
-      hostHeader: options.hostHeader,
-      basicAuth: options.basicAuth ?? [],
+      stages: CLIENT_FEATURES.map((f) => f(options)).filter((s) => !!s),
       emit: (e) => this.#emit(e),
     });
-    for (const c of options.basicAuth ?? []) checkCredentialSyntax(c);
     if (options.memoryBudget !== undefined) {
       PROCESS_BUDGET.limit = options.memoryBudget;
     }

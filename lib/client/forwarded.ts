@@ -8,6 +8,7 @@
  */
 
 import type { ChannelFacts, Http1Head } from "../wire/mod.ts";
+import type { ClientFeature } from "./stage.ts";
 
 /**
  * `replace` (default): drop what the visitor sent in these headers and add
@@ -159,3 +160,19 @@ export function rewriteHead(
   out[at + 1] = 10;
   return out;
 }
+
+/** Forwarded headers and the Host rewrite as a stage of the request filter. */
+export const forwardedFeature: ClientFeature = (o) => {
+  const mode = o.forwardedHeaders ?? "replace";
+  const host = o.hostHeader === "rewrite"
+    ? `localhost:${o.port}`
+    : o.hostHeader;
+  if (mode === "off" && host === undefined) return undefined;
+  return {
+    httpOnly: true,
+    join(c) {
+      c.rules.forwarded = mode;
+      c.rules.host = host;
+    },
+  };
+};

@@ -1,9 +1,9 @@
 /**
  * The client's local side: what each channel the server opens is joined to.
  * It reads the channel's facts (when negotiated), dials the local app
- * (127.0.0.1, then ::1, remembering which answered), sends a PROXY header if
- * asked, and relays, through the request filter (forwarded headers, Host,
- * basic auth) and the capture tap for HTTP, untouched for TCP.
+ * (127.0.0.1, then ::1, remembering which answered), lets the stages set
+ * the connection up (stage.ts: a PROXY header, filter rules, a capture tap)
+ * and relays, through the request filter for HTTP, untouched for TCP.
  */
 
 import {
@@ -12,23 +12,12 @@ import {
   PROCESS_BUDGET,
   readFacts,
   relay,
-  type RelayTap,
-  type RequestWatcher,
 } from "../wire/mod.ts";
-import type { ForwardedMode } from "./forwarded.ts";
-import { closeQuietly, page, writeAll } from "../net/mod.ts";
-import { proxyHeader, type ProxyProtocolVersion } from "./proxy_protocol.ts";
+import { closeQuietly, hostPort, page } from "../net/mod.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
+import type { ClientStage, LocalConnection } from "./stage.ts";
 
-/**
- * A watcher of one connection: it hears the requests as the request filter
- * parses them (`requests`), or, with no filter, the visitor's bytes from
- * the relay, and the app's answers from the relay: it never holds them up.
- */
-export interface ConnectionWatch extends RelayTap {
-  /** The requests, from the request filter's parse (one parse for both). */
-  readonly requests: RequestWatcher;
-}
+export type { ConnectionWatch } from "./stage.ts";
 
 /** Local hosts tried in turn when none is given. */
 const LOCAL_HOSTS = ["127.0.0.1", "::1"];
@@ -46,27 +35,10 @@ export interface LocalSideOptions {
   localHost: string | undefined;
   /** HTTP (filtered, captured) or raw TCP. */
   protocol: "http" | "tcp";
-  /** A PROXY header to send first. */
-  proxyProtocol: ProxyProtocolVersion | undefined;
-  /**
-   * Who watches each HTTP connection (the inspector registers its capture
-   * tap here), if anyone: made per connection with the visitor's
-   * `ip:port`.
-   */
-  watch: ((visitor: string) => ConnectionWatch) | undefined;
-  /** Forwarded-headers mode. */
-  forwarded: ForwardedMode;
-  /** `rewrite`, a Host value, or nothing. */
-  hostHeader: string | undefined;
-  /** Credentials visitors must give. */
-  basicAuth: string[];
+  /** What sets up each connection, in order (stages.ts). */
+  stages: readonly ClientStage[];
   /** Reports. */
   emit: (e: LocalEvent) => void;
-}
-
-/** `host:port`, with IPv6 addresses in brackets. */
-export function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** The local side; see the module doc. */
@@ -169,34 +141,34 @@ export class LocalSide {
       return;
     }
     local.setNoDelay(true);
-    if (o.proxyProtocol) {
-      try {
-        await writeAll(local, proxyHeader(o.proxyProtocol, facts));
-      } catch {
-        closeQuietly(local);
-        ch.close();
-        return;
-      }
-    }
-    if (o.protocol === "tcp") return relay(local, ch);
-    const tap = o.watch && facts?.tls !== "passthrough"
-      ? o.watch(facts ? hostPort(facts.ip, facts.port) : "")
-      : undefined;
-    const filterOptions = {
-      watch: tap?.requests,
-      forwarded: o.forwarded,
-      host: o.hostHeader === "rewrite" ? `localhost:${o.port}` : o.hostHeader,
-      basicAuth: o.basicAuth,
+    const http = o.protocol === "http";
+    const c: LocalConnection = {
       facts,
+      app: local,
+      rules: { forwarded: "off", host: undefined, basicAuth: [] },
+      watch: undefined,
     };
+    try {
+      for (const stage of o.stages) {
+        if (http || !stage.httpOnly) await stage.join(c);
+      }
+    } catch {
+      closeQuietly(local);
+      ch.close();
+      return;
+    }
+    if (!http) return relay(local, ch);
+    const rules = c.rules;
     await relay(
       local,
       ch,
       undefined,
-      filterIsNoop(filterOptions)
-        ? undefined
-        : new RequestFilter(filterOptions),
-      tap,
+      filterIsNoop(rules) ? undefined : new RequestFilter({
+        ...rules,
+        facts,
+        watch: c.watch?.requests,
+      }),
+      c.watch,
     );
   }
 }

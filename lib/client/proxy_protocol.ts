@@ -6,7 +6,8 @@
  */
 
 import type { ChannelFacts } from "../wire/mod.ts";
-import { parseIp } from "../net/mod.ts";
+import { parseIp, writeAll } from "../net/mod.ts";
+import type { ClientFeature } from "./stage.ts";
 
 /** The versions a client can send. */
 export type ProxyProtocolVersion = "v1" | "v2";
@@ -65,3 +66,13 @@ export function proxyHeader(
   out[ports + 3] = facts.dstPort & 0xff;
   return out;
 }
+
+/** The PROXY header as a stage: sent to the app first, on HTTP and TCP tunnels. */
+export const proxyFeature: ClientFeature = (o) => {
+  const version = o.proxyProtocol;
+  if (!version) return undefined;
+  return {
+    httpOnly: false,
+    join: (c) => writeAll(c.app, proxyHeader(version, c.facts)),
+  };
+};

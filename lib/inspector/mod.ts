@@ -4,6 +4,7 @@
  */
 
 export { ConnectionTap } from "./capture.ts";
+export { captureFeature } from "./stage.ts";
 export { logLine } from "./log.ts";
 export {
   DEFAULT_INSPECT_PORT,

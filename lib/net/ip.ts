@@ -68,3 +68,8 @@ export function parseIp(text: string): Uint8Array | undefined {
 export function unmapIpv4(ip: string): string {
   return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(ip) ? ip.slice(7) : ip;
 }
+
+/** `host:port`, with IPv6 addresses in brackets. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

@@ -5,7 +5,7 @@
 
 export { acquire, release, SIZES } from "./buffers.ts";
 export { constantTimeEqual } from "./constant_time.ts";
-export { ipv4Bytes, ipv6Bytes, parseIp, unmapIpv4 } from "./ip.ts";
+export { hostPort, ipv4Bytes, ipv6Bytes, parseIp, unmapIpv4 } from "./ip.ts";
 export { IpFilter } from "./ip_filter.ts";
 export {
   page,
