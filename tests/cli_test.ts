@@ -28,3 +28,15 @@ Deno.test("the usage text names every flag", () => {
   const missing = names.filter((n) => !USAGE.includes(n));
   assert.deepEqual(missing, []);
 });
+
+Deno.test("the usage text's options are made from the table: each flag's help and default, in 80 columns", () => {
+  const start = USAGE.indexOf("Options:"), end = USAGE.indexOf("Examples:");
+  const options = USAGE.slice(start, end);
+  const wide = options.split("\n").filter((l) => l.length > 80);
+  assert.deepEqual(wide, []);
+  const flat = options.replace(/\s+/g, " ");
+  for (const [name, f] of Object.entries(FLAGS)) {
+    const help = f.help + (f.default ? ` [${f.default}]` : "");
+    assert.ok(flat.includes(help), `--${name}: "${help}" is not in the usage`);
+  }
+});
