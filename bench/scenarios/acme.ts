@@ -16,9 +16,9 @@ import {
 } from "../harness.ts";
 
 /**
- * Automatic certificates: https through a s.server with `--acme` (its
+ * Automatic certificates: https through a server with `--acme` (its
  * certificate from pebble, its DNS answering) beside one with the same kind
- * of key from files; runs alternated. Then what the DNS s.server answers per
+ * of key from files; runs alternated. Then what the DNS server answers per
  * second over UDP, with the rate limit lifted.
  */
 export async function acmeRows(s: Setup): Promise<void> {

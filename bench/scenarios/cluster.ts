@@ -16,7 +16,7 @@ import {
 
 /**
  * Several nodes: a request that enters at a node that does not hold the
- * s.tunnel (one hop more) beside one that enters at the holder; one etcd,
+ * tunnel (one hop more) beside one that enters at the holder; one etcd,
  * two nodes, runs alternated.
  */
 export async function clusterRows(s: Setup): Promise<void> {
@@ -82,8 +82,8 @@ export async function clusterRows(s: Setup): Promise<void> {
           : []),
       ]);
     /**
-     * Two nodes (with or without TLS between them) and a s.client on the
-     * first: the s.tunnel at the holder, and the same name at the other.
+     * Two nodes (with or without TLS between them) and a client on the
+     * first: the tunnel at the holder, and the same name at the other.
      */
     const pair = async (prefix: string, tls: boolean) => {
       const holder = node(`${prefix}holder`, tls);

@@ -11,13 +11,13 @@ import {
 
 /**
  * A feature on beside the same run with it off: keep-alive req/s through a
- * s.client that rewrites request heads (the default: forwarded headers) and
+ * client that rewrites request heads (the default: forwarded headers) and
  * one with `--forwarded-headers off`, and the inspector on beside
- * `--no-inspect`; same s.server and backend, runs alternated (see
+ * `--no-inspect`; same server and backend, runs alternated (see
  * {@linkcode alternate}) and both loaded at once ({@linkcode sideBySide}).
  */
 export async function featureRows(s: Setup): Promise<void> {
-  /** A s.client with `flags` beside the others (quiet: see the README). */
+  /** A client with `flags` beside the others (quiet: see the README). */
   const another = async (label: string, flags: string[]) => {
     const c = groktunnel([
       String(s.backendPort),
@@ -30,7 +30,7 @@ export async function featureRows(s: Setup): Promise<void> {
     const u = new URL((await c.waitFor(/^(http:\/\/\S+)$/m))[1]!);
     return { name: label, port: s.serverPort, host: u.host } as Target;
   };
-  /** A second s.client with `offFlags` against the main one, or one with `onFlags`. */
+  /** A second client with `offFlags` against the main one, or one with `onFlags`. */
   const compare = async (
     label: string,
     offFlags: string[],
@@ -39,7 +39,7 @@ export async function featureRows(s: Setup): Promise<void> {
     const off = await another(label, offFlags);
     const on = onFlags ? await another(label, onFlags) : s.tunnel;
     const a = { name: "off", target: off }, b = { name: "on", target: on };
-    // Alone at full load, as a user runs one s.client (noisy: ±10% a run
+    // Alone at full load, as a user runs one client (noisy: ±10% a run
     // here), then both at once (precise, and gentler: each carries half).
     await alternate(`${label}, alternated`, a, b, false, 0.9);
     await sideBySide(`${label}, side by side`, a, b, 0.9);

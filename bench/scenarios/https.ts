@@ -19,8 +19,8 @@ import {
 
 /**
  * The same workloads over https: the backend served directly by Deno.serve
- * with the certificate, beside a TLS-ending s.server and a s.client reaching it
- * over TLS (the backend behind the s.tunnel stays plain, as a local app is).
+ * with the certificate, beside a TLS-ending server and a client reaching it
+ * over TLS (the backend behind the tunnel stays plain, as a local app is).
  */
 export async function httpsRows(s: Setup): Promise<void> {
   const certs = await makeCerts();
@@ -95,7 +95,7 @@ export async function httpsRows(s: Setup): Promise<void> {
       `p50 ${d.p50.toFixed(2)}/${
         t.p50.toFixed(2)
       } ms; non-2xx ${d.errors}/${t.errors}${
-        t.sockErr ? `; s.tunnel socket errors: ${t.sockErr}` : ""
+        t.sockErr ? `; tunnel socket errors: ${t.sockErr}` : ""
       }`,
     );
   }
@@ -106,7 +106,7 @@ export async function httpsRows(s: Setup): Promise<void> {
   const sRss = await peakRss(tlsServer.child.pid);
   const cRss = await peakRss(tlsClient.child.pid);
   rows.push([
-    "https peak RSS s.server / s.client",
+    "https peak RSS server / client",
     "",
     `${sRss.toFixed(0)} / ${cRss.toFixed(0)} MB`,
     "",

@@ -17,7 +17,7 @@ import {
   wrk,
 } from "../harness.ts";
 
-/** The plain rows: the backend directly, and through a plain s.tunnel. */
+/** The plain rows: the backend directly, and through a plain tunnel. */
 export async function plainRows(s: Setup): Promise<void> {
   for (
     const [what, close, goal] of [["keep-alive req/s", false, 0.45], [
@@ -38,7 +38,7 @@ export async function plainRows(s: Setup): Promise<void> {
       `p50 ${d.p50.toFixed(2)}/${t.p50.toFixed(2)} ms, p99 ${
         d.p99.toFixed(2)
       }/${t.p99.toFixed(2)} ms; non-2xx ${d.errors}/${t.errors}${
-        t.sockErr ? `; s.tunnel socket errors: ${t.sockErr}` : ""
+        t.sockErr ? `; tunnel socket errors: ${t.sockErr}` : ""
       }`,
     );
   }
@@ -89,7 +89,7 @@ export async function plainRows(s: Setup): Promise<void> {
   const sRss = await peakRss(s.server.child.pid),
     cRss = await peakRss(s.client.child.pid);
   rows.push([
-    "peak RSS s.server / s.client",
+    "peak RSS server / client",
     "",
     `${sRss.toFixed(0)} / ${cRss.toFixed(0)} MB`,
     "",

@@ -12,7 +12,7 @@ import {
 } from "../harness.ts";
 
 /**
- * TCP tunnels: the same backend through a TCP s.tunnel (raw bytes, no name
+ * TCP tunnels: the same backend through a TCP tunnel (raw bytes, no name
  * routing) beside it directly: bulk MB/s and a new connection per request.
  */
 export async function tcpRows(s: Setup): Promise<void> {
@@ -39,7 +39,7 @@ export async function tcpRows(s: Setup): Promise<void> {
     (await tcpClient.waitFor(/^tcp:\/\/\S+:(\d+)$/m))[1],
   );
   const through: Target = {
-    name: "tcp s.tunnel",
+    name: "tcp tunnel",
     port: publicPort,
     host: `127.0.0.1:${publicPort}`,
   };
