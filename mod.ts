@@ -109,9 +109,9 @@ export {
   SessionClosedError,
   type SessionOptions,
 } from "./lib/wire/mux/mod.ts";
+export type { ByteConn } from "./lib/net/sockets.ts";
 export {
   peek,
-  type PeekableConn,
   PeekBadRequestError,
   PeekedConn,
   PeekError,

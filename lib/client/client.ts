@@ -5,7 +5,7 @@
  * the secret of its last name to get the same name back.
  */
 
-import { type DialedConn, DialError, dialServer, isLoopback } from "./dial.ts";
+import { DialError, dialServer, isLoopback } from "./dial.ts";
 import {
   FEATURE_FACTS,
   FEATURE_PING,
@@ -15,7 +15,13 @@ import {
   requestTunnel,
   Session,
 } from "../wire/mod.ts";
-import { closeQuietly, hostPort, IpFilter, PeekedConn } from "../net/mod.ts";
+import {
+  type ByteConn,
+  closeQuietly,
+  hostPort,
+  IpFilter,
+  PeekedConn,
+} from "../net/mod.ts";
 import { VERSION } from "../version.ts";
 import { CLIENT_FEATURES } from "./stages.ts";
 import { LocalSide } from "./local.ts";
@@ -48,7 +54,7 @@ export class TunnelClient {
   #url: string | undefined;
   #stopped = false;
   #session: Session | undefined;
-  #conn: DialedConn | undefined;
+  #conn: ByteConn | undefined;
   #everUp = false;
   /** The public port a TCP tunnel got last. */
   #tcpPort: number | undefined;
@@ -127,7 +133,7 @@ export class TunnelClient {
   }
 
   /** A connection to the server, as the options say (TLS, CA, insecure). */
-  #dialServer(timeout: number, signal?: AbortSignal): Promise<DialedConn> {
+  #dialServer(timeout: number, signal?: AbortSignal): Promise<ByteConn> {
     return dialServer({
       host: this.#o.server,
       port: this.#o.serverPort,

@@ -9,13 +9,7 @@
 
 import { connect as nodeTlsConnect } from "node:tls";
 import { NodeTlsConn } from "../tls/mod.ts";
-import type { NetConn } from "../net/mod.ts";
-
-/** A dialed connection to the server: no-delay and keepalive already set. */
-export type DialedConn = Pick<
-  NetConn,
-  "read" | "write" | "closeWrite" | "close"
->;
+import type { ByteConn } from "../net/mod.ts";
 
 /** How long dialing (TCP and TLS handshake) may take by default (ms). */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000;
@@ -64,7 +58,7 @@ function dialHost(host: string): string {
 }
 
 /** Dials the server; see the module doc. */
-export async function dialServer(o: DialOptions): Promise<DialedConn> {
+export async function dialServer(o: DialOptions): Promise<ByteConn> {
   const signals = [AbortSignal.timeout(o.timeout)];
   if (o.signal) signals.push(o.signal);
   const signal = AbortSignal.any(signals);
@@ -137,7 +131,7 @@ function insecureTls(
   o: DialOptions,
   signal: AbortSignal,
   aborted: () => DialError,
-): Promise<DialedConn> {
+): Promise<ByteConn> {
   return new Promise((resolve, reject) => {
     const options = {
       host: dialHost(o.host),

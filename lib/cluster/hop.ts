@@ -17,9 +17,12 @@
 import { createHmac, randomBytes } from "node:crypto";
 import {
   acquire,
+  type ByteConn,
   closeQuietly,
   constantTimeEqual,
+  Deadline,
   release,
+  TIMED_OUT,
   writeAll,
 } from "../net/mod.ts";
 import type { ChannelFacts } from "../wire/mod.ts";
@@ -136,33 +139,18 @@ export class HopSigner {
   }
 }
 
-/** What the hop needs of a connection. */
-export interface HopConn {
-  /** Reads into `p`; `null` at EOF. */
-  read(p: Uint8Array): Promise<number | null>;
-  /** Writes some of `p`. */
-  write(p: Uint8Array): Promise<number>;
-  /** Shuts the write side. */
-  closeWrite(): Promise<void>;
-  /** Closes the connection. */
-  close(): void;
-}
-
 /**
  * Reads the hop line from `conn` (within `timeout` ms): the line and the
  * bytes read after it. Throws {@linkcode HopError} on a line too long, EOF
  * or silence.
  */
 export async function readHopLine(
-  conn: HopConn,
+  conn: ByteConn,
   timeout: number,
 ): Promise<{ line: string; rest: Uint8Array }> {
   const buf = new Uint8Array(HOP_MAX_LINE + 4096);
   let len = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const silence = new Promise<null>((r) =>
-    timer = setTimeout(() => r(null), timeout)
-  );
+  const deadline = new Deadline(timeout);
   try {
     for (;;) {
       const nl = buf.subarray(0, len).indexOf(10);
@@ -173,15 +161,12 @@ export async function readHopLine(
         };
       }
       if (len >= HOP_MAX_LINE) throw new HopError("hop line too long");
-      const n = await Promise.race([
-        conn.read(buf.subarray(len)).catch(() => null),
-        silence,
-      ]);
-      if (n === null) throw new HopError("no hop line");
+      const n = await deadline.read(conn, buf.subarray(len)).catch(() => null);
+      if (n === null || n === TIMED_OUT) throw new HopError("no hop line");
       len += n;
     }
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 
@@ -193,7 +178,7 @@ export async function readHopLine(
  * caller can still answer).
  */
 export async function forward(
-  visitor: HopConn,
+  visitor: ByteConn,
   first: Uint8Array,
   addr: string,
   line: Uint8Array,
@@ -202,7 +187,7 @@ export async function forward(
   const colon = addr.lastIndexOf(":");
   const hostname = addr.slice(0, colon).replace(/^\[|\]$/g, "");
   const port = Number(addr.slice(colon + 1));
-  let holder: HopConn;
+  let holder: ByteConn;
   if (ca === undefined) {
     const signal = AbortSignal.timeout(HOP_CONNECT_TIMEOUT);
     const tcp = await Deno.connect({ hostname, port, signal });
@@ -248,8 +233,8 @@ export async function forward(
 }
 
 /** Copies both ways between two sockets (half-close passed on), then closes both. */
-export async function pipe(a: HopConn, b: HopConn): Promise<void> {
-  const one = async (from: HopConn, to: HopConn) => {
+export async function pipe(a: ByteConn, b: ByteConn): Promise<void> {
+  const one = async (from: ByteConn, to: ByteConn) => {
     // From the relay's pool: most hops carry a request or two.
     const buf = acquire(1);
     try {

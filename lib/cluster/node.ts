@@ -9,7 +9,6 @@ import { EtcdClient } from "./etcd.ts";
 import { ClusterNames } from "./names.ts";
 import {
   forward,
-  type HopConn,
   HopError,
   HopSigner,
   type HopVisitor,
@@ -17,6 +16,7 @@ import {
 } from "./hop.ts";
 import {
   answer,
+  type ByteConn,
   type NetConn,
   page,
   PeekedConn,
@@ -146,7 +146,7 @@ export class ClusterNode {
    * logged and answered 403 (undefined then).
    */
   async accept(
-    conn: HopConn & { remoteAddr: Deno.NetAddr },
+    conn: ByteConn & { remoteAddr: Deno.NetAddr },
     timeout: number,
   ): Promise<{ visitor: HopVisitor; conn: PeekedConn } | undefined> {
     try {

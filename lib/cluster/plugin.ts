@@ -5,7 +5,7 @@
  * out here (the server's folder is above this one).
  */
 
-import type { NetConn, PeekableConn, PeekResult } from "../net/mod.ts";
+import type { ByteConn, NetConn, PeekResult } from "../net/mod.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterNames } from "./names.ts";
 import type { HopVisitor } from "./hop.ts";
@@ -15,7 +15,7 @@ export interface HopContext {
   /** Milliseconds a hop's signed line may take. */
   peekTimeout: number;
   /** Reads what a connection wants; answers `answerTo` when it cannot tell. */
-  peek(conn: PeekableConn, answerTo: NetConn): Promise<PeekResult | undefined>;
+  peek(conn: ByteConn, answerTo: NetConn): Promise<PeekResult | undefined>;
   /** Where a hop is served: this node's tunnels only. */
   public: {
     hopped(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<void>;

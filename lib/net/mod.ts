@@ -18,9 +18,15 @@ export {
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
   peek,
-  type PeekableConn,
   PeekedConn,
   PeekError,
   type PeekResult,
 } from "./peek.ts";
-export { answer, closeQuietly, type NetConn, writeAll } from "./sockets.ts";
+export {
+  answer,
+  type ByteConn,
+  closeQuietly,
+  type NetConn,
+  writeAll,
+} from "./sockets.ts";
+export { Deadline, TIMED_OUT } from "./deadline.ts";

@@ -8,7 +8,8 @@
  * server should answer with (400, 408, 431).
  */
 
-import { closeQuietly } from "./sockets.ts";
+import { type ByteConn, closeQuietly } from "./sockets.ts";
+import { Deadline, TIMED_OUT } from "./deadline.ts";
 import {
   ClientHelloError,
   readClientHello,
@@ -101,28 +102,16 @@ export interface PeekResult {
   conn: PeekedConn;
 }
 
-/** What the peek needs of a connection. */
-export interface PeekableConn {
-  /** Reads into `p`; resolves to the count, or `null` at EOF. */
-  read(p: Uint8Array): Promise<number | null>;
-  /** Writes some of `p`. */
-  write(p: Uint8Array): Promise<number>;
-  /** Half-closes the write side. */
-  closeWrite(): Promise<void>;
-  /** Closes the connection. */
-  close(): void;
-}
-
 /**
  * A connection whose first reads return bytes already read by the peek.
  * Writes, half-close and close go straight to the socket.
  */
-export class PeekedConn implements PeekableConn {
-  #conn: PeekableConn;
+export class PeekedConn implements ByteConn {
+  #conn: ByteConn;
   #prefix: Uint8Array;
 
   /** Wraps `conn`, replaying `prefix` before anything else. */
-  constructor(conn: PeekableConn, prefix: Uint8Array) {
+  constructor(conn: ByteConn, prefix: Uint8Array) {
     this.#conn = conn;
     this.#prefix = prefix;
   }
@@ -182,7 +171,7 @@ export class PeekedConn implements PeekableConn {
  * ```
  */
 export async function peek(
-  conn: PeekableConn,
+  conn: ByteConn,
   options: PeekOptions = {},
 ): Promise<PeekResult> {
   const max = options.maxBytes ?? DEFAULT_PEEK_MAX_BYTES;
@@ -190,10 +179,7 @@ export async function peek(
   // Most heads are small: start at 2 KiB and double up to the limit.
   let buf = new Uint8Array(Math.min(max, 2048));
   let len = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PeekTimeoutError(ms)), ms);
-  });
+  const deadline = new Deadline(ms);
   try {
     for (;;) {
       if (len === max) throw new PeekTooLargeError(max);
@@ -202,9 +188,8 @@ export async function peek(
         bigger.set(buf);
         buf = bigger;
       }
-      const reading = conn.read(buf.subarray(len));
-      reading.catch(() => {}); // may reject after the deadline won
-      const n = await Promise.race([reading, deadline]);
+      const n = await deadline.read(conn, buf.subarray(len));
+      if (n === TIMED_OUT) throw new PeekTimeoutError(ms);
       if (n === null) {
         throw new PeekBadRequestError(
           len === 0
@@ -223,7 +208,7 @@ export async function peek(
       }
     }
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 

@@ -5,6 +5,8 @@
  * so closes are remembered instead of caught.
  */
 
+import { Deadline, TIMED_OUT } from "./deadline.ts";
+
 const closed = new WeakSet<object>();
 
 /** Closes `conn` unless this module already closed it; never throws. */
@@ -16,12 +18,11 @@ export function closeQuietly(conn: { close(): void }): void {
   } catch { /* closed elsewhere */ }
 }
 
-/** A connection as the server handles it: a TCP socket or a TLS-terminated one. */
-export interface NetConn {
-  /** The peer's address. */
-  readonly remoteAddr: Deno.NetAddr;
-  /** Our address. */
-  readonly localAddr: Deno.NetAddr;
+/**
+ * A byte stream both ways with half-close: all that relaying, peeking,
+ * hopping and dialing need of a connection (TCP, TLS, a peeked one).
+ */
+export interface ByteConn {
   /** Reads into `p`; `null` at EOF. */
   read(p: Uint8Array): Promise<number | null>;
   /** Writes some of `p`. */
@@ -30,6 +31,14 @@ export interface NetConn {
   closeWrite(): Promise<void>;
   /** Closes the connection. */
   close(): void;
+}
+
+/** A connection as the server handles it: a TCP socket or a TLS-terminated one. */
+export interface NetConn extends ByteConn {
+  /** The peer's address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** Our address. */
+  readonly localAddr: Deno.NetAddr;
   /** Disables Nagle's algorithm. */
   setNoDelay(on?: boolean): void;
   /** Turns TCP keepalive on. */
@@ -65,19 +74,14 @@ export async function answer(
     await writeAll(conn, bytes);
     await conn.closeWrite();
     const sink = new Uint8Array(16 * 1024);
-    const until = Date.now() + ANSWER_LINGER;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<null>((r) =>
-      timer = setTimeout(() => r(null), ANSWER_LINGER)
-    );
+    const deadline = new Deadline(ANSWER_LINGER);
     try {
-      while (Date.now() < until) {
-        const reading = conn.read(sink);
-        reading.catch(() => {});
-        if (await Promise.race([reading, deadline]) === null) break;
+      for (;;) {
+        const n = await deadline.read(conn, sink);
+        if (n === null || n === TIMED_OUT) break;
       }
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
   } catch {
     // The client is gone; nothing to answer.

@@ -5,12 +5,7 @@
  * this process does not serve. The features are listed in features.ts.
  */
 
-import type {
-  IpFilter,
-  NetConn,
-  PeekableConn,
-  PeekResult,
-} from "../net/mod.ts";
+import type { ByteConn, IpFilter, NetConn, PeekResult } from "../net/mod.ts";
 import type { ServerOptions } from "./options.ts";
 import type { PublicSide } from "./public.ts";
 import type { NameAuthority } from "./http_tunnels.ts";
@@ -30,7 +25,7 @@ export interface EntranceContext {
    * Reads what `conn` wants (its Host or SNI); answers `answerTo` (the
    * socket under it) with a page and gives undefined when it cannot tell.
    */
-  peek(conn: PeekableConn, answerTo: NetConn): Promise<PeekResult | undefined>;
+  peek(conn: ByteConn, answerTo: NetConn): Promise<PeekResult | undefined>;
 }
 
 /** A port and how its connections are served. */

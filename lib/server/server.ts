@@ -12,6 +12,7 @@
 
 import {
   answer,
+  type ByteConn,
   closeQuietly,
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
@@ -19,7 +20,6 @@ import {
   type NetConn,
   page,
   peek,
-  type PeekableConn,
   PeekError,
   type PeekResult,
 } from "../net/mod.ts";
@@ -285,7 +285,7 @@ export class TunnelServer {
 
   /** What `conn` wants; a page to `answerTo` when it cannot tell (undefined then). */
   async #peekOrAnswer(
-    conn: PeekableConn,
+    conn: ByteConn,
     answerTo: NetConn,
   ): Promise<PeekResult | undefined> {
     try {

@@ -1,10 +1,12 @@
 /**
- * The control handshake (shared/PROTOCOL.md §1): the client's `GET /` on the
+ * The control handshake (PROTOCOL.md §1): the client's `GET /` on the
  * bare server host and the server's answer, after which the same connection
- * carries the session. Extensions (§4) are request headers an old peer
+ * carries the session. Extensions (§3) are request headers an old peer
  * ignores: our server works without them, and our client with a server that
  * never echoes them.
  */
+
+import { Deadline, TIMED_OUT } from "../net/mod.ts";
 
 /** The public name of the tunnel, `<sub>.<host>[:port]`. */
 export const HEADER_PUBLIC_HOST = "x-public-host";
@@ -150,24 +152,18 @@ export async function readResponseHead(
 ): Promise<ResponseHead> {
   const buf = new Uint8Array(MAX_RESPONSE_HEAD);
   let len = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new HandshakeError(`No answer from the server within ${timeout} ms`),
-        ),
-      timeout,
-    );
-  });
+  const deadline = new Deadline(timeout);
   try {
     for (;;) {
       if (len === buf.length) {
         throw new HandshakeError("Response head too large");
       }
-      const reading = conn.read(buf.subarray(len));
-      reading.catch(() => {});
-      const n = await Promise.race([reading, deadline]);
+      const n = await deadline.read(conn, buf.subarray(len));
+      if (n === TIMED_OUT) {
+        throw new HandshakeError(
+          `No answer from the server within ${timeout} ms`,
+        );
+      }
       if (n === null) {
         throw new HandshakeError(
           "The server closed the connection during the handshake",
@@ -195,7 +191,7 @@ export async function readResponseHead(
       return { status: Number(m[1]), headers, rest: buf.slice(end, len) };
     }
   } finally {
-    clearTimeout(timer);
+    deadline.clear();
   }
 }
 

@@ -11,7 +11,14 @@
 import type { Channel } from "./mux/channel.ts";
 import { DATA_HEADER_SIZE } from "./mux/frames.ts";
 import { ChannelClosedError } from "./mux/errors.ts";
-import { acquire, closeQuietly, release, SIZES, writeAll } from "../net/mod.ts";
+import {
+  acquire,
+  type ByteConn,
+  closeQuietly,
+  release,
+  SIZES,
+  writeAll,
+} from "../net/mod.ts";
 
 /** What the relay does with a chunk from the visitor. */
 export interface InboundResult {
@@ -52,18 +59,6 @@ export interface RelayTap {
 /** How long a refused visitor's answer waits for the app to finish earlier answers (ms). */
 export const REPLY_WAIT = 5_000;
 
-/** What the relay needs of a socket. */
-export interface RelayConn {
-  /** Reads into `p`; `null` at EOF. */
-  read(p: Uint8Array): Promise<number | null>;
-  /** Writes some of `p`. */
-  write(p: Uint8Array): Promise<number>;
-  /** Shuts the write side. */
-  closeWrite(): Promise<void>;
-  /** Closes the socket. */
-  close(): void;
-}
-
 /**
  * Relays between `conn` and `channel` (sending `first` into the channel
  * before anything read from `conn`), then closes both. With `filter`, what
@@ -72,7 +67,7 @@ export interface RelayConn {
  * (or after {@linkcode REPLY_WAIT}), the refusal goes back on the channel.
  */
 export async function relay(
-  conn: RelayConn,
+  conn: ByteConn,
   channel: Channel,
   first?: Uint8Array,
   filter?: InboundFilter,

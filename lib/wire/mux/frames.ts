@@ -1,5 +1,5 @@
 /**
- * The qmux wire format (shared/PROTOCOL.md §2): one type byte, then big-endian
+ * The qmux wire format (lib/wire/PROTOCOL.md §2): one type byte, then big-endian
  * uint32 fields whose count the type fixes; DATA is followed by its payload.
  * There is no outer length prefix, so a decoder must know every header size,
  * which is why negotiated extension types are passed to the decoder explicitly.

@@ -1,5 +1,5 @@
 /**
- * A qmux session: many channels over one byte stream (shared/PROTOCOL.md §2).
+ * A qmux session: many channels over one byte stream (lib/wire/PROTOCOL.md §2).
  *
  * One read loop decodes frames into channels; one write loop drains a FIFO of
  * frames, gluing small ones into a single socket write. A channel keeps at

@@ -1,7 +1,7 @@
 /**
  * A session's channels: the table of open ones by number, the OPENs we
  * sent and wait on, the ones the peer opened and nobody accepted yet, and
- * what each message for a channel means (shared/PROTOCOL.md §2). Anything
+ * what each message for a channel means (lib/wire/PROTOCOL.md §2). Anything
  * the peer gets wrong throws a `ProtocolError`; the session ends on it.
  */
 
