@@ -43,6 +43,8 @@ export class Browser {
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--disable-breakpad",
+        "--disable-crash-reporter",
         "--disable-dev-shm-usage",
         "--window-size=1280,800",
         `--user-data-dir=${dir}`,
@@ -128,6 +130,19 @@ export class Browser {
       this.#child.kill("SIGTERM");
     } catch { /* gone */ }
     await this.#child.status;
-    await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+    // Chromium's helpers (crashpad, utility processes) outlive the main
+    // one for a moment and may write into the profile after a first
+    // removal: remove until it stays gone for half a second.
+    let gone = 0;
+    for (let i = 0; i < 100 && gone < 5; i++) {
+      await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
+      await new Promise((r) => setTimeout(r, 100));
+      gone = await Deno.stat(this.#dir).then(() => 0, () => gone + 1);
+    }
+  }
+
+  /** The profile folder (removed by {@linkcode close}). */
+  get profile(): string {
+    return this.#dir;
   }
 }

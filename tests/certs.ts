@@ -49,7 +49,8 @@ const NEW_P256_KEY = [
   "-nodes",
 ];
 
-async function leaf(
+/** A leaf certificate `<dir>/<name>.crt` (and `.key`) for `san`, signed by CA `ca`. */
+export async function leaf(
   dir: string,
   name: string,
   ca: string,

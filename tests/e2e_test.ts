@@ -344,7 +344,11 @@ Deno.test("local server down: the public request gets a 502 page and the client 
         ),
       );
     }
-    assert.match(client.stderr, /not answering.*sent 502/);
+    // The same shape as a request's line: the time first, the visitor last.
+    assert.match(
+      client.stderr,
+      /^\d\d:\d\d:\d\d Local server 127\.0\.0\.1:\d+ or \[::1\]:\d+ is not answering \(.*\): sent 502  127\.0\.0\.1:\d+$/m,
+    );
     // The local server comes up: the very next request reaches it.
     backend = startBackend(localPort);
     const r = await within(
@@ -440,7 +444,7 @@ Deno.test("the client reconnects to a restarted server and keeps its name", asyn
   }
 });
 
-Deno.test("CLI: a wrong flag or a non-port gets a one-line error, usage and exit 2", async () => {
+Deno.test("CLI: a wrong flag or a non-port gets a one-line error, a pointer to --help and exit 2", async () => {
   for (
     const args of [["--nope"], ["abc"], ["70000"], ["3000", "-p", "x"], [
       "3000",
@@ -461,8 +465,10 @@ Deno.test("CLI: a wrong flag or a non-port gets a one-line error, usage and exit
     }).output();
     const err = decoder.decode(out.stderr);
     assert.equal(out.code, 2, `${args}: ${err}`);
-    assert.match(err.split("\n")[0]!, /^groktunnel: /);
-    assert.match(err, /Usage:/);
+    const lines = err.trimEnd().split("\n");
+    assert.equal(lines.length, 2, err);
+    assert.match(lines[0]!, /^groktunnel: /);
+    assert.equal(lines[1], "Run groktunnel --help for the options.");
   }
   const help = await new Deno.Command(Deno.execPath(), {
     args: ["run", new URL("../main.ts", import.meta.url).pathname, "--help"],

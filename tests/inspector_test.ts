@@ -101,8 +101,26 @@ Deno.test("inspector: API, page in Chromium, replay, request log", async (t) => 
         await browser.waitFor(
           `[...document.querySelectorAll("#list li .p")].some((e) => e.textContent === "/orders?id=7")`,
         );
+        // Listed, none selected: the detail says what to do.
+        assert.equal(
+          await browser.eval(`document.getElementById("detail").textContent`),
+          "Select a request to see it here.",
+        );
       },
     );
+
+    await t.step("HEAD / is answered as GET, without the body", async () => {
+      const get = await fetch(base + "/");
+      const body = await get.text();
+      const head = await fetch(base + "/", { method: "HEAD" });
+      assert.equal(head.status, 200);
+      assert.equal(await head.text(), "");
+      assert.equal(
+        head.headers.get("content-type"),
+        get.headers.get("content-type"),
+      );
+      assert.ok(body.includes("<title>groktunnel inspector</title>"));
+    });
 
     await t.step("its detail shows the JSON body pretty-printed", async () => {
       await browser.eval(
@@ -370,6 +388,8 @@ Deno.test("inspector: API, page in Chromium, replay, request log", async (t) => 
     await counting.shutdown();
     await app.shutdown();
   }
+  // Chromium's profile folder is gone with it.
+  await assert.rejects(Deno.stat(browser.profile), Deno.errors.NotFound);
 });
 
 Deno.test("request log: a WebSocket is one line open and one closed; --quiet and --no-inspect", async () => {

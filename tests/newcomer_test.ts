@@ -15,6 +15,7 @@ import {
 } from "./process.ts";
 import { connect } from "../lib/client/client.ts";
 import { DialError } from "../lib/client/dial.ts";
+import { formatSize } from "../lib/inspector/mod.ts";
 
 /** Runs main.ts to its exit; returns the code and output. */
 async function runToExit(args: string[], ms = 15_000) {
@@ -96,6 +97,74 @@ Deno.test("command-line input: clear answers, no silent mistakes", async (t) => 
       assert.equal(r.code, 2);
       const [first] = r.stderr.split("\n");
       assert.equal(first, "groktunnel: Unknown option: -x");
+    },
+  );
+
+  await t.step(
+    "a negative number is named as the flag's wrong value, not a missing one",
+    async () => {
+      for (
+        const [args, line] of [
+          [
+            ["3000", "-p", "-1"],
+            '--port must be a port number (1-65535), not "-1"',
+          ],
+          [
+            ["3000", "--inspect-rate", "-5"],
+            '--inspect-rate takes requests a second (0: capture all), not "-5"',
+          ],
+          [
+            ["tcp", "22", "--remote-port", "-3"],
+            '--remote-port must be a port number (1-65535), not "-3"',
+          ],
+          [
+            ["--name-hold", "-1"],
+            '--name-hold must be a number of seconds, not "-1"',
+          ],
+          [
+            ["--shutdown-grace", "-2"],
+            '--shutdown-grace must be a positive number of seconds, not "-2"',
+          ],
+        ] as const
+      ) {
+        const r = await runToExit([...args]);
+        assert.equal(r.code, 2, args.join(" "));
+        assert.equal(
+          r.stderr,
+          `groktunnel: ${line}\nRun groktunnel --help for the options.\n`,
+        );
+      }
+    },
+  );
+
+  await t.step("--insecure with --ca is refused in one line", async () => {
+    const r = await runToExit(["3000", "--ca", "ca.pem", "--insecure"]);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr.split("\n")[0],
+      "groktunnel: --insecure checks no certificate, so --ca would go unused: give one of them",
+    );
+  });
+
+  await t.step(
+    "every missing file permission is named at once",
+    async () => {
+      const r = await runToExit([
+        "--acme",
+        "--public-ip",
+        "203.0.113.7",
+        "-h",
+        "tunnel.example.com",
+        "--state-dir",
+        "/nonexistent/state",
+        "--acme-ca",
+        "/nonexistent/ca.pem",
+      ]);
+      assert.equal(r.code, 2);
+      assert.equal(
+        r.stderr.split("\n")[0],
+        'groktunnel: --acme-ca and --state-dir need read and write access to "/nonexistent/ca.pem" and "/nonexistent/state": add --allow-read=/nonexistent/ca.pem,/nonexistent/state --allow-write=/nonexistent/state',
+      );
     },
   );
 
@@ -342,4 +411,40 @@ Deno.test("the demo says so when port 9999 is taken", async () => {
     await demo.stop("SIGINT");
     blocker?.close();
   }
+});
+
+Deno.test("what a newcomer reads: the server's page, and no inspector line before the tunnel is up", async (t) => {
+  const { server, port } = await startServerProc(0, ["--token", "right"]);
+  try {
+    await t.step(
+      "the bare host's page says how to get the command today",
+      async () => {
+        const r = await rawRequest(port, "localhost", "/");
+        assert.equal(r.status, 200);
+        assert.ok(
+          r.text.includes(
+            "To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env -n groktunnel main.ts",
+          ),
+        );
+        assert.ok(!r.text.includes("jsr:"));
+      },
+    );
+    await t.step(
+      "a client that is refused never printed the inspector's address",
+      async () => {
+        const r = await runToExit(["3000", "-p", String(port)]);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /401 This server requires a token/);
+        assert.doesNotMatch(r.stderr, /inspector/);
+      },
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("sizes in the log are KiB and MiB", () => {
+  assert.equal(formatSize(512), "512 B");
+  assert.equal(formatSize(1536), "1.5 KiB");
+  assert.equal(formatSize(3 * 1024 * 1024), "3.0 MiB");
 });

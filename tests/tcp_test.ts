@@ -84,6 +84,16 @@ Deno.test("TCP tunnels: SSH and Redis through them, byte-exact", async (t) => {
   const { server, port } = await tcpServer(`${lo}-${hi}`);
   const dir = await Deno.makeTempDir({ prefix: "groktunnel-sshd-" });
   try {
+    await t.step("the server says at start-up which ports it offers", () => {
+      assert.match(
+        server.stderr,
+        new RegExp(
+          `^tcp tunnels on ports ${lo}-${hi} \\(tcp://localhost:<port>\\)$`,
+          "m",
+        ),
+      );
+    });
+
     await t.step(
       "ssh runs a command and streams 16 MiB, SHA-256 equal",
       async () => {
@@ -251,6 +261,17 @@ Deno.test("TCP tunnels: SSH and Redis through them, byte-exact", async (t) => {
           assert.equal(
             decoder.decode((await cli("STRLEN", "big")).stdout).trim(),
             String(MiB),
+          );
+          // A line per connection, as the request log has: open, and at
+          // close its time, bytes each way and the visitor. The -x SET
+          // sent its command and 1 MiB and got "+OK\r\n".
+          assert.match(
+            client.stderr,
+            /^\d\d:\d\d:\d\d tcp connection opened  127\.0\.0\.1:\d+$/m,
+          );
+          await client.waitFor(
+            "stderr",
+            /^\d\d:\d\d:\d\d tcp connection closed after \d+\.\d s  1\.0 MiB in, 5 B out  127\.0\.0\.1:\d+$/m,
           );
         } finally {
           await client.stop("SIGINT");

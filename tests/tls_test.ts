@@ -6,18 +6,19 @@
 
 import assert from "node:assert/strict";
 import { startBackend } from "./backend.ts";
-import { HOST, makeCerts, type TestCerts } from "./certs.ts";
+import { HOST, leaf, makeCerts, type TestCerts } from "./certs.ts";
 import {
   decoder,
   encoder,
   pump,
+  readAll,
   readHashedBody,
   readHead,
   sha256,
   within,
 } from "./helpers.ts";
 import { bytesBody } from "./backend.ts";
-import { Proc, ResponseReader } from "./process.ts";
+import { Proc, ResponseReader, startServerProc } from "./process.ts";
 import { Session } from "../lib/wire/mux/session.ts";
 import { PeekedConn } from "../lib/net/peek.ts";
 
@@ -122,6 +123,47 @@ Deno.test("https: TLS ended at the server, verified by the client", async (t) =>
       (await client.waitFor("stdout", /^(https:\/\/\S+)$/m))[1]!,
     );
     const name = url.hostname;
+
+    await t.step(
+      "the start-up hint for clients names --ca and its --allow-read",
+      () => {
+        assert.match(
+          server.stderr,
+          new RegExp(
+            `clients run: deno run --allow-net --allow-env main\\.ts <port> --server https://${HOST}:${port}\n` +
+              `  \\(with a CA of your own: deno run --allow-net --allow-env --allow-read=ca\\.pem main\\.ts <port> --server https://${HOST}:${port} --ca ca\\.pem\\)`,
+          ),
+        );
+      },
+    );
+
+    await t.step(
+      "plain HTTP on the TLS port gets a 400 page that says to use https",
+      async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        await conn.write(
+          new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`),
+        );
+        const text = new TextDecoder().decode(await readAll(conn));
+        conn.close();
+        assert.match(text, /^HTTP\/1\.1 400 Bad Request\r\n/);
+        assert.ok(
+          text.includes("This port speaks HTTPS: use an https:// URL for it."),
+        );
+      },
+    );
+
+    await t.step(
+      "a client given http:// for the TLS port is told to use https",
+      async () => {
+        const p = new Proc(["3000", "--server", `http://${HOST}:${port}`]);
+        assert.equal((await within(15_000, p.done, "exit")).code, 1);
+        assert.match(
+          p.stderr,
+          /400 This port speaks HTTPS: use an https:\/\/ URL for it\./,
+        );
+      },
+    );
 
     await t.step("the client prints an https URL on the server's port", () => {
       assert.match(name, /^[a-z0-9]{10}\.tunnel\.localhost$/);
@@ -454,7 +496,7 @@ Deno.test("https: what the server and client refuse", async (t) => {
     });
 
     await t.step(
-      "without read permission: a one-line usage error",
+      "without read permission: one line names every file to allow",
       async () => {
         const p = new Proc([
           "server",
@@ -464,9 +506,9 @@ Deno.test("https: what the server and client refuse", async (t) => {
           certs.key1,
         ]);
         assert.equal((await within(15_000, p.done, "exit")).code, 2);
-        assert.match(
-          p.stderr,
-          /--tls-cert needs read access to ".*": add --allow-read=/,
+        assert.equal(
+          p.stderr.split("\n")[0],
+          `groktunnel: --tls-cert and --tls-key need read access to "${certs.cert1}" and "${certs.key1}": add --allow-read=${certs.cert1},${certs.key1}`,
         );
       },
     );
@@ -486,6 +528,10 @@ Deno.test("https: what the server and client refuse", async (t) => {
           assert.match(
             p.stderr,
             /TLS with tunnel\.localhost:\d+ failed: .*(UnknownIssuer|certificate)/i,
+          );
+          assert.match(
+            p.stderr,
+            /If the server's certificate comes from a CA of your own, give it with --ca <file> \(and --allow-read=<file>\), or use --insecure for a test/,
           );
           assert.doesNotMatch(p.stderr, /reconnecting/);
           assert.equal(p.stdout, "");
@@ -518,6 +564,63 @@ Deno.test("https: what the server and client refuse", async (t) => {
     } finally {
       await server.stop();
     }
+
+    await t.step(
+      "a client given https:// for a plain server is told to use http",
+      async () => {
+        const plain = await startServerProc(0);
+        try {
+          const p = new Proc([
+            "3000",
+            "--server",
+            `https://localhost:${plain.port}`,
+          ]);
+          assert.equal((await within(15_000, p.done, "exit")).code, 1);
+          assert.match(
+            p.stderr,
+            new RegExp(
+              `This port does not end TLS \\(a plain server passes TLS through to tunnels only\\): use --server http://localhost:${plain.port}`,
+            ),
+          );
+        } finally {
+          await plain.server.stop();
+        }
+      },
+    );
+
+    await t.step(
+      "a single-label host with only *.<host> in its certificate gets a warning that shows what works",
+      async () => {
+        await leaf(
+          certs.dir,
+          "wild",
+          "ca1",
+          "2",
+          "DNS:localhost,DNS:*.localhost",
+        );
+        const p = new Proc(
+          [
+            "server",
+            "-p",
+            "0",
+            "--tls-cert",
+            `${certs.dir}/wild.crt`,
+            "--tls-key",
+            `${certs.dir}/wild.key`,
+          ],
+          {},
+          [`--allow-read=${certs.dir}`],
+        );
+        try {
+          await p.waitFor(
+            "stderr",
+            /warning: clients refuse \*\.localhost \(a wildcard right under a top-level name\): run with -h tunnel\.localhost and a certificate for tunnel\.localhost, \*\.tunnel\.localhost/,
+          );
+        } finally {
+          await p.stop();
+        }
+      },
+    );
 
     await t.step(
       "a token is never sent in the clear to a remote server",

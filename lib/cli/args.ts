@@ -37,12 +37,37 @@ export type Parsed =
   | { mode: "server"; flags: Flags }
   | { mode: "client"; port: number; protocol: "http" | "tcp"; flags: Flags };
 
+/**
+ * `-p -1` as `--port=-1`: a value that starts with a minus is still the
+ * flag's value (the flag's own check then says what it takes), not a
+ * missing one.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!, next = args[i + 1];
+    const name = a.startsWith("--")
+      ? a.slice(2)
+      : Object.keys(FLAGS).find((k) => a === `-${FLAGS[k]!.short}`);
+    if (
+      name !== undefined && !a.includes("=") &&
+      FLAGS[name]?.type === "string" && next !== undefined &&
+      /^-[0-9.]/.test(next)
+    ) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 /** Parses the arguments; throws {@linkcode UsageError}. */
 export function parseCommandLine(args: string[]): Parsed {
   // `-h` alone is a plea for help, not a host without its value.
   if (args.length === 1 && (args[0] === "-h" || args[0] === "help")) {
     return { mode: "help" };
   }
+  args = joinNegativeValues(args);
   let values: Flags, positionals: string[];
   try {
     const options = Object.fromEntries(
@@ -103,6 +128,11 @@ export function parseCommandLine(args: string[]): Parsed {
     }
   }
   if (mode === "server") return { mode, flags: values };
+  if (values.ca !== undefined && values.insecure === true) {
+    throw new UsageError(
+      "--insecure checks no certificate, so --ca would go unused: give one of them",
+    );
+  }
   // A TCP tunnel carries bytes it cannot read: HTTP-only options would be
   // silently ignored (a --basic-auth that guards nothing).
   if (tcp) {

@@ -96,6 +96,62 @@ function needWrite(path: string, flag: string): void {
   }
 }
 
+/** The flags that name files to read, and the state directory (read and write). */
+const READ_FLAGS = ["tls-cert", "tls-key", "ca", "acme-ca", "cluster-tls"];
+
+/**
+ * Checks, before anything starts, that every file the flags name may be read
+ * (and the state directory written): one {@linkcode UsageError} names every
+ * missing permission at once.
+ */
+export function checkFileAccess(f: Flags): void {
+  const wants: Array<{ flag: string; path: string; name: "read" | "write" }> =
+    [];
+  for (const flag of READ_FLAGS) {
+    const v = f[flag];
+    if (typeof v !== "string") continue;
+    const paths = flag === "cluster-tls" ? v.split(",") : [v];
+    for (const path of paths.filter(Boolean)) {
+      wants.push({ flag, path, name: "read" });
+    }
+  }
+  const dir = f["state-dir"];
+  if (typeof dir === "string" && dir) {
+    wants.push({ flag: "state-dir", path: dir, name: "read" });
+    wants.push({ flag: "state-dir", path: dir, name: "write" });
+  }
+  const missing = wants.filter(({ name, path }) =>
+    Deno.permissions.querySync({ name, path }).state !== "granted"
+  );
+  if (missing.length === 0) return;
+  const unique = (xs: string[]) => [...new Set(xs)];
+  const and = (xs: string[]) =>
+    xs.length < 2
+      ? xs.join("")
+      : `${xs.slice(0, -1).join(", ")} and ${xs.at(-1)}`;
+  const flags = unique(missing.map((m) => `--${m.flag}`));
+  const reads = unique(
+    missing.filter((m) => m.name === "read").map((m) => m.path),
+  );
+  const writes = unique(
+    missing.filter((m) => m.name === "write").map((m) => m.path),
+  );
+  const access = reads.length && writes.length
+    ? "read and write"
+    : reads.length
+    ? "read"
+    : "write";
+  const add = [
+    reads.length ? `--allow-read=${reads.join(",")}` : "",
+    writes.length ? `--allow-write=${writes.join(",")}` : "",
+  ].filter(Boolean).join(" ");
+  throw new UsageError(
+    `${and(flags)} ${flags.length > 1 ? "need" : "needs"} ${access} access to ${
+      and(unique(missing.map((m) => `"${m.path}"`)))
+    }: add ${add}`,
+  );
+}
+
 /** What --acme, --public-ip and their friends ask for. */
 export interface AutoTlsSettings {
   /** Certificates from an ACME CA (and the DNS server they need). */

@@ -21,6 +21,7 @@ import { USAGE } from "./usage.ts";
 import { env, styles } from "./style.ts";
 import {
   automaticTls,
+  checkFileAccess,
   clusterOptions,
   needRead,
   oneOf,
@@ -60,6 +61,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     const f: Flags = parsed.flags;
+    checkFileAccess(f);
     const str = (k: string) => f[k] as string | undefined;
     const list = (k: string) => (f[k] as string[] | undefined) ?? [];
     const cidrs = (k: string) => {
@@ -221,12 +223,13 @@ export async function main(args: string[]): Promise<number> {
           ? undefined
           : parseInspect(str("inspect")),
         inspectRate: parseRate(str("inspect-rate")),
+        tcpLog: parsed.protocol === "tcp" && f.quiet !== true,
       },
     );
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`groktunnel: ${err.message}\n`);
-      console.error(USAGE);
+      console.error(`groktunnel: ${err.message}`);
+      console.error("Run groktunnel --help for the options.");
       return 2;
     }
     throw err;

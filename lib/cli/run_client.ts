@@ -12,12 +12,18 @@ import { encodeQr, renderQr } from "../qr/mod.ts";
 import {
   CaptureStore,
   DEFAULT_CAPTURE_RATE,
+  formatSize,
   type Inspector,
   logLine,
   startInspector,
 } from "../inspector/mod.ts";
 import { env, type Styles } from "./style.ts";
 import { defined, type Loose } from "./flags.ts";
+
+/** The time of day for a log line, as the request log shows it. */
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
 
 /** Longest a request's log line waits to be written with others (ms). */
 const LOG_FLUSH = 50;
@@ -30,6 +36,8 @@ export async function runClient(
     quiet: boolean;
     inspect: { hostname: string; port: number; exact: boolean } | undefined;
     inspectRate: number | undefined;
+    /** A TCP tunnel: a line per connection. */
+    tcpLog: boolean;
   },
 ): Promise<number> {
   const qr = ui.qr;
@@ -74,6 +82,7 @@ export async function runClient(
     });
   }
   let inspector: Inspector | undefined;
+  let inspectorShown = false;
   let lastUrl: string | undefined;
   const onEvent = (e: ClientEvent) => {
     switch (e.type) {
@@ -116,6 +125,12 @@ export async function runClient(
             s.dim("(Ctrl-C to stop)")
           }`,
         );
+        // Once the tunnel is up: an inspector with nothing to show before
+        // (or for a client that then fails) is no news.
+        if (inspector && !inspectorShown) {
+          inspectorShown = true;
+          console.error(`${s.green("inspector")} ${s.bold(inspector.url)}`);
+        }
         break;
       case "disconnected":
         console.error(s.yellow(`lost the server: ${e.reason}`));
@@ -128,8 +143,28 @@ export async function runClient(
         );
         break;
       case "local-error":
-        console.error(s.yellow(e.message));
+        console.error(
+          `${s.dim(clock())} ${s.yellow(e.message)}${
+            e.visitor ? `  ${s.dim(e.visitor)}` : ""
+          }`,
+        );
         break;
+      case "tcp-connection": {
+        if (!ui.tcpLog) break;
+        const what = e.state === "opened"
+          ? "tcp connection opened"
+          : `tcp connection closed after ${
+            ((e.ms ?? 0) / 1000).toFixed(1)
+          } s  ${formatSize(e.bytesIn ?? 0)} in, ${
+            formatSize(e.bytesOut ?? 0)
+          } out`;
+        console.error(
+          `${s.dim(clock())} ${what}${
+            e.visitor ? `  ${s.dim(e.visitor)}` : ""
+          }`,
+        );
+        break;
+      }
       case "notice":
         console.error(s.dim(e.message));
         break;
@@ -160,7 +195,6 @@ export async function runClient(
         }),
         dialLocal: () => client.connectLocal(),
       });
-      console.error(`${s.green("inspector")} ${s.bold(inspector.url)}`);
     } catch (err) {
       console.error(
         s.yellow(

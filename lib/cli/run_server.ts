@@ -17,15 +17,18 @@ import { serverLog, type Styles } from "./style.ts";
 import { type AutoTlsSettings, defined, type Loose } from "./flags.ts";
 
 /** How to run this program again, as printed hints should say it. */
-function selfCommand(): string {
+function selfCommand(read?: string): string {
   const m = Deno.mainModule;
-  let where = m;
-  if (m.startsWith("file:")) {
-    const path = decodeURIComponent(new URL(m).pathname);
-    const cwd = Deno.cwd();
-    where = path.startsWith(cwd + "/") ? path.slice(cwd.length + 1) : path;
+  const allow = `--allow-net --allow-env${read ? ` --allow-read=${read}` : ""}`;
+  if (!m.startsWith("file:")) return `deno run ${allow} ${m}`;
+  const path = decodeURIComponent(new URL(m).pathname);
+  const cwd = Deno.cwd();
+  // Run from its clone: the way it was started. From elsewhere: the command
+  // `deno install` made (the README's way), with the extra permission.
+  if (path.startsWith(cwd + "/")) {
+    return `deno run ${allow} ${path.slice(cwd.length + 1)}`;
   }
-  return `deno run --allow-net --allow-env ${where}`;
+  return "groktunnel";
 }
 
 export async function runServer(
@@ -102,8 +105,24 @@ export async function runServer(
       }`,
     );
   }
+  if (o.tcpPorts) {
+    console.error(
+      `tcp tunnels on ports ${o.tcpPorts[0]}-${
+        o.tcpPorts[1]
+      } (tcp://${server.host}:<port>)`,
+    );
+  }
   if (tls) {
     console.error(`certificate: ${describeCertificate(tls)}`);
+    const single = !server.host.includes(".");
+    if (single && tls.names.includes(`*.${server.host}`)) {
+      // Browsers and curl refuse a wildcard right under a top-level name.
+      console.error(
+        s.yellow(
+          `warning: clients refuse *.${server.host} (a wildcard right under a top-level name): run with -h tunnel.${server.host} and a certificate for tunnel.${server.host}, *.tunnel.${server.host}`,
+        ),
+      );
+    }
     for (const name of [server.host, `x.${server.host}`]) {
       if (!covers(tls, name)) {
         console.error(
@@ -119,13 +138,24 @@ export async function runServer(
   const scheme = tls ? "https" : "http";
   const port = server.addr.port;
   const defaultPort = tls ? 443 : 80;
-  console.error(
-    s.dim(
-      `clients run: ${selfCommand()} <port> --server ${scheme}://${server.host}${
-        port === defaultPort ? "" : `:${port}`
-      }`,
-    ),
-  );
+  const url = `${scheme}://${server.host}${
+    port === defaultPort ? "" : `:${port}`
+  }`;
+  console.error(s.dim(`clients run: ${selfCommand()} <port> --server ${url}`));
+  if (tls && !auto.acme) {
+    // Certificate files may come from a CA of one's own: say how to trust it.
+    console.error(
+      s.dim(
+        `  (with a CA of your own: ${
+          selfCommand("ca.pem")
+        } <port> --server ${url} --ca ca.pem${
+          selfCommand() === "groktunnel"
+            ? ", installed with --allow-read=ca.pem"
+            : ""
+        })`,
+      ),
+    );
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) Deno.exit(130); // a second signal: stop now

@@ -57,6 +57,24 @@ function dialHost(host: string): string {
   return h === "localhost" || h.endsWith(".localhost") ? "127.0.0.1" : h;
 }
 
+/** What to do about a failed TLS handshake, when its error says. */
+function tlsHint(why: string, o: DialOptions): string {
+  if (/UnknownIssuer|unknown issuer|self.signed/i.test(why)) {
+    return o.caCerts
+      ? " (the certificate is not from the CA given with --ca)"
+      : ". If the server's certificate comes from a CA of your own, give it with --ca <file> (and --allow-read=<file>), or use --insecure for a test";
+  }
+  if (/UnrecognisedName|unrecognized.name/i.test(why)) {
+    return `. This port does not end TLS (a plain server passes TLS through to tunnels only): use --server http://${o.host}:${o.port}`;
+  }
+  if (
+    /corrupt message|InvalidContentType|wrong version|packet length/i.test(why)
+  ) {
+    return `. The server answered without TLS: use --server http://${o.host}:${o.port}`;
+  }
+  return "";
+}
+
 /** Dials the server; see the module doc. */
 export async function dialServer(o: DialOptions): Promise<ByteConn> {
   const signals = [AbortSignal.timeout(o.timeout)];
@@ -116,9 +134,10 @@ export async function dialServer(o: DialOptions): Promise<ByteConn> {
       tls.close();
     } catch { /* closed */ }
     if (err instanceof DialError) throw err;
+    const why = (err as Error).message;
     throw new DialError(
-      `TLS with ${where} failed: ${(err as Error).message}`,
-      /certificate|issuer|expired|not valid/i.test((err as Error).message),
+      `TLS with ${where} failed: ${why}${tlsHint(why, o)}`,
+      /certificate|issuer|expired|not valid/i.test(why),
       { cause: err },
     );
   } finally {

@@ -16,6 +16,7 @@ import {
 import { closeQuietly, hostPort, page } from "../net/mod.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
 import type { ClientStage, LocalConnection } from "./stage.ts";
+import type { ClientEvent } from "./options.ts";
 
 export type { ConnectionWatch } from "./stage.ts";
 
@@ -23,9 +24,10 @@ export type { ConnectionWatch } from "./stage.ts";
 const LOCAL_HOSTS = ["127.0.0.1", "::1"];
 
 /** What the local side reports (the client's events). */
-export type LocalEvent =
-  | { type: "local-error"; message: string }
-  | { type: "notice"; message: string };
+export type LocalEvent = Extract<
+  ClientEvent,
+  { type: "local-error" | "notice" | "tcp-connection" }
+>;
 
 /** Options of {@linkcode LocalSide}. */
 export interface LocalSideOptions {
@@ -78,6 +80,24 @@ export class LocalSide {
     throw first;
   }
 
+  /** A TCP tunnel's connection: raw bytes, a line when it opens and closes. */
+  async #tcp(local: Deno.TcpConn, ch: Channel, visitor: string): Promise<void> {
+    const emit = this.#o.emit, started = Date.now(), before = ch.bytesRead;
+    emit({ type: "tcp-connection", state: "opened", visitor });
+    try {
+      await relay(local, ch);
+    } finally {
+      emit({
+        type: "tcp-connection",
+        state: "closed",
+        visitor,
+        ms: Date.now() - started,
+        bytesIn: ch.bytesRead - before,
+        bytesOut: ch.bytesWritten,
+      });
+    }
+  }
+
   /** Joins one channel to a new local connection; `facts`: read them first. */
   async serve(ch: Channel, withFacts: boolean): Promise<void> {
     const o = this.#o;
@@ -94,10 +114,12 @@ export class LocalSide {
         return;
       }
     }
+    const visitor = facts ? hostPort(facts.ip, facts.port) : "";
     if (PROCESS_BUDGET.spent) {
       // Visitors' unread bytes fill the budget: no new connection adds more.
       o.emit({
         type: "local-error",
+        visitor,
         message:
           "Refused a connection: unread bytes fill --memory-budget (the local app reads too slowly)",
       });
@@ -119,6 +141,7 @@ export class LocalSide {
         // No page to show over raw TCP: the visitor's connection just closes.
         o.emit({
           type: "local-error",
+          visitor,
           message:
             `Local service ${target} is not answering (${why}): closed a visitor's connection`,
         });
@@ -127,6 +150,7 @@ export class LocalSide {
       }
       o.emit({
         type: "local-error",
+        visitor,
         message: `Local server ${target} is not answering (${why}): sent 502`,
       });
       try {
@@ -157,7 +181,7 @@ export class LocalSide {
       ch.close();
       return;
     }
-    if (!http) return relay(local, ch);
+    if (!http) return this.#tcp(local, ch, visitor);
     const rules = c.rules;
     await relay(
       local,

@@ -145,8 +145,24 @@ export type ClientEvent =
   | { type: "connected"; url: string; resumed: boolean; local: string }
   | { type: "disconnected"; reason: string }
   | { type: "retrying"; delay: number; reason: string }
-  | { type: "local-error"; message: string }
-  | { type: "notice"; message: string };
+  | {
+    type: "local-error";
+    message: string;
+    /** The visitor's `ip:port`, when the server told it ("" if not). */
+    visitor?: string;
+  }
+  | { type: "notice"; message: string }
+  | {
+    /** A TCP tunnel's visitor connected (`opened`) or left (`closed`). */
+    type: "tcp-connection";
+    state: "opened" | "closed";
+    /** The visitor's `ip:port`, when the server told it ("" if not). */
+    visitor: string;
+    /** Closed: milliseconds it was open, bytes from and to the visitor. */
+    ms?: number;
+    bytesIn?: number;
+    bytesOut?: number;
+  };
 
 /** The options with every default filled in. */
 export type ResolvedOptions =

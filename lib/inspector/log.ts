@@ -14,12 +14,13 @@ export interface LogStyles {
   dim: (s: string) => string;
 }
 
-function size(n: number): string {
+/** A byte count for people: B, KiB or MiB. */
+export function size(n: number): string {
   return n < 1024
     ? `${n} B`
     : n < 1024 * 1024
-    ? `${(n / 1024).toFixed(1)} KB`
-    : `${(n / 1024 / 1024).toFixed(1)} MB`;
+    ? `${(n / 1024).toFixed(1)} KiB`
+    : `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** One capture's line. `kind` "closed" is a WebSocket's end. */

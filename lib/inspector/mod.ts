@@ -5,7 +5,7 @@
 
 export { ConnectionTap } from "./capture.ts";
 export { captureFeature } from "./stage.ts";
-export { logLine } from "./log.ts";
+export { logLine, size as formatSize } from "./log.ts";
 export {
   DEFAULT_INSPECT_PORT,
   type Inspector,

@@ -60,7 +60,7 @@ const items = [];
 let selected = null;
 const fromB64 = (s) => Uint8Array.from(atob(s || ""), (c) => c.charCodeAt(0));
 const latin1 = (b) => { let s = ""; for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192)); return s; };
-const fmtSize = (n) => n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KB" : (n / 1048576).toFixed(1) + " MB";
+const fmtSize = (n) => n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : (n / 1048576).toFixed(1) + " MiB";
 function matches(it) {
   const m = $("f-method").value, p = $("f-path").value, s = $("f-status").value.trim(), d = Number($("f-dur").value), h = $("f-header").value.trim().toLowerCase();
   if (m && it.method !== m) return false;
@@ -87,6 +87,7 @@ function render() {
   const list = $("list");
   list.replaceChildren(...items.filter(matches).map(row));
   if (!list.children.length) list.append(el("li", { class: "empty", text: items.length ? "Nothing matches the filters." : "No requests yet." }));
+  if (selected === null) $("detail").replaceChildren(el("p", { class: "empty", text: items.length ? "Select a request to see it here." : "Requests through the tunnel appear here as they happen." }));
 }
 for (const id of ["f-method", "f-path", "f-status", "f-dur", "f-header"]) $(id).addEventListener("input", render);
 async function decoded(body, hdrs) {

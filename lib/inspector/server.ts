@@ -74,7 +74,17 @@ export function startInspector(o: InspectorOptions): Inspector {
         signal: abort.signal,
         onListen() {},
         onError: () => new Response("Internal error", { status: 500 }),
-      }, (req) => handle(req, o, server!.addr.port, abort.signal));
+      }, (req) =>
+        req.method === "HEAD"
+          ? headOf(
+            handle(
+              new Request(req.url, { method: "GET", headers: req.headers }),
+              o,
+              server!.addr.port,
+              abort.signal,
+            ),
+          )
+          : handle(req, o, server!.addr.port, abort.signal));
     } catch (err) {
       lastErr = err;
       if (!(err instanceof Deno.errors.AddrInUse)) break;
@@ -94,6 +104,13 @@ export function startInspector(o: InspectorOptions): Inspector {
       await s.shutdown();
     },
   };
+}
+
+/** HEAD is answered as GET is, without the body. */
+async function headOf(answer: Promise<Response>): Promise<Response> {
+  const r = await answer;
+  await r.body?.cancel();
+  return new Response(null, { status: r.status, headers: r.headers });
 }
 
 function json(body: unknown, status = 200): Response {

@@ -318,7 +318,17 @@ async function refusalMessage(
     if (n === null) break;
     got += n;
   }
-  return new TextDecoder().decode(buf.subarray(0, got)).trim();
+  const text = new TextDecoder().decode(buf.subarray(0, got)).trim();
+  // A page (a server port that is not a control endpoint): its message.
+  const p = /^<!doctype html>[\s\S]*?<p>([^<]*)<\/p>/i.exec(text);
+  return p ? unescapeHtml(p[1]!) : text;
+}
+
+function unescapeHtml(s: string): string {
+  return s.replace(
+    /&#([0-9]{1,3});/g,
+    (_, n: string) => String.fromCharCode(Number(n)),
+  ).replace(/&amp;/g, "&");
 }
 
 /** Why a name cannot be had: an HTTP status and a one-line reason. */
