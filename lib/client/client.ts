@@ -192,8 +192,9 @@ export class TunnelClient {
           !this.#o.reconnect
         ) {
           this.#stopped = true;
-          this.#rejectReady(err as Error);
-          throw err;
+          const why = schemeHint(err as Error, this.#o);
+          this.#rejectReady(why);
+          throw why;
         }
         reason = (err as Error).message;
       }
@@ -278,6 +279,21 @@ export class TunnelClient {
   connectLocal(): Promise<Deno.TcpConn> {
     return this.#local.dial();
   }
+}
+
+/**
+ * A plain handshake the server closed (or answered with bytes that are not
+ * HTTP) is most often plain HTTP sent to a TLS port: say so.
+ */
+function schemeHint(err: Error, o: ResolvedOptions): Error {
+  if (
+    o.tls || !(err instanceof HandshakeError) ||
+    !/closed the connection during the handshake|did not answer with HTTP/
+      .test(err.message)
+  ) return err;
+  return new HandshakeError(
+    `${err.message}. If the server ends TLS on this port, use --server https://${o.server}:${o.serverPort}`,
+  );
 }
 
 /**

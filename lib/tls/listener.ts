@@ -15,28 +15,12 @@
  *   and each socket reports its SNI (`servername`), which the 421 check needs.
  * It costs speed (the bench's https rows say how much); correct reloads and
  * bounded memory come first.
- *
- * The port listens with `node:net` and looks at each connection's first
- * byte: a TLS handshake goes on to `node:tls`; anything else (plain HTTP to
- * an https port) gets a short 400 page saying to use https, as nginx does,
- * instead of a failed handshake that a browser or curl cannot explain.
  */
 
 import { createServer, type TLSSocket } from "node:tls";
-import {
-  createServer as createNetServer,
-  type Server,
-  type Socket,
-} from "node:net";
-import { ANSWER_LINGER, page, TLS_HANDSHAKE } from "../net/mod.ts";
+import type { Server } from "node:net";
 import type { Certificate } from "./certificate.ts";
 import { NodeTlsConn } from "./node_conn.ts";
-
-/** What plain HTTP to a TLS port gets. */
-const PLAIN_ON_TLS = page(
-  400,
-  "This port speaks HTTPS: use an https:// URL for it.",
-);
 
 /** Options of {@linkcode TlsListener}. */
 export interface TlsListenerOptions {
@@ -58,8 +42,7 @@ export class TlsListener implements AsyncIterable<NodeTlsConn> {
   addr: Deno.NetAddr;
   /** Resolves once listening; rejects if the address cannot be bound. */
   readonly ready: Promise<void>;
-  #server: Server;
-  #tls: Server & { setSecureContext(o: object): void };
+  #server: Server & { setSecureContext(o: object): void };
   #queue: NodeTlsConn[] = [];
   #wake: (() => void) | undefined;
   #closed = false;
@@ -71,7 +54,7 @@ export class TlsListener implements AsyncIterable<NodeTlsConn> {
       hostname: options.hostname,
       port: options.port,
     };
-    this.#tls = createServer({
+    this.#server = createServer({
       cert: options.certificate.cert,
       key: options.certificate.key,
       allowHalfOpen: true,
@@ -86,14 +69,10 @@ export class TlsListener implements AsyncIterable<NodeTlsConn> {
       this.#wake = undefined;
       wake?.();
     }) as Server & { setSecureContext(o: object): void };
-    this.#tls.on("tlsClientError", (err: Error, sock: TLSSocket) => {
+    this.#server.on("tlsClientError", (err: Error, sock: TLSSocket) => {
       sock.destroy();
       options.onHandshakeError?.(err);
     });
-    this.#server = createNetServer(
-      { pauseOnConnect: true, allowHalfOpen: true },
-      (sock: Socket) => this.#sniff(sock, options.handshakeTimeout),
-    );
     this.ready = new Promise((resolve, reject) => {
       this.#server.once("error", reject);
       this.#server.listen(options.port, options.hostname, () => {
@@ -108,30 +87,9 @@ export class TlsListener implements AsyncIterable<NodeTlsConn> {
     this.ready.catch(() => {});
   }
 
-  /** TLS on to `node:tls`; anything else a 400 page (see the module doc). */
-  #sniff(sock: Socket, timeout: number): void {
-    sock.setTimeout(timeout, () => sock.destroy());
-    sock.once("readable", () => {
-      const first: Uint8Array | null = sock.read(1);
-      if (first === null) return void sock.destroy();
-      sock.setTimeout(0);
-      if (first[0] === TLS_HANDSHAKE) {
-        sock.unshift(first);
-        this.#tls.emit("connection", sock);
-        return;
-      }
-      // Drain what the client sent, so that it reads the page, not a reset.
-      sock.on("data", () => {});
-      sock.on("end", () => sock.destroy());
-      sock.on("error", () => sock.destroy());
-      setTimeout(() => sock.destroy(), ANSWER_LINGER);
-      sock.end(PLAIN_ON_TLS);
-    });
-  }
-
   /** Serves `certificate` to every handshake from now on. */
   setCertificate(certificate: Certificate): void {
-    this.#tls.setSecureContext({
+    this.#server.setSecureContext({
       cert: certificate.cert,
       key: certificate.key,
     });
