@@ -24,11 +24,9 @@ export {
 } from "./peek.ts";
 export {
   answer,
-  ANSWER_LINGER,
   type ByteConn,
   closeQuietly,
   type NetConn,
   writeAll,
 } from "./sockets.ts";
 export { Deadline, TIMED_OUT } from "./deadline.ts";
-export { TLS_HANDSHAKE } from "./client_hello.ts";
