@@ -267,11 +267,11 @@ Deno.test("TCP tunnels: SSH and Redis through them, byte-exact", async (t) => {
           // sent its command and 1 MiB and got "+OK\r\n".
           assert.match(
             client.stderr,
-            /^\d\d:\d\d:\d\d tcp connection opened  127\.0\.0\.1:\d+$/m,
+            /^\d\d:\d\d:\d\d tcp connection opened {2}127\.0\.0\.1:\d+$/m,
           );
           await client.waitFor(
             "stderr",
-            /^\d\d:\d\d:\d\d tcp connection closed after \d+\.\d s  1\.0 MiB in, 5 B out  127\.0\.0\.1:\d+$/m,
+            /^\d\d:\d\d:\d\d tcp connection closed after \d+\.\d s {2}1\.0 MiB in, 5 B out {2}127\.0\.0\.1:\d+$/m,
           );
         } finally {
           await client.stop("SIGINT");
