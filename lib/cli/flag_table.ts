@@ -12,7 +12,13 @@ import { SERVER_FLAGS } from "./flags_server.ts";
 export type Side = "both" | "client" | "server";
 
 /** Where a flag is listed in the usage text. */
-export type Group = "common" | "client" | "server" | "acme" | "cluster";
+export type Group =
+  | "common"
+  | "client"
+  | "server"
+  | "operate"
+  | "acme"
+  | "cluster";
 
 /** One flag. */
 export interface Flag {

@@ -20,7 +20,8 @@ import {
   LETS_ENCRYPT_STAGING,
 } from "../acme/mod.ts";
 import { DEFAULT_DNS_PORT, DEFAULT_DNS_RATE_LIMIT } from "../dns/mod.ts";
-import { env, serverLog } from "./style.ts";
+import { env } from "./style.ts";
+import { stderrLog } from "../server/mod.ts";
 
 /** `--inspect-rate`: a whole number of requests a second, 0 for all. */
 export function parseRate(value: string | undefined): number | undefined {
@@ -57,6 +58,60 @@ export function parseInspect(
     hostname,
     port: parsePort(m[3]!, "--inspect"),
     exact: true,
+  };
+}
+
+/** `host:port` (or `:port`, on 127.0.0.1) for a listening flag; a usage error if not. */
+export function parseListen(
+  value: string,
+  flag: string,
+): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+))?:([0-9]+)$/.exec(value);
+  if (!m) {
+    throw new UsageError(
+      `${flag} takes host:port such as 127.0.0.1:9090, not "${value}"`,
+    );
+  }
+  return {
+    hostname: m[1] ?? m[2] ?? "127.0.0.1",
+    port: parsePort(m[3]!, flag, true),
+  };
+}
+
+/** What --metrics, --admin and their friends ask for (undefined: off). */
+export interface OperateSettings {
+  /** Where to serve metrics, and whether per tunnel. */
+  metrics: { hostname: string; port: number; perTunnel: boolean } | undefined;
+  /** Where to serve the admin API, and its token. */
+  admin:
+    | { hostname: string; port: number; token: string | undefined }
+    | undefined;
+}
+
+/** Checks the operating flags; a usage error for what cannot work. */
+export function operateSettings(f: Flags): OperateSettings {
+  const str = (k: string) => f[k] as string | undefined;
+  const metrics = str("metrics");
+  if (f["metrics-per-tunnel"] && metrics === undefined) {
+    throw new UsageError("--metrics-per-tunnel needs --metrics <host:port>");
+  }
+  const admin = str("admin");
+  const token = str("admin-token") ?? env("GROKTUNNEL_ADMIN_TOKEN");
+  if (str("admin-token") !== undefined && admin === undefined) {
+    throw new UsageError("--admin-token needs --admin <host:port>");
+  }
+  const at = admin === undefined ? undefined : parseListen(admin, "--admin");
+  if (at && !token && !isLoopbackHost(at.hostname)) {
+    throw new UsageError(
+      `--admin on ${at.hostname} (not loopback) needs --admin-token or GROKTUNNEL_ADMIN_TOKEN: the API ends tunnels`,
+    );
+  }
+  return {
+    metrics: metrics === undefined ? undefined : {
+      ...parseListen(metrics, "--metrics"),
+      perTunnel: f["metrics-per-tunnel"] === true,
+    },
+    admin: at && { ...at, token: token || undefined },
   };
 }
 
@@ -262,7 +317,7 @@ export function automaticTls(
       dnsPort,
       dnsRateLimit: rateLimit,
       ...ips,
-      log: serverLog,
+      log: stderrLog(f["log-format"] === "json" ? "json" : "text"),
     },
   };
 }

@@ -246,4 +246,42 @@ export const SERVER_FLAGS: Record<string, Flag> = {
     help:
       "hops between nodes over TLS: this node's certificate and key, and the nodes' CA (needs --allow-read for the three)",
   },
+  metrics: {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<host:port>",
+    help: "serve Prometheus metrics at http://<host:port>/metrics",
+    default: "off",
+  },
+  "metrics-per-tunnel": {
+    type: "boolean",
+    side: "server",
+    group: "operate",
+    help: "with --metrics: series per tunnel too (labels grow with tunnels)",
+  },
+  admin: {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<host:port>",
+    help: "serve the admin API (list, inspect and end tunnels) there",
+    default: "off",
+  },
+  "admin-token": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<token>",
+    help:
+      "bearer token for the admin API (or GROKTUNNEL_ADMIN_TOKEN); needed off loopback",
+  },
+  "log-format": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<text|json>",
+    help: "log lines as text, or one JSON object each with the event's fields",
+    default: "text",
+  },
 };

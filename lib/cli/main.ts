@@ -25,6 +25,7 @@ import {
   clusterOptions,
   needRead,
   oneOf,
+  operateSettings,
   parseInspect,
   parseMiB,
   parseRate,
@@ -155,9 +156,18 @@ export async function main(args: string[]): Promise<number> {
           stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
           memoryBudget: parseMiB(str("memory-budget")),
           maxOwed: parseCount(str("max-owed"), "--max-owed"),
+          logFormat: oneOf(
+            str("log-format"),
+            "--log-format",
+            [
+              "text",
+              "json",
+            ] as const,
+          ),
         },
         s,
         auto,
+        operateSettings(f),
       );
     }
     const where = parseServerAddress(

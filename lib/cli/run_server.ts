@@ -7,14 +7,21 @@ import {
   describeCertificate,
   type ServerOptions,
   startServer,
+  stderrLog,
   type TunnelServer,
 } from "../server/mod.ts";
 import { VERSION } from "../version.ts";
 import { CertificateError, covers } from "../tls/mod.ts";
 import { startAutomaticTls, startDns } from "../acme/mod.ts";
 import { Zone } from "../dns/mod.ts";
-import { serverLog, type Styles } from "./style.ts";
-import { type AutoTlsSettings, defined, type Loose } from "./flags.ts";
+import type { Styles } from "./style.ts";
+import { startOperate } from "./operate.ts";
+import {
+  type AutoTlsSettings,
+  defined,
+  type Loose,
+  type OperateSettings,
+} from "./flags.ts";
 
 /** How to run this program again, as printed hints should say it. */
 function selfCommand(read?: string): string {
@@ -35,7 +42,9 @@ export async function runServer(
   o: Loose<ServerOptions> & { hostname: string; port: number; grace: number },
   s: Styles,
   auto: AutoTlsSettings,
+  operate: OperateSettings,
 ): Promise<number> {
+  const log = stderrLog(o.logFormat);
   let zoneServer: { close(): void } | undefined;
   let server: TunnelServer | undefined;
   try {
@@ -64,7 +73,7 @@ export async function runServer(
       if (early.signal.aborted) return 130;
     } else if (auto.dns) {
       const zone = new Zone({ apex: o.host!, ...auto.dns });
-      zoneServer = await startDns({ ...auto.dns, zone }, serverLog);
+      zoneServer = await startDns({ ...auto.dns, zone }, log);
     }
   } catch (err) {
     console.error(
@@ -91,6 +100,15 @@ export async function runServer(
     );
     return 1;
   }
+  let operated;
+  try {
+    operated = startOperate(server, operate, clean, log);
+  } catch (err) {
+    await server.close();
+    zoneServer?.close();
+    console.error(s.red(`groktunnel: ${(err as Error).message}`));
+    return 1;
+  }
   const tls = server.certificate;
   const where = `${server.addr.hostname}:${server.addr.port}`;
   console.error(
@@ -105,6 +123,7 @@ export async function runServer(
       }`,
     );
   }
+  for (const line of operated.lines) console.error(line);
   if (o.tcpPorts) {
     console.error(
       `tcp tunnels on ports ${o.tcpPorts[0]}-${
@@ -174,6 +193,7 @@ export async function runServer(
   Deno.addSignalListener("SIGTERM", stop);
   if (tls) Deno.addSignalListener("SIGHUP", reload);
   await server.finished;
+  await operated.close();
   zoneServer?.close();
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);

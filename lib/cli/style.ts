@@ -25,8 +25,3 @@ export function styles() {
 }
 
 export type Styles = ReturnType<typeof styles>;
-
-/** A server log line on stderr, with a timestamp. */
-export function serverLog(line: string): void {
-  console.error(`${new Date().toISOString()} ${line}`);
-}

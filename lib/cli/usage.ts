@@ -14,6 +14,7 @@ const HEADINGS: Record<Group, string> = {
   common: "Options:",
   client: "Client options:",
   server: "Server options:",
+  operate: "Operating a server:",
   acme: "Automatic certificates (the server is the DNS server of its zone):",
   cluster: "Several nodes (names shared through etcd):",
 };

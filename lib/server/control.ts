@@ -33,6 +33,8 @@ import {
 import type { Registered, Registry } from "./registry.ts";
 import { VERSION } from "../version.ts";
 import type { OpenedTunnel, TunnelKind } from "./tunnel_kind.ts";
+import type { LogSink } from "./log.ts";
+import type { ServerStats } from "./stats.ts";
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {
@@ -63,7 +65,9 @@ export interface ControlContext {
   /** The name table. */
   registry: Registry<Tunnel>;
   /** Log sink. */
-  log: (line: string) => void;
+  log: LogSink;
+  /** What the server counts. */
+  stats: ServerStats;
   /** True once the server is shutting down. */
   closing: () => boolean;
   /** PING interval and timeout for clients that offer it (ms). */
@@ -146,8 +150,15 @@ export class ControlEndpoint {
     header: (name: string) => string | undefined,
   ): Promise<void> {
     const ip = conn.remoteAddr.hostname;
+    const began = performance.now();
     const refuse = (status: number, message: string) => {
-      this.#c.log(`refused tunnel for ${ip}: ${status} ${message}`);
+      this.#c.stats.tunnelsRefused++;
+      this.#c.log(`refused tunnel for ${ip}: ${status} ${message}`, {
+        event: "tunnel_refused",
+        ip,
+        status,
+        reason: message,
+      });
       return answer(conn, encodeRefusal(status, reason(status), message));
     };
     if (this.#c.closing()) return refuse(503, "The server is shutting down");
@@ -244,10 +255,20 @@ export class ControlEndpoint {
     };
     this.#c.registry.add(tunnel, protocol === "http");
     opened.start?.(tunnel);
+    this.#c.stats.tunnelsStarted++;
+    this.#c.stats.handshake.observe((performance.now() - began) / 1000);
     this.#c.log(
       `tunnel ${publicHost} started for ${tunnel.client}${
         entrance.scheme === "https" ? " (https)" : ""
       }`,
+      {
+        event: "tunnel_start",
+        name,
+        host: publicHost,
+        kind: protocol,
+        client: tunnel.client,
+        scheme: opened.scheme,
+      },
     );
     const why = await session.closed;
     const vanished = this.#c.registry.remove(tunnel);

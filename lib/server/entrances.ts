@@ -8,7 +8,7 @@
 
 import type { NodeTlsConn } from "../tls/mod.ts";
 import type { Entrance, EntranceContext, Listener } from "./plugin.ts";
-import type { PeekResult } from "../net/mod.ts";
+import type { NetConn, PeekResult } from "../net/mod.ts";
 import type { PublicSide } from "./public.ts";
 import {
   CertificateReloader,
@@ -29,6 +29,33 @@ export interface ServerTlsOptions {
    * @default {5000}
    */
   reloadInterval?: number;
+}
+
+/**
+ * Accepts on `listener` until it closes, handing each connection to
+ * `serve` (not awaited). A failed accept (out of file descriptors, say) is
+ * logged and retried after a pause, never a spin or a crash.
+ */
+export async function acceptAll(
+  listener: Listener,
+  o: {
+    closing: () => boolean;
+    log: (line: string) => void;
+    serve: (conn: NetConn) => void;
+  },
+): Promise<void> {
+  for (;;) {
+    let conn: NetConn;
+    try {
+      conn = await listener.accept();
+    } catch (err) {
+      if (o.closing()) return;
+      o.log(`accept failed: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    o.serve(conn);
+  }
 }
 
 /** An entrance whose connections are peeked, then served by `serve`. */

@@ -10,3 +10,10 @@ export {
   type TunnelServer,
 } from "./server.ts";
 export { parsePortRange } from "./tcp_ports.ts";
+export { type LogFormat, type LogSink, stderrLog } from "./log.ts";
+export type { TunnelInfo } from "./tunnel_info.ts";
+export {
+  DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
+  DEFAULT_MAX_TUNNELS,
+  DEFAULT_MAX_TUNNELS_PER_IP,
+} from "./options.ts";

@@ -3,6 +3,7 @@
  * they default to.
  */
 
+import type { LogFormat, LogSink } from "./log.ts";
 import type { ServerTlsOptions } from "./entrances.ts";
 import type { ClusterOptions } from "../cluster/mod.ts";
 
@@ -125,8 +126,13 @@ export interface ServerOptions {
    * @default {134217728}
    */
   memoryBudget?: number;
-  /** Where log lines go; default stderr with a timestamp. */
-  log?: (line: string) => void;
+  /** Where log lines go; default stderr with a timestamp, as `logFormat` says. */
+  log?: LogSink;
+  /**
+   * Text lines, or one JSON object per line with the fields of each event.
+   * @default {"text"}
+   */
+  logFormat?: LogFormat;
   /**
    * Join a cluster: names shared through etcd, public connections for
    * another node's tunnels sent there (lib/cluster/).

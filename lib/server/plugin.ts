@@ -11,6 +11,7 @@ import type { PublicSide } from "./public.ts";
 import type { NameAuthority } from "./http_tunnels.ts";
 import type { Elsewhere } from "./public.ts";
 import type { TunnelKind } from "./tunnel_kind.ts";
+import type { LogSink } from "./log.ts";
 
 /** A listening port. */
 export type Listener = { accept(): Promise<NetConn>; close(): void };
@@ -41,7 +42,7 @@ export interface PluginContext {
   /** The public base host. */
   host: string;
   /** Log sink. */
-  log: (line: string) => void;
+  log: LogSink;
   /** The operator's visitor lists. */
   visitors: IpFilter;
   /** Public connections at once per tunnel. */

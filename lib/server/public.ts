@@ -16,8 +16,6 @@ import {
   type NetConn,
   page,
   type PeekResult,
-  TLS_ACCESS_DENIED,
-  TLS_INTERNAL_ERROR,
   TLS_UNRECOGNIZED_NAME,
   unmapIpv4,
 } from "../net/mod.ts";
@@ -25,7 +23,6 @@ import {
   type ChannelFacts,
   encodeFacts,
   OpenFailedError,
-  PROCESS_BUDGET,
   relay,
 } from "../wire/mod.ts";
 import type { Registry } from "./registry.ts";
@@ -36,6 +33,8 @@ import {
   type Tunnel,
 } from "./control.ts";
 import type { NodeTlsConn } from "../tls/mod.ts";
+import type { Outcome, ServerStats } from "./stats.ts";
+import { refusal } from "./admission.ts";
 
 /** What the public side needs from the server. */
 export interface PublicSideOptions {
@@ -57,6 +56,8 @@ export interface PublicSideOptions {
   track: (conn: NetConn) => () => void;
   /** Where connections for names this process does not serve may go. */
   elsewhere?: Elsewhere | undefined;
+  /** What the server counts. */
+  stats: ServerStats;
 }
 
 /** Who a visitor is, as the entrance they came in at saw them. */
@@ -91,7 +92,12 @@ function visitorOf(conn: NetConn): { ip: string; port: number } {
 }
 
 /** What a name no tunnel has gets: a TLS alert, or a 404 page. */
-function noTunnel(conn: NetConn, r: PeekResult): Promise<void> {
+function noTunnel(
+  conn: NetConn,
+  r: PeekResult,
+  stats: ServerStats,
+): Promise<void> {
+  stats.count("not_found");
   return answer(
     conn,
     r.kind === "tls" ? TLS_UNRECOGNIZED_NAME : page(
@@ -111,6 +117,22 @@ export class PublicSide {
     this.#o = options;
   }
 
+  /** A connection for the control endpoint. */
+  #control(conn: NetConn, r: PeekResult, entrance: Entrance): Promise<void> {
+    this.#o.stats.count("control");
+    return this.#o.control.handle(conn, r, entrance);
+  }
+
+  /** Answers `conn` with `bytes`, counting the outcome. */
+  #refuse(
+    conn: Parameters<typeof answer>[0],
+    bytes: Uint8Array,
+    outcome: Outcome,
+  ): Promise<void> {
+    this.#o.stats.count(outcome);
+    return answer(conn, bytes);
+  }
+
   /** The bare host, the original's `_new.<host>`, or an IP literal (no tunnel has one). */
   #isControl(host: string): boolean {
     return host === this.#o.host || host === `_new.${this.#o.host}` ||
@@ -123,10 +145,10 @@ export class PublicSide {
     if (r.kind === "tls") {
       if (tunnel) await this.#relayPublic(conn, tunnel, r, "passthrough");
       else if (!(await this.#elsewhere(conn, r, "passthrough"))) {
-        await noTunnel(conn, r);
+        await noTunnel(conn, r, this.#o.stats);
       }
     } else if (this.#isControl(r.host)) {
-      await this.#o.control.handle(conn, r, {
+      await this.#control(conn, r, {
         scheme: "http",
         publicPort: r.port ?? 80,
       });
@@ -136,26 +158,28 @@ export class PublicSide {
   /** The main port with certificates: TLS ended, then HTTP by Host. */
   async terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
     if (r.kind === "tls") {
-      return answer(
+      return this.#refuse(
         conn,
         page(400, "TLS inside TLS: send HTTP over this port"),
+        "bad_request",
       );
     }
     // RFC 6066 allows only DNS names in SNI; an IP literal (some tools send
     // one) names no tunnel, so it cannot be misdirected.
     const sni = conn.serverName;
     if (sni !== undefined && sni !== r.host && !/^[0-9.]+$|:/.test(sni)) {
-      return answer(
+      return this.#refuse(
         conn,
         page(
           421,
           `This connection was opened for ${sni}, not ${r.host}: open a new one for ${r.host}.`,
           { headOnly: r.http?.method === "HEAD" },
         ),
+        "bad_request",
       );
     }
     if (this.#isControl(r.host)) {
-      return this.#o.control.handle(conn, r, {
+      return this.#control(conn, r, {
         scheme: "https",
         publicPort: r.port ?? 443,
       });
@@ -170,7 +194,9 @@ export class PublicSide {
 
   /** The plain port beside TLS: 308 to https; the control handshake for old clients. */
   async redirect(conn: NetConn, r: PeekResult): Promise<void> {
-    if (r.kind === "tls") return answer(conn, TLS_UNRECOGNIZED_NAME);
+    if (r.kind === "tls") {
+      return this.#refuse(conn, TLS_UNRECOGNIZED_NAME, "not_found");
+    }
     const httpsPort = this.#o.httpsPort();
     if (this.#isControl(r.host)) {
       const entrance: Entrance = { scheme: "https", publicPort: httpsPort };
@@ -186,7 +212,7 @@ export class PublicSide {
         n === "x-groktunnel-client" ||
         (n === "user-agent" && v.startsWith("Go-http-client/"))
       );
-      if (isClient) return this.#o.control.handle(conn, r, entrance);
+      if (isClient) return this.#control(conn, r, entrance);
     }
     const http = r.http!;
     const path = http.target.startsWith("/")
@@ -195,12 +221,13 @@ export class PublicSide {
     const location = `https://${r.host}${
       portSuffix("https", httpsPort)
     }${path}`;
-    await answer(
+    await this.#refuse(
       conn,
       page(308, `This server is served over https: ${location}`, {
         headOnly: http.method === "HEAD",
         headers: [`Location: ${location}`],
       }),
+      "redirected",
     );
   }
 
@@ -212,7 +239,7 @@ export class PublicSide {
   ): Promise<void> {
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
     if (await this.#elsewhere(conn, r, tls)) return;
-    await noTunnel(conn, r);
+    await noTunnel(conn, r, this.#o.stats);
   }
 
   /**
@@ -233,7 +260,9 @@ export class PublicSide {
     };
     const done = this.#o.track(conn);
     try {
-      return await elsewhere.take(conn, r, who);
+      const taken = await elsewhere.take(conn, r, who);
+      if (taken) this.#o.stats.count("elsewhere");
+      return taken;
     } finally {
       done();
     }
@@ -248,11 +277,15 @@ export class PublicSide {
     // another tunnel.
     const signed = r.port ? `${r.host}:${r.port}` : r.host;
     if (who.host !== signed) {
-      return answer(conn, page(403, "Not a hop for this host."));
+      return this.#refuse(
+        conn,
+        page(403, "Not a hop for this host."),
+        "refused",
+      );
     }
     const tunnel = this.#o.registry.lookup(r.host, r.port);
     if (tunnel) return this.#relayPublic(conn, tunnel, r, who.tls, who);
-    await noTunnel(conn, r);
+    await noTunnel(conn, r, this.#o.stats);
   }
 
   async #relayPublic(
@@ -263,57 +296,32 @@ export class PublicSide {
     who: { ip: string; port: number } = visitorOf(conn),
   ): Promise<void> {
     const ip = who.ip;
-    if (!this.#o.visitors.allows(ip) || !t.visitors.allows(ip)) {
-      await answer(
-        conn,
-        r.kind === "tls" ? TLS_ACCESS_DENIED : page(
-          403,
-          `Your address (${ip}) may not reach ${t.publicHost}.`,
-          { headOnly: r.http?.method === "HEAD" },
-        ),
-      );
-      return;
-    }
-    if (t.session.channelCount >= this.#o.maxConnections) {
-      await answer(
-        r.conn,
-        page(
-          503,
-          `Too many connections to ${t.publicHost} at once; try again shortly.`,
-        ),
-      );
-      return;
-    }
-    if (PROCESS_BUDGET.spent) {
-      await answer(
-        r.conn,
-        r.kind === "tls" ? TLS_INTERNAL_ERROR : page(
-          503,
-          "The server holds as much unread data as it may (--memory-budget); try again shortly.",
-          { headOnly: r.http?.method === "HEAD" },
-        ),
-      );
-      return;
-    }
+    const refused = refusal(t, r, ip, this.#o);
+    if (refused) return this.#refuse(r.conn, refused, "refused");
     const done = this.#o.track(conn);
     try {
       let ch;
+      const opening = performance.now();
       try {
         ch = await t.session.open();
       } catch (err) {
         const why = err instanceof OpenFailedError
           ? err.message
           : "the tunnel closed";
-        await answer(
+        await this.#refuse(
           r.conn,
           page(
             502,
             `The tunnel's client did not accept the connection (${why}).`,
           ),
+          "bad_gateway",
         );
         return;
       }
       t.connections++;
+      const stats = this.#o.stats;
+      stats.count("routed");
+      stats.channelOpen.observe((performance.now() - opening) / 1000);
       let first = r.conn.takeBuffered();
       if (t.facts) {
         first = encodeFacts({

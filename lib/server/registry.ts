@@ -41,6 +41,8 @@ export class Registry<T extends Registered> {
   #tunnels = new Map<string, T>();
   #held = new Map<string, { secret: string; until: number }>();
   #perIp = new Map<string, number>();
+  /** Names the operator blocked, until when (ms since the epoch). */
+  #banned = new Map<string, number>();
 
   /** An empty table. */
   constructor(options: RegistryOptions) {
@@ -80,6 +82,16 @@ export class Registry<T extends Registered> {
     let name: string | undefined;
     let secret = randomSecret();
     let replaced: T | undefined;
+    for (const n of [resume?.name, requested?.toLowerCase()]) {
+      if (n !== undefined && this.bannedFor(n)) {
+        return {
+          status: 403,
+          message: `The name "${
+            n.slice(0, 80)
+          }" is blocked by the server's operator`,
+        };
+      }
+    }
     // A name the server no longer knows (it restarted) is free: the old
     // holder may have it back, as it could ask for it by --subdomain.
     if (
@@ -182,6 +194,24 @@ export class Registry<T extends Registered> {
     return { ok: true, live };
   }
 
+  /**
+   * Blocks `name` for `ms` (Infinity: until the server restarts): no client
+   * gets it, with its secret or without. The live tunnel, if any, is the
+   * caller's to end.
+   */
+  ban(name: string, ms: number): void {
+    this.#banned.set(name, Date.now() + ms);
+  }
+
+  /** Milliseconds `name` stays blocked (0: not blocked). */
+  bannedFor(name: string): number {
+    const until = this.#banned.get(name);
+    if (until === undefined) return 0;
+    const left = until - Date.now();
+    if (left <= 0) this.#banned.delete(name);
+    return Math.max(0, left);
+  }
+
   /** Milliseconds `name` stays held for someone else (0: not held). */
   heldFor(name: string): number {
     const held = this.#held.get(name);
@@ -209,7 +239,7 @@ export class Registry<T extends Registered> {
       const name = randomName();
       if (
         !this.#tunnels.has(name) && !this.#held.has(name) &&
-        !this.#o.reserved.has(name)
+        !this.#o.reserved.has(name) && !this.#banned.has(name)
       ) {
         return name;
       }

@@ -31,7 +31,11 @@ import {
   type Tunnel,
 } from "./control.ts";
 import { HttpTunnels } from "./http_tunnels.ts";
-import { openEntrances, type ServerTlsOptions } from "./entrances.ts";
+import {
+  acceptAll,
+  openEntrances,
+  type ServerTlsOptions,
+} from "./entrances.ts";
 import type {
   Entrance,
   EntranceContext,
@@ -40,6 +44,9 @@ import type {
   ServerPlugin,
 } from "./plugin.ts";
 import { SERVER_FEATURES } from "./features.ts";
+import { ServerStats } from "./stats.ts";
+import { type LogSink, stderrLog } from "./log.ts";
+import { endedLine, infoOf, type TunnelInfo } from "./tunnel_info.ts";
 import {
   DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
   DEFAULT_MAX_TUNNELS,
@@ -63,17 +70,7 @@ import {
   PROCESS_BUDGET,
 } from "../wire/mod.ts";
 
-/** A tunnel as the server lists it. */
-export interface TunnelInfo {
-  /** The subdomain. */
-  name: string;
-  /** The public host, `<name>.<host>[:port]`. */
-  publicHost: string;
-  /** The client's address. */
-  client: string;
-  /** When it started (ms since the epoch). */
-  started: number;
-}
+export type { TunnelInfo };
 
 /**
  * A running tunnel server; see {@linkcode startServer}.
@@ -89,8 +86,10 @@ export class TunnelServer {
   readonly ready: Promise<void>;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
+  /** What the server counts (its metrics read it). */
+  readonly stats: ServerStats = new ServerStats();
   #peek: { timeout: number; maxBytes: number };
-  #log: (line: string) => void;
+  #log: LogSink;
   #registry: Registry<Tunnel>;
   #listeners: Listener[] = [];
   #reloader: CertificateReloader | undefined;
@@ -113,8 +112,7 @@ export class TunnelServer {
       timeout: options.peekTimeout ?? DEFAULT_PEEK_TIMEOUT,
       maxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
     };
-    const log = this.#log = options.log ??
-      ((line) => console.error(`${new Date().toISOString()} ${line}`));
+    const log = this.#log = options.log ?? stderrLog(options.logFormat);
     const nameHold = options.nameHold ?? DEFAULT_NAME_HOLD;
     this.#registry = new Registry<Tunnel>({
       host,
@@ -172,16 +170,30 @@ export class TunnelServer {
             kinds,
             closing: () => this.#closing,
             ended: (t, why) => this.#ended(t, why),
+            stats: this.stats,
           }),
           httpsOnly: options.httpsOnly ?? false,
           httpsPort: () => this.addr.port,
+          stats: this.stats,
         }),
         peekTimeout: this.#peek.timeout,
         peek: (conn, answerTo) => this.#peekOrAnswer(conn, answerTo),
       };
       this.ready = Promise.all([e.ready, ...plugins.map((p) => p.start?.())])
         .then(() => {});
-      for (const x of entrances) loops.push(this.#serve(x));
+      for (const x of entrances) {
+        loops.push(
+          acceptAll(x.listener, {
+            closing: () => this.#closing,
+            log,
+            serve: (conn) => this.#handle(conn, x),
+          }).then(async () => {
+            while (this.#conns.size > 0) {
+              await new Promise((r) => setTimeout(r, 10));
+            }
+          }),
+        );
+      }
     } catch (err) {
       this.#closing = true;
       for (const l of this.#listeners) closeQuietly(l);
@@ -196,12 +208,25 @@ export class TunnelServer {
 
   /** The tunnels open now. */
   get tunnels(): TunnelInfo[] {
-    return [...this.#registry.values()].map((t) => ({
-      name: t.name,
-      publicHost: t.publicHost,
-      client: t.client,
-      started: t.started,
-    }));
+    return [...this.#registry.values()].map(infoOf);
+  }
+
+  /** One open tunnel, by name. */
+  tunnel(name: string): TunnelInfo | undefined {
+    const t = this.#registry.get(name);
+    return t && infoOf(t);
+  }
+
+  /**
+   * An operator's stop: ends `name`'s tunnel, if one is open, and blocks
+   * the name for `blockMs` (Infinity: until a restart) so that its client
+   * cannot come straight back. True if a tunnel was open.
+   */
+  endTunnel(name: string, blockMs: number): boolean {
+    this.#registry.ban(name, blockMs);
+    const open = this.#registry.get(name) !== undefined;
+    this.#drop(name, "ended by the server's operator");
+    return open;
   }
 
   /** The certificate served now, when the server ends TLS. */
@@ -253,23 +278,6 @@ export class TunnelServer {
     };
   }
 
-  async #serve(entrance: Entrance): Promise<void> {
-    for (;;) {
-      let conn: NetConn;
-      try {
-        conn = await entrance.listener.accept();
-      } catch (err) {
-        if (this.#closing) break;
-        // Out of file descriptors and the like: wait, do not spin or die.
-        this.#log(`accept failed: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      this.#handle(conn, entrance);
-    }
-    while (this.#conns.size > 0) await new Promise((r) => setTimeout(r, 10));
-  }
-
   async #handle(conn: NetConn, entrance: Entrance): Promise<void> {
     this.#conns.add(conn);
     try {
@@ -292,6 +300,7 @@ export class TunnelServer {
       return await peek(conn, this.#peek);
     } catch (err) {
       if (err instanceof PeekError) {
+        this.stats.count("bad_request");
         await answer(answerTo, page(err.status, err.message));
       }
       return undefined;
@@ -308,11 +317,10 @@ export class TunnelServer {
   }
 
   #ended(t: Tunnel, why: string): void {
-    const secs = ((Date.now() - t.started) / 1000).toFixed(1);
-    this.#log(
-      `tunnel ${t.publicHost} ended after ${secs} s (${why}): ${t.connections} connections, ` +
-        `${t.session.bytesIn} bytes from the client, ${t.session.bytesOut} to it`,
-    );
+    this.stats.endedBytesIn += t.session.bytesIn;
+    this.stats.endedBytesOut += t.session.bytesOut;
+    const [line, fields] = endedLine(t, why);
+    this.#log(line, fields);
   }
 }
 
@@ -339,7 +347,10 @@ export type { Certificate };
 function controlEndpoint(
   o: ServerOptions,
   c: PluginContext,
-  core: Pick<ControlContext, "registry" | "kinds" | "closing" | "ended">,
+  core: Pick<
+    ControlContext,
+    "registry" | "kinds" | "closing" | "ended" | "stats"
+  >,
 ): ControlEndpoint {
   return new ControlEndpoint({
     ...core,

@@ -1,0 +1,12 @@
+/**
+ * The admin API for a server's operator. What the other folders use of
+ * this one.
+ */
+
+export {
+  type AdminEndpoint,
+  type AdminOptions,
+  type AdminTarget,
+  DEFAULT_ADMIN_BLOCK,
+  serveAdmin,
+} from "./serve.ts";

@@ -1,0 +1,97 @@
+/**
+ * Prometheus's text exposition format (version 0.0.4), only as much as we
+ * write: counters, gauges and histograms, with escaped label values. A
+ * {@linkcode Histogram} is a fixed set of buckets that costs a few
+ * comparisons and one add per observation.
+ */
+
+/** The exposition's content type. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Cumulative buckets over fixed upper bounds (seconds, bytes, …). */
+export class Histogram {
+  /** The upper bounds, ascending (`+Inf` is implied). */
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative; the last is `+Inf`). */
+  readonly counts: number[];
+  /** Sum of all observations. */
+  sum = 0;
+  /** Number of observations. */
+  count = 0;
+
+  /** Buckets with these upper bounds. */
+  constructor(bounds: readonly number[]) {
+    this.bounds = bounds;
+    this.counts = new Array(bounds.length + 1).fill(0);
+  }
+
+  /** Records one value. */
+  observe(v: number): void {
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+}
+
+/** Labels of one sample. */
+export type Labels = Record<string, string>;
+
+function labelText(labels: Labels | undefined): string {
+  if (!labels) return "";
+  const parts = Object.entries(labels).map(([k, v]) =>
+    `${k}="${
+      v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
+    }"`
+  );
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+function num(v: number): string {
+  return Number.isFinite(v) ? String(v) : v > 0 ? "+Inf" : "-Inf";
+}
+
+/** Builds one exposition, family by family. */
+export class Exposition {
+  #lines: string[] = [];
+
+  /** Starts a family: its HELP and TYPE lines. */
+  family(
+    name: string,
+    type: "counter" | "gauge" | "histogram",
+    help: string,
+  ): this {
+    this.#lines.push(
+      `# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`,
+      `# TYPE ${name} ${type}`,
+    );
+    return this;
+  }
+
+  /** One sample of the current family. */
+  sample(name: string, value: number, labels?: Labels): this {
+    this.#lines.push(`${name}${labelText(labels)} ${num(value)}`);
+    return this;
+  }
+
+  /** A histogram's samples (after its `family`). */
+  histogram(name: string, h: Histogram, labels?: Labels): this {
+    let cumulative = 0;
+    h.bounds.forEach((le, i) => {
+      cumulative += h.counts[i]!;
+      this.sample(`${name}_bucket`, cumulative, { ...labels, le: num(le) });
+    });
+    cumulative += h.counts[h.bounds.length]!;
+    this.sample(`${name}_bucket`, cumulative, { ...labels, le: "+Inf" });
+    this.sample(`${name}_sum`, h.sum, labels);
+    this.sample(`${name}_count`, h.count, labels);
+    return this;
+  }
+
+  /** The text, ending in a newline. */
+  text(): string {
+    return this.#lines.join("\n") + "\n";
+  }
+}

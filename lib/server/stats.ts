@@ -1,0 +1,83 @@
+/**
+ * What the server counts as it works, for its metrics: plain numbers the
+ * core adds to (an add per connection, not per byte), read when someone
+ * scrapes. Bytes are counted by the sessions already; a tunnel's are added
+ * here when it ends.
+ */
+
+import { Histogram } from "../metrics/mod.ts";
+
+/** What became of a public connection. */
+export type Outcome =
+  /** Relayed to a tunnel of this node. */
+  | "routed"
+  /** No tunnel has the name (404, or a TLS alert). */
+  | "not_found"
+  /** Unreadable, too slow, too large or misdirected (400/408/421/431). */
+  | "bad_request"
+  /** Refused by a limit or a visitor list (403/503). */
+  | "refused"
+  /** The tunnel's client did not take it (502). */
+  | "bad_gateway"
+  /** Sent to the node that holds the tunnel. */
+  | "elsewhere"
+  /** Redirected to https (308). */
+  | "redirected"
+  /** For the control endpoint (a client, or the server's own page). */
+  | "control";
+
+/** Every outcome, in the order metrics list them. */
+export const OUTCOMES: readonly Outcome[] = [
+  "routed",
+  "not_found",
+  "bad_request",
+  "refused",
+  "bad_gateway",
+  "elsewhere",
+  "redirected",
+  "control",
+];
+
+/** See the module doc. */
+export class ServerStats {
+  /** Public connections by outcome, since start. */
+  readonly outcomes: Record<Outcome, number> = Object.fromEntries(
+    OUTCOMES.map((o) => [o, 0]),
+  ) as Record<Outcome, number>;
+  /** Tunnels started since start. */
+  tunnelsStarted = 0;
+  /** Tunnel clients refused at the handshake since start. */
+  tunnelsRefused = 0;
+  /** Bytes from and to the clients of tunnels that ended. */
+  endedBytesIn = 0;
+  endedBytesOut = 0;
+  /** Seconds from a control request's head to the tunnel's start. */
+  readonly handshake: Histogram = new Histogram([
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1,
+    5,
+  ]);
+  /** Seconds to open a channel to the client for a public connection. */
+  readonly channelOpen: Histogram = new Histogram([
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+    1,
+  ]);
+
+  /** Counts one public connection's outcome. */
+  count(outcome: Outcome): void {
+    this.outcomes[outcome]++;
+  }
+}
