@@ -4,7 +4,7 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features|tcp|acme|cluster` for a part of the table,
+ * `--only plain|https|features|tcp|acme|cluster|operate` for a part of the table,
  * `--only soak [--minutes N]` for the soak (bench/soak.ts; not in the
  * full run).
  */
@@ -28,6 +28,7 @@ import { featureRows } from "./scenarios/features.ts";
 import { tcpRows } from "./scenarios/tcp.ts";
 import { acmeRows } from "./scenarios/acme.ts";
 import { clusterRows } from "./scenarios/cluster.ts";
+import { operateRows } from "./scenarios/operate.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -96,6 +97,7 @@ try {
   if (!only || only === "tcp") await tcpRows(setup);
   if (!only || only === "acme") await acmeRows(setup);
   if (!only || only === "cluster") await clusterRows(setup);
+  if (!only || only === "operate") await operateRows(setup);
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});
