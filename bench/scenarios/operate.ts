@@ -70,4 +70,51 @@ export async function operateRows(s: Setup): Promise<void> {
     await scraper;
     console.error(`metrics scraped ${scrapes} times`);
   }
+  await gateRows(s);
+}
+
+/**
+ * The gates on each new public connection: `--rate-limit` (high enough to
+ * refuse nothing) and `--browser-warning` (wrk sends no text/html Accept,
+ * so nothing is warned), beside the main server without; new connections,
+ * where a per-connection check shows.
+ */
+async function gateRows(s: Setup): Promise<void> {
+  const server = groktunnel([
+    "server",
+    "-p",
+    "0",
+    "--max-connections",
+    "4096",
+    "--rate-limit",
+    "1000000",
+    "--browser-warning",
+  ]);
+  extra.push(server);
+  const port = Number(
+    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  const client = groktunnel([
+    String(s.backendPort),
+    "-p",
+    String(port),
+    "--quiet",
+  ]);
+  extra.push(client);
+  const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+  const a = { name: "off", target: s.tunnel };
+  const b = { name: "on", target: { name: "gates", port, host: url.host } };
+  await alternate(
+    "new connection: --rate-limit and --browser-warning on vs off, alternated",
+    a,
+    b,
+    true,
+    0.95,
+  );
+  await sideBySide(
+    "keep-alive: --rate-limit and --browser-warning on vs off, side by side",
+    a,
+    b,
+    0.95,
+  );
 }

@@ -284,4 +284,35 @@ export const SERVER_FLAGS: Record<string, Flag> = {
     help: "log lines as text, or one JSON object each with the event's fields",
     default: "text",
   },
+  "rate-limit": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<n>",
+    help:
+      "new public connections a second per tunnel and per visitor IP (then 429)",
+    default: "off",
+  },
+  "browser-warning": {
+    type: "boolean",
+    side: "server",
+    group: "operate",
+    help: "browsers see a page naming the tunnel once, before it",
+  },
+  "tunnel-ttl": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<seconds>",
+    help: "a tunnel's longest life; then it ends and its name rests",
+    default: "off",
+  },
+  "idle-timeout": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<seconds>",
+    help: "a tunnel with no visitor for this long ends",
+    default: "off",
+  },
 };

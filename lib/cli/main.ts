@@ -156,6 +156,10 @@ export async function main(args: string[]): Promise<number> {
           stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
           memoryBudget: parseMiB(str("memory-budget")),
           maxOwed: parseCount(str("max-owed"), "--max-owed"),
+          rateLimit: parseCount(str("rate-limit"), "--rate-limit"),
+          browserWarning: f["browser-warning"] === true ? true : undefined,
+          tunnelTtl: parseSeconds(str("tunnel-ttl"), "--tunnel-ttl"),
+          idleTimeout: parseSeconds(str("idle-timeout"), "--idle-timeout"),
           logFormat: oneOf(
             str("log-format"),
             "--log-format",

@@ -7,9 +7,15 @@
 import { clusterFeature } from "../cluster/mod.ts";
 import type { ServerFeature } from "./plugin.ts";
 import { tcpFeature } from "./tcp_tunnels.ts";
+import { rateLimitFeature } from "./rate_limit.ts";
+import { browserWarningFeature } from "./browser_warning.ts";
+import { lifetimeFeature } from "./lifetime.ts";
 
 /** Every feature, in the order they plug in. */
 export const SERVER_FEATURES: readonly ServerFeature[] = [
   tcpFeature,
   clusterFeature,
+  rateLimitFeature,
+  browserWarningFeature,
+  lifetimeFeature,
 ];

@@ -121,6 +121,22 @@ export interface ServerOptions {
    */
   maxOwed?: number;
   /**
+   * New public connections a second, per tunnel and per visitor IP (each a
+   * token bucket with a burst of as many); past it 429 with `Retry-After`.
+   * Off by default.
+   */
+  rateLimit?: number | undefined;
+  /**
+   * Browsers (an `Accept` with text/html) see a warning page once per tunnel
+   * name before the tunnel: who runs it, and not to enter passwords. API
+   * clients, webhooks and `groktunnel-skip-browser-warning` never do.
+   */
+  browserWarning?: boolean | undefined;
+  /** A tunnel's longest life (ms); then it ends and its name is blocked for the name hold. */
+  tunnelTtl?: number | undefined;
+  /** A tunnel with no public connection for this long (ms) ends, as for `tunnelTtl`. */
+  idleTimeout?: number | undefined;
+  /**
    * Bytes all tunnels may hold unread at once (the process's budget): past
    * it windows stop growing and new public connections get 503.
    * @default {134217728}

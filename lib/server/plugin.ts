@@ -12,6 +12,9 @@ import type { NameAuthority } from "./http_tunnels.ts";
 import type { Elsewhere } from "./public.ts";
 import type { TunnelKind } from "./tunnel_kind.ts";
 import type { LogSink } from "./log.ts";
+import type { Tunnel } from "./control.ts";
+import type { Outcome } from "./stats.ts";
+import type { TunnelInfo } from "./tunnel_info.ts";
 
 /** A listening port. */
 export type Listener = { accept(): Promise<NetConn>; close(): void };
@@ -53,6 +56,30 @@ export interface PluginContext {
   track(conn: NetConn): () => void;
   /** Ends this process's tunnel for `name`, if any, saying `why`. */
   drop(name: string, why: string): void;
+  /** The tunnels up now. */
+  tunnels(): TunnelInfo[];
+  /**
+   * Ends `name`'s tunnel (logged with `why`) and blocks the name for
+   * `blockMs`, telling its client `refusal` when it comes back.
+   */
+  endTunnel(name: string, blockMs: number, why: string, refusal: string): void;
+}
+
+/**
+ * A check on each public connection before it reaches a tunnel (a rate
+ * limit, a warning page): an answer instead, or undefined to let it pass.
+ */
+export interface Gate {
+  /** The answer for visitor `ip` of `t`, or undefined to let it through. */
+  check(t: Tunnel, r: PeekResult, ip: string): GateAnswer | undefined;
+}
+
+/** A gate's answer: the bytes, and how the metrics count it. */
+export interface GateAnswer {
+  /** What the visitor gets (a page, or a TLS alert). */
+  bytes: Uint8Array;
+  /** The outcome it counts as. */
+  outcome: Outcome;
 }
 
 /** What a feature adds to the server. */
@@ -65,6 +92,8 @@ export interface ServerPlugin {
   names?: NameAuthority;
   /** Where visitors for names this process does not serve may go (one at most). */
   elsewhere?: Elsewhere;
+  /** Checks on public connections, in the order features are listed. */
+  gates?: Gate[];
   /** Resolves once the feature is ready (the server's `ready` waits for it). */
   start?(): Promise<void>;
   /** Stops it (at shutdown). */

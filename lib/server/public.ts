@@ -35,6 +35,7 @@ import {
 import type { NodeTlsConn } from "../tls/mod.ts";
 import type { Outcome, ServerStats } from "./stats.ts";
 import { refusal } from "./admission.ts";
+import type { Gate } from "./plugin.ts";
 
 /** What the public side needs from the server. */
 export interface PublicSideOptions {
@@ -58,6 +59,8 @@ export interface PublicSideOptions {
   elsewhere?: Elsewhere | undefined;
   /** What the server counts. */
   stats: ServerStats;
+  /** Checks before a tunnel (plug-ins': rate limits, a warning page). */
+  gates: Gate[];
 }
 
 /** Who a visitor is, as the entrance they came in at saw them. */
@@ -298,6 +301,10 @@ export class PublicSide {
     const ip = who.ip;
     const refused = refusal(t, r, ip, this.#o);
     if (refused) return this.#refuse(r.conn, refused, "refused");
+    for (const gate of this.#o.gates) {
+      const a = gate.check(t, r, ip);
+      if (a) return this.#refuse(r.conn, a.bytes, a.outcome);
+    }
     const done = this.#o.track(conn);
     try {
       let ch;

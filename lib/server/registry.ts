@@ -41,8 +41,8 @@ export class Registry<T extends Registered> {
   #tunnels = new Map<string, T>();
   #held = new Map<string, { secret: string; until: number }>();
   #perIp = new Map<string, number>();
-  /** Names the operator blocked, until when (ms since the epoch). */
-  #banned = new Map<string, number>();
+  /** Blocked names: until when (ms since the epoch), and what clients are told. */
+  #banned = new Map<string, { until: number; why: string }>();
 
   /** An empty table. */
   constructor(options: RegistryOptions) {
@@ -84,12 +84,7 @@ export class Registry<T extends Registered> {
     let replaced: T | undefined;
     for (const n of [resume?.name, requested?.toLowerCase()]) {
       if (n !== undefined && this.bannedFor(n)) {
-        return {
-          status: 403,
-          message: `The name "${
-            n.slice(0, 80)
-          }" is blocked by the server's operator`,
-        };
+        return { status: 403, message: this.#banned.get(n)!.why };
       }
     }
     // A name the server no longer knows (it restarted) is free: the old
@@ -196,16 +191,20 @@ export class Registry<T extends Registered> {
 
   /**
    * Blocks `name` for `ms` (Infinity: until the server restarts): no client
-   * gets it, with its secret or without. The live tunnel, if any, is the
-   * caller's to end.
+   * gets it, with its secret or without, and each is told `why` (403). The
+   * live tunnel, if any, is the caller's to end.
    */
-  ban(name: string, ms: number): void {
-    this.#banned.set(name, Date.now() + ms);
+  ban(
+    name: string,
+    ms: number,
+    why = `The name "${name}" is blocked by the server's operator`,
+  ): void {
+    this.#banned.set(name, { until: Date.now() + ms, why });
   }
 
   /** Milliseconds `name` stays blocked (0: not blocked). */
   bannedFor(name: string): number {
-    const until = this.#banned.get(name);
+    const until = this.#banned.get(name)?.until;
     if (until === undefined) return 0;
     const left = until - Date.now();
     if (left <= 0) this.#banned.delete(name);

@@ -132,6 +132,11 @@ export class TunnelServer {
         DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
       track: (conn) => this.#track(conn),
       drop: (name, why) => this.#drop(name, why),
+      tunnels: () => this.tunnels,
+      endTunnel: (name, ms, why, refusal) => {
+        this.#registry.ban(name, ms, refusal);
+        this.#drop(name, why);
+      },
     };
     const loops: Array<Promise<void>> = [];
     try {
@@ -175,6 +180,7 @@ export class TunnelServer {
           httpsOnly: options.httpsOnly ?? false,
           httpsPort: () => this.addr.port,
           stats: this.stats,
+          gates: plugins.flatMap((p) => p.gates ?? []),
         }),
         peekTimeout: this.#peek.timeout,
         peek: (conn, answerTo) => this.#peekOrAnswer(conn, answerTo),

@@ -24,7 +24,11 @@ export type Outcome =
   /** Redirected to https (308). */
   | "redirected"
   /** For the control endpoint (a client, or the server's own page). */
-  | "control";
+  | "control"
+  /** Too many new connections (429, `--rate-limit`). */
+  | "rate_limited"
+  /** Shown the warning page first (`--browser-warning`). */
+  | "warned";
 
 /** Every outcome, in the order metrics list them. */
 export const OUTCOMES: readonly Outcome[] = [
@@ -36,6 +40,8 @@ export const OUTCOMES: readonly Outcome[] = [
   "elsewhere",
   "redirected",
   "control",
+  "rate_limited",
+  "warned",
 ];
 
 /** See the module doc. */
