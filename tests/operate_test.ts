@@ -41,6 +41,7 @@ async function query(port: number, q: string): Promise<number | undefined> {
 
 Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends a tunnel, JSON logs", async (t) => {
   const metricsPort = freePort(), adminPort = freePort();
+  const clientMetricsPort = freePort();
   const server = new Proc([
     "server",
     "-p",
@@ -63,6 +64,8 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
     String(port),
     "--quiet",
     "--no-inspect",
+    "--metrics",
+    `127.0.0.1:${clientMetricsPort}`,
   ]);
   const url = new URL(
     (await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!,
@@ -159,6 +162,26 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
         const other = await fetch(`http://127.0.0.1:${metricsPort}/`);
         assert.equal(other.status, 404);
         await other.body?.cancel();
+      },
+    );
+
+    await t.step(
+      "the client's --metrics count its connections, requests and bytes",
+      async () => {
+        const text = await (await fetch(
+          `http://127.0.0.1:${clientMetricsPort}/metrics`,
+        )).text();
+        const checked = await promtool(text);
+        assert.equal(checked.code, 0, checked.out);
+        const value = (name: string) =>
+          Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+        assert.equal(value("groktunnel_client_up"), 1);
+        assert.equal(value("groktunnel_client_connections_total"), REQUESTS);
+        assert.equal(value("groktunnel_client_requests_total"), REQUESTS);
+        assert.equal(value("groktunnel_client_connections_open"), 0);
+        assert.ok(value("groktunnel_client_from_visitors_bytes_total") > 0);
+        assert.ok(value("groktunnel_client_to_visitors_bytes_total") > 0);
+        assert.equal(value("groktunnel_client_local_errors_total"), 0);
       },
     );
 

@@ -248,10 +248,11 @@ export const SERVER_FLAGS: Record<string, Flag> = {
   },
   metrics: {
     type: "string",
-    side: "server",
+    side: "both",
     group: "operate",
     arg: "<host:port>",
-    help: "serve Prometheus metrics at http://<host:port>/metrics",
+    help:
+      "serve Prometheus metrics at http://<host:port>/metrics (server or client)",
     default: "off",
   },
   "metrics-per-tunnel": {

@@ -27,6 +27,7 @@ import {
   oneOf,
   operateSettings,
   parseInspect,
+  parseListen,
   parseMiB,
   parseRate,
   readPem,
@@ -238,6 +239,9 @@ export async function main(args: string[]): Promise<number> {
           : parseInspect(str("inspect")),
         inspectRate: parseRate(str("inspect-rate")),
         tcpLog: parsed.protocol === "tcp" && f.quiet !== true,
+        metrics: str("metrics") === undefined
+          ? undefined
+          : parseListen(str("metrics")!, "--metrics"),
       },
     );
   } catch (err) {

@@ -18,6 +18,12 @@ import {
   startInspector,
 } from "../inspector/mod.ts";
 import { env, type Styles } from "./style.ts";
+import {
+  type MetricsEndpoint,
+  renderClientMetrics,
+  serveMetrics,
+} from "../metrics/mod.ts";
+import { VERSION } from "../version.ts";
 import { defined, type Loose } from "./flags.ts";
 
 /** The time of day for a log line, as the request log shows it. */
@@ -38,6 +44,8 @@ export async function runClient(
     inspectRate: number | undefined;
     /** A TCP tunnel: a line per connection. */
     tcpLog: boolean;
+    /** Where to serve the client's metrics, if anywhere. */
+    metrics: { hostname: string; port: number } | undefined;
   },
 ): Promise<number> {
   const qr = ui.qr;
@@ -205,6 +213,26 @@ export async function runClient(
       );
     }
   }
+  let metrics: MetricsEndpoint | undefined;
+  if (ui.metrics) {
+    try {
+      const c = client;
+      metrics = serveMetrics(
+        ui.metrics.hostname,
+        ui.metrics.port,
+        () => renderClientMetrics(c.stats, VERSION),
+      );
+      console.error(
+        `metrics on http://${ui.metrics.hostname}:${metrics.addr.port}/metrics`,
+      );
+    } catch (err) {
+      client.close();
+      console.error(
+        s.red(`groktunnel: --metrics: ${(err as Error).message}`),
+      );
+      return 1;
+    }
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) Deno.exit(130); // a second Ctrl-C: stop now
@@ -223,6 +251,7 @@ export async function runClient(
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
     await inspector?.close();
+    await metrics?.close();
     flushLog();
   }
 }

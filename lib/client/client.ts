@@ -24,6 +24,7 @@ import {
 } from "../net/mod.ts";
 import { VERSION } from "../version.ts";
 import { CLIENT_FEATURES } from "./stages.ts";
+import { ClientStats, countEvent } from "./stats.ts";
 import { LocalSide } from "./local.ts";
 import {
   type ClientEvent,
@@ -46,6 +47,8 @@ export {
 
 /** A running client; see {@linkcode connect}. */
 export class TunnelClient {
+  /** What the client counts (its metrics read it). */
+  readonly stats: ClientStats = new ClientStats();
   /** Resolves once the client stopped: `close()`, or a refusal retrying cannot fix (rejects then). */
   readonly finished: Promise<void>;
   /** Resolves with the first public URL; rejects if the server refuses. */
@@ -79,6 +82,7 @@ export class TunnelClient {
       protocol: options.protocol ?? "http",
       stages: CLIENT_FEATURES.map((f) => f(options)).filter((s) => !!s),
       emit: (e) => this.#emit(e),
+      stats: this.stats,
     });
     if (options.memoryBudget !== undefined) {
       PROCESS_BUDGET.limit = options.memoryBudget;
@@ -160,6 +164,7 @@ export class TunnelClient {
   }
 
   #emit(event: ClientEvent): void {
+    countEvent(this.stats, event);
     this.#o.onEvent?.(event);
   }
 

@@ -17,6 +17,7 @@ import { closeQuietly, hostPort, page } from "../net/mod.ts";
 import { filterIsNoop, RequestFilter } from "./request_filter.ts";
 import type { ClientStage, LocalConnection } from "./stage.ts";
 import type { ClientEvent } from "./options.ts";
+import type { ClientStats } from "./stats.ts";
 
 export type { ConnectionWatch } from "./stage.ts";
 
@@ -41,6 +42,8 @@ export interface LocalSideOptions {
   stages: readonly ClientStage[];
   /** Reports. */
   emit: (e: LocalEvent) => void;
+  /** What the client counts. */
+  stats: ClientStats;
 }
 
 /** The local side; see the module doc. */
@@ -100,6 +103,19 @@ export class LocalSide {
 
   /** Joins one channel to a new local connection; `facts`: read them first. */
   async serve(ch: Channel, withFacts: boolean): Promise<void> {
+    const stats = this.#o.stats;
+    stats.connections++;
+    stats.open++;
+    try {
+      await this.#serve(ch, withFacts);
+    } finally {
+      stats.open--;
+      stats.bytesIn += ch.bytesRead;
+      stats.bytesOut += ch.bytesWritten;
+    }
+  }
+
+  async #serve(ch: Channel, withFacts: boolean): Promise<void> {
     const o = this.#o;
     let facts: ChannelFacts | undefined;
     if (withFacts) {
@@ -191,6 +207,7 @@ export class LocalSide {
         ...rules,
         facts,
         watch: c.watch?.requests,
+        counter: o.stats,
       }),
       c.watch,
     );

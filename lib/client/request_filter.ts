@@ -54,6 +54,8 @@ export interface RequestFilterOptions {
   maxHead?: number;
   /** Hears every request as it is parsed. */
   watch?: RequestWatcher | undefined;
+  /** Counts every request head passed on (the client's metrics). */
+  counter?: { requests: number } | undefined;
 }
 
 /** True when the options change nothing: the relay can skip parsing. */
@@ -368,5 +370,6 @@ export class RequestFilter implements InboundFilter {
       this.#out.push(copy);
     }
     this.#o.watch?.head(b, from, to, head.method);
+    if (this.#o.counter) this.#o.counter.requests++;
   }
 }

@@ -11,3 +11,4 @@ export {
   type ServerExtras,
   type ServerView,
 } from "./server.ts";
+export { type ClientView, renderClientMetrics } from "./client.ts";
