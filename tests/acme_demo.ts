@@ -8,7 +8,7 @@
  * stops after the request (the test runs it so); else Ctrl-C stops it.
  */
 
-import { makeLocalhostCert } from "./certs.ts";
+import { startPebble } from "./pebble.ts";
 import { freePort } from "./process.ts";
 
 const HOST = "tunnel.localhost";
@@ -70,37 +70,15 @@ function child(prefix: string, cmd: string, args: string[], env = {}) {
 }
 
 // 1. Pebble, on its own TLS certificate, asking our DNS port for answers.
-const tls = await makeLocalhostCert();
-const acmePort = freePort(), mgmtPort = freePort();
 const dnsPort = freePort(), port = freePort();
-const config = `${tls.dir}/pebble.json`;
-await Deno.writeTextFile(
-  config,
-  JSON.stringify({
-    pebble: {
-      listenAddress: `127.0.0.1:${acmePort}`,
-      managementListenAddress: `127.0.0.1:${mgmtPort}`,
-      certificate: tls.cert,
-      privateKey: tls.key,
-      httpPort: freePort(),
-      tlsPort: freePort(),
-      ocspResponderURL: "",
-      externalAccountBindingRequired: false,
-    },
-  }),
-);
+const pebble = await startPebble(dnsPort, { PEBBLE_VA_NOSLEEP: "1" });
 console.log(
-  `pebble:  pebble -config ${config} -dnsserver 127.0.0.1:${dnsPort}`,
+  `pebble:  pebble -config ${pebble.config} -dnsserver 127.0.0.1:${dnsPort}`,
 );
-const pebble = child("", "pebble", [
-  "-config",
-  config,
-  "-dnsserver",
-  `127.0.0.1:${dnsPort}`,
-], { PEBBLE_VA_NOSLEEP: "1" });
+const tls = pebble.tls;
 const state = await Deno.makeTempDir({ prefix: "groktunnel-acme-demo-" });
 const rootFile = `${state}/pebble-root.pem`;
-const procs = [pebble];
+const procs: Array<ReturnType<typeof child>> = [];
 const app = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen() {} },
   () => new Response("Hello over https, with a certificate from pebble!\n"),
@@ -108,23 +86,7 @@ const app = Deno.serve(
 let code = 0;
 try {
   // 2. Pebble's root (new on every start), for the client and curl.
-  const http = Deno.createHttpClient({
-    caCerts: [await Deno.readTextFile(tls.ca)],
-  });
-  let root = "";
-  for (let i = 0; !root; i++) {
-    try {
-      const r = await fetch(`https://127.0.0.1:${mgmtPort}/roots/0`, {
-        client: http,
-      });
-      root = await r.text();
-    } catch (err) {
-      if (i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  http.close();
-  await Deno.writeTextFile(rootFile, root);
+  await Deno.writeTextFile(rootFile, pebble.root);
 
   // 3. The server: --acme against pebble, our DNS on dnsPort.
   const serverArgs = [
@@ -139,7 +101,7 @@ try {
     "--state-dir",
     state,
     "--acme-directory",
-    `https://127.0.0.1:${acmePort}/dir`,
+    pebble.directory,
     "--acme-ca",
     tls.ca,
     "--dns-port",
@@ -202,8 +164,8 @@ try {
     } catch { /* gone */ }
     await p.proc.status;
   }
+  await pebble.stop();
   await app.shutdown();
   await Deno.remove(state, { recursive: true }).catch(() => {});
-  await Deno.remove(tls.dir, { recursive: true }).catch(() => {});
 }
 Deno.exit(code);

@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { bytesBody, startBackend } from "./backend.ts";
-import { HOST, makeLocalhostCert } from "./certs.ts";
+import { HOST } from "./certs.ts";
+import { startPebble } from "./pebble.ts";
 import { decoder, encoder, sha256 } from "./helpers.ts";
 import { freePort, Proc, ResponseReader } from "./process.ts";
 
@@ -53,62 +54,25 @@ async function httpsGet(port: number, host: string, ca: string, path: string) {
 const count = (text: string, re: RegExp) => (text.match(re) ?? []).length;
 
 Deno.test("acme: a certificate from pebble through our own DNS; renewal under load, restart, refusal", async (t) => {
-  const pebbleTls = await makeLocalhostCert();
-  const acmePort = freePort(), mgmtPort = freePort();
   const dnsPort = freePort(), deadDnsPort = freePort(), port = freePort();
   const state = await Deno.makeTempDir({ prefix: "groktunnel-state-" });
-  const config = `${pebbleTls.dir}/pebble.json`;
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({
-      pebble: {
-        listenAddress: `127.0.0.1:${acmePort}`,
-        managementListenAddress: `127.0.0.1:${mgmtPort}`,
-        certificate: pebbleTls.cert,
-        privateKey: pebbleTls.key,
-        httpPort: freePort(),
-        tlsPort: freePort(),
-        ocspResponderURL: "",
-        externalAccountBindingRequired: false,
-        // An hour: renewal is brought forward with --acme-renew-before.
-        certificateValidityPeriod: 3600,
-      },
-    }),
-  );
-  const pebble = new Deno.Command("pebble", {
-    args: ["-config", config, "-dnsserver", `127.0.0.1:${dnsPort}`],
-    // No random pause before validating; one good nonce in five rejected
-    // as bad (four times pebble's default: the badNonce retry is
-    // exercised on every order); every order validated afresh (by default
-    // pebble reuses half of the valid authorizations, and an order could
-    // skip the DNS).
-    env: {
-      PEBBLE_VA_NOSLEEP: "1",
-      PEBBLE_WFE_NONCEREJECT: "20",
-      PEBBLE_AUTHZREUSE: "0",
-    },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const pebbleCa = await Deno.readTextFile(pebbleTls.ca);
-  const http = Deno.createHttpClient({ caCerts: [pebbleCa] });
+  // No random pause before validating; one good nonce in five rejected as
+  // bad (four times pebble's default: the badNonce retry is exercised on
+  // every order); every order validated afresh (by default pebble reuses
+  // half of the valid authorizations, and an order could skip the DNS).
+  // Certificates for an hour: renewal is brought forward with
+  // --acme-renew-before.
+  const pebble = await startPebble(dnsPort, {
+    PEBBLE_VA_NOSLEEP: "1",
+    PEBBLE_WFE_NONCEREJECT: "20",
+    PEBBLE_AUTHZREUSE: "0",
+  }, 3600);
+  const pebbleTls = pebble.tls;
   const backend = startBackend();
   let server: Proc | undefined;
   let client: Proc | undefined;
   try {
-    // Pebble up, then the root it issues under (new on every start).
-    let root = "";
-    for (let i = 0; !root; i++) {
-      try {
-        const r = await fetch(`https://127.0.0.1:${mgmtPort}/roots/0`, {
-          client: http,
-        });
-        root = await r.text();
-      } catch (err) {
-        if (i > 100) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    const root = pebble.root;
     const rootFile = `${state}-root.pem`;
     await Deno.writeTextFile(rootFile, root);
 
@@ -126,7 +90,7 @@ Deno.test("acme: a certificate from pebble through our own DNS; renewal under lo
           "--state-dir",
           state,
           "--acme-directory",
-          `https://127.0.0.1:${acmePort}/dir`,
+          pebble.directory,
           "--acme-ca",
           pebbleTls.ca,
           "--acme-email",
@@ -333,14 +297,9 @@ Deno.test("acme: a certificate from pebble through our own DNS; renewal under lo
   } finally {
     await client?.stop();
     await server?.stop();
-    try {
-      pebble.kill("SIGTERM");
-    } catch { /* gone */ }
-    await pebble.status;
-    http.close();
+    await pebble.stop();
     await backend.shutdown();
     await Deno.remove(state, { recursive: true });
     await Deno.remove(`${state}-root.pem`).catch(() => {});
-    await Deno.remove(pebbleTls.dir, { recursive: true });
   }
 });

@@ -18,29 +18,11 @@ import { freePort } from "../../tests/process.ts";
  */
 export async function operateRows(s: Setup): Promise<void> {
   const metricsPort = freePort();
-  const server = groktunnel([
-    "server",
-    "-p",
-    "0",
-    "--max-connections",
-    "4096",
+  const on = await serverWithClient(s, "metrics", [
     "--metrics",
     `127.0.0.1:${metricsPort}`,
     "--metrics-per-tunnel",
   ]);
-  extra.push(server);
-  const port = Number(
-    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-  );
-  const client = groktunnel([
-    String(s.backendPort),
-    "-p",
-    String(port),
-    "--quiet",
-  ]);
-  extra.push(client);
-  const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-  const on: Target = { name: "metrics", port, host: url.host };
   let scraping = true, scrapes = 0;
   const scraper = (async () => {
     while (scraping) {
@@ -80,30 +62,13 @@ export async function operateRows(s: Setup): Promise<void> {
  * where a per-connection check shows.
  */
 async function gateRows(s: Setup): Promise<void> {
-  const server = groktunnel([
-    "server",
-    "-p",
-    "0",
-    "--max-connections",
-    "4096",
+  const on = await serverWithClient(s, "gates", [
     "--rate-limit",
     "1000000",
     "--browser-warning",
   ]);
-  extra.push(server);
-  const port = Number(
-    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-  );
-  const client = groktunnel([
-    String(s.backendPort),
-    "-p",
-    String(port),
-    "--quiet",
-  ]);
-  extra.push(client);
-  const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
   const a = { name: "off", target: s.tunnel };
-  const b = { name: "on", target: { name: "gates", port, host: url.host } };
+  const b = { name: "on", target: on };
   await alternate(
     "new connection: --rate-limit and --browser-warning on vs off, alternated",
     a,
@@ -117,4 +82,33 @@ async function gateRows(s: Setup): Promise<void> {
     b,
     0.95,
   );
+}
+
+/** A server with `flags` beside the main one, and a client on it as the main one runs. */
+async function serverWithClient(
+  s: Setup,
+  name: string,
+  flags: string[],
+): Promise<Target> {
+  const server = groktunnel([
+    "server",
+    "-p",
+    "0",
+    "--max-connections",
+    "4096",
+    ...flags,
+  ]);
+  extra.push(server);
+  const port = Number(
+    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  const client = groktunnel([
+    String(s.backendPort),
+    "-p",
+    String(port),
+    "--quiet",
+  ]);
+  extra.push(client);
+  const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+  return { name, port, host: url.host };
 }

@@ -15,29 +15,17 @@
  */
 
 import { constantTimeEqual } from "../net/mod.ts";
+import type { TunnelInfo } from "../server/mod.ts";
 
 /** How long an ended tunnel's name stays blocked by default (ms). */
 export const DEFAULT_ADMIN_BLOCK = 10 * 60_000;
 
-/** A tunnel as the server lists it (what the API shows). */
-export interface AdminTunnel {
-  name: string;
-  publicHost: string;
-  kind: string;
-  client: string;
-  started: number;
-  connections: number;
-  openConnections: number;
-  bytesIn: number;
-  bytesOut: number;
-}
-
 /** What the API needs of the server (a `TunnelServer` has it). */
 export interface AdminTarget {
   /** The tunnels up now. */
-  readonly tunnels: AdminTunnel[];
+  readonly tunnels: TunnelInfo[];
   /** One, by name. */
-  tunnel(name: string): AdminTunnel | undefined;
+  tunnel(name: string): TunnelInfo | undefined;
   /** Ends `name`'s tunnel and blocks the name for `blockMs`; true if one was open. */
   endTunnel(name: string, blockMs: number): boolean;
 }
@@ -80,7 +68,7 @@ const error = (status: number, message: string) =>
   json({ error: message }, status);
 
 /** One tunnel as JSON, snake_case as ngrok's API. */
-function shown(t: AdminTunnel): Record<string, unknown> {
+function shown(t: TunnelInfo): Record<string, unknown> {
   return {
     name: t.name,
     public_host: t.publicHost,

@@ -61,60 +61,6 @@ export function parseInspect(
   };
 }
 
-/** `host:port` (or `:port`, on 127.0.0.1) for a listening flag; a usage error if not. */
-export function parseListen(
-  value: string,
-  flag: string,
-): { hostname: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+))?:([0-9]+)$/.exec(value);
-  if (!m) {
-    throw new UsageError(
-      `${flag} takes host:port such as 127.0.0.1:9090, not "${value}"`,
-    );
-  }
-  return {
-    hostname: m[1] ?? m[2] ?? "127.0.0.1",
-    port: parsePort(m[3]!, flag, true),
-  };
-}
-
-/** What --metrics, --admin and their friends ask for (undefined: off). */
-export interface OperateSettings {
-  /** Where to serve metrics, and whether per tunnel. */
-  metrics: { hostname: string; port: number; perTunnel: boolean } | undefined;
-  /** Where to serve the admin API, and its token. */
-  admin:
-    | { hostname: string; port: number; token: string | undefined }
-    | undefined;
-}
-
-/** Checks the operating flags; a usage error for what cannot work. */
-export function operateSettings(f: Flags): OperateSettings {
-  const str = (k: string) => f[k] as string | undefined;
-  const metrics = str("metrics");
-  if (f["metrics-per-tunnel"] && metrics === undefined) {
-    throw new UsageError("--metrics-per-tunnel needs --metrics <host:port>");
-  }
-  const admin = str("admin");
-  const token = str("admin-token") ?? env("GROKTUNNEL_ADMIN_TOKEN");
-  if (str("admin-token") !== undefined && admin === undefined) {
-    throw new UsageError("--admin-token needs --admin <host:port>");
-  }
-  const at = admin === undefined ? undefined : parseListen(admin, "--admin");
-  if (at && !token && !isLoopbackHost(at.hostname)) {
-    throw new UsageError(
-      `--admin on ${at.hostname} (not loopback) needs --admin-token or GROKTUNNEL_ADMIN_TOKEN: the API ends tunnels`,
-    );
-  }
-  return {
-    metrics: metrics === undefined ? undefined : {
-      ...parseListen(metrics, "--metrics"),
-      perTunnel: f["metrics-per-tunnel"] === true,
-    },
-    admin: at && { ...at, token: token || undefined },
-  };
-}
-
 /** `value` if it is one of `allowed` (or absent); else a usage error. */
 export function oneOf<T extends string>(
   value: string | undefined,

@@ -25,14 +25,13 @@ import {
   clusterOptions,
   needRead,
   oneOf,
-  operateSettings,
   parseInspect,
-  parseListen,
   parseMiB,
   parseRate,
   readPem,
 } from "./flags.ts";
 import { runServer } from "./run_server.ts";
+import { operateSettings, parseListen } from "./operate.ts";
 import { runClient } from "./run_client.ts";
 
 /** Runs the CLI with \`args\`; resolves to the exit code. */

@@ -1,7 +1,8 @@
 /**
- * Starts what an operator asked for beside a running server: the metrics
- * endpoint (`--metrics`) and the admin API (`--admin`). Each is a function
- * of its own folder; this only joins them to the server and the flags.
+ * What an operator asks for beside a running server: the flags
+ * (`--metrics`, `--admin` and their companions, checked), and starting the
+ * metrics endpoint and the admin API. Each is a function of its own folder;
+ * this only joins them to the server and the flags.
  */
 
 import { renderServerMetrics, serveMetrics } from "../metrics/mod.ts";
@@ -15,7 +16,63 @@ import {
 } from "../server/mod.ts";
 import { PROCESS_BUDGET } from "../wire/mod.ts";
 import { VERSION } from "../version.ts";
-import type { OperateSettings } from "./flags.ts";
+import { type Flags, parsePort, UsageError } from "./args.ts";
+import { env } from "./style.ts";
+import { isLoopbackHost } from "../inspector/mod.ts";
+
+/** `host:port` (or `:port`, on 127.0.0.1) for a listening flag; a usage error if not. */
+export function parseListen(
+  value: string,
+  flag: string,
+): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\[\]]+))?:([0-9]+)$/.exec(value);
+  if (!m) {
+    throw new UsageError(
+      `${flag} takes host:port such as 127.0.0.1:9090, not "${value}"`,
+    );
+  }
+  return {
+    hostname: m[1] ?? m[2] ?? "127.0.0.1",
+    port: parsePort(m[3]!, flag, true),
+  };
+}
+
+/** What --metrics, --admin and their friends ask for (undefined: off). */
+export interface OperateSettings {
+  /** Where to serve metrics, and whether per tunnel. */
+  metrics: { hostname: string; port: number; perTunnel: boolean } | undefined;
+  /** Where to serve the admin API, and its token. */
+  admin:
+    | { hostname: string; port: number; token: string | undefined }
+    | undefined;
+}
+
+/** Checks the operating flags; a usage error for what cannot work. */
+export function operateSettings(f: Flags): OperateSettings {
+  const str = (k: string) => f[k] as string | undefined;
+  const metrics = str("metrics");
+  if (f["metrics-per-tunnel"] && metrics === undefined) {
+    throw new UsageError("--metrics-per-tunnel needs --metrics <host:port>");
+  }
+  const admin = str("admin");
+  const token = str("admin-token") ?? env("GROKTUNNEL_ADMIN_TOKEN");
+  if (str("admin-token") !== undefined && admin === undefined) {
+    throw new UsageError("--admin-token needs --admin <host:port>");
+  }
+  const at = admin === undefined ? undefined : parseListen(admin, "--admin");
+  if (at && !token && !isLoopbackHost(at.hostname)) {
+    throw new UsageError(
+      `--admin on ${at.hostname} (not loopback) needs --admin-token or GROKTUNNEL_ADMIN_TOKEN: the API ends tunnels`,
+    );
+  }
+  return {
+    metrics: metrics === undefined ? undefined : {
+      ...parseListen(metrics, "--metrics"),
+      perTunnel: f["metrics-per-tunnel"] === true,
+    },
+    admin: at && { ...at, token: token || undefined },
+  };
+}
 
 /** What was started; `close` stops all of it. */
 export interface Operated {

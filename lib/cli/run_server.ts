@@ -15,13 +15,8 @@ import { CertificateError, covers } from "../tls/mod.ts";
 import { startAutomaticTls, startDns } from "../acme/mod.ts";
 import { Zone } from "../dns/mod.ts";
 import type { Styles } from "./style.ts";
-import { startOperate } from "./operate.ts";
-import {
-  type AutoTlsSettings,
-  defined,
-  type Loose,
-  type OperateSettings,
-} from "./flags.ts";
+import { type OperateSettings, startOperate } from "./operate.ts";
+import { type AutoTlsSettings, defined, type Loose } from "./flags.ts";
 
 /** How to run this program again, as printed hints should say it. */
 function selfCommand(read?: string): string {

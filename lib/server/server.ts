@@ -183,7 +183,8 @@ export class TunnelServer {
           gates: plugins.flatMap((p) => p.gates ?? []),
         }),
         peekTimeout: this.#peek.timeout,
-        peek: (conn, answerTo) => this.#peekOrAnswer(conn, answerTo),
+        peek: (conn, answerTo) =>
+          peekOrAnswer(conn, answerTo, this.#peek, this.stats),
       };
       this.ready = Promise.all([e.ready, ...plugins.map((p) => p.start?.())])
         .then(() => {});
@@ -297,22 +298,6 @@ export class TunnelServer {
     }
   }
 
-  /** What `conn` wants; a page to `answerTo` when it cannot tell (undefined then). */
-  async #peekOrAnswer(
-    conn: ByteConn,
-    answerTo: NetConn,
-  ): Promise<PeekResult | undefined> {
-    try {
-      return await peek(conn, this.#peek);
-    } catch (err) {
-      if (err instanceof PeekError) {
-        this.stats.count("bad_request");
-        await answer(answerTo, page(err.status, err.message));
-      }
-      return undefined;
-    }
-  }
-
   /** Ends this process's tunnel for `name`, if any (its name went elsewhere). */
   #drop(name: string, why: string): void {
     const t = this.#registry.get(name);
@@ -348,6 +333,24 @@ export function startServer(options: ServerOptions = {}): TunnelServer {
 /** A certificate in one line, for logs. */
 export { short as describeCertificate };
 export type { Certificate };
+
+/** What `conn` wants; a page to `answerTo` when it cannot tell (undefined then). */
+async function peekOrAnswer(
+  conn: ByteConn,
+  answerTo: NetConn,
+  options: { timeout: number; maxBytes: number },
+  stats: ServerStats,
+): Promise<PeekResult | undefined> {
+  try {
+    return await peek(conn, options);
+  } catch (err) {
+    if (err instanceof PeekError) {
+      stats.count("bad_request");
+      await answer(answerTo, page(err.status, err.message));
+    }
+    return undefined;
+  }
+}
 
 /** The control endpoint of a server with these options. */
 function controlEndpoint(
