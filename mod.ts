@@ -40,6 +40,10 @@ export {
   type TunnelInfo,
   TunnelServer,
 } from "./lib/server/server.ts";
+export { ClientStats } from "./lib/client/stats.ts";
+export { type Outcome, ServerStats } from "./lib/server/stats.ts";
+export type { LogFields, LogFormat, LogSink } from "./lib/server/log.ts";
+export { Histogram } from "./lib/metrics/text.ts";
 export { HandshakeError } from "./lib/wire/handshake.ts";
 export { DialError } from "./lib/client/dial.ts";
 export type { ForwardedMode } from "./lib/client/forwarded.ts";

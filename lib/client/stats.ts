@@ -13,8 +13,9 @@ export class ClientStats {
   open = 0;
   /** Request heads the request filter passed on (0 when no filter runs). */
   requests = 0;
-  /** Bytes from visitors, and to them, of connections that ended. */
+  /** Bytes from visitors, of connections that ended. */
   bytesIn = 0;
+  /** Bytes to visitors, of connections that ended. */
   bytesOut = 0;
   /** Local app errors (not answering: 502; refused for the budget). */
   localErrors = 0;

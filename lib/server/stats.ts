@@ -54,8 +54,9 @@ export class ServerStats {
   tunnelsStarted = 0;
   /** Tunnel clients refused at the handshake since start. */
   tunnelsRefused = 0;
-  /** Bytes from and to the clients of tunnels that ended. */
+  /** Bytes from the clients of tunnels that ended. */
   endedBytesIn = 0;
+  /** Bytes to the clients of tunnels that ended. */
   endedBytesOut = 0;
   /** Seconds from a control request's head to the tunnel's start. */
   readonly handshake: Histogram = new Histogram([

@@ -22,8 +22,9 @@ export interface TunnelInfo {
   connections: number;
   /** Public connections open now. */
   openConnections: number;
-  /** Bytes from the client, and to it, so far. */
+  /** Bytes from the client so far. */
   bytesIn: number;
+  /** Bytes to the client so far. */
   bytesOut: number;
 }
 
