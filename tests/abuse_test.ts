@@ -9,7 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { within } from "./helpers.ts";
+import { readAll, sha256, within } from "./helpers.ts";
+import { bytesBody, startBackend } from "./backend.ts";
 import { Proc, rawRequest, startServerProc } from "./process.ts";
 
 /** An app that answers every request 200 and counts them. */
@@ -225,5 +226,53 @@ Deno.test("--idle-timeout and --tunnel-ttl end tunnels, and their clients are to
   } finally {
     await server.stop();
     await app.server.shutdown();
+  }
+});
+
+Deno.test("--bandwidth paces each tunnel each way, and one tunnel's visitors do not slow another's", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0, ["--bandwidth", "256K"]);
+  const a = await tunnel(backend.addr.port, port);
+  const b = await tunnel(backend.addr.port, port);
+  const MiB = 1024 * 1024;
+  try {
+    // 1 MiB at 256 KiB/s with a second's burst: 3 s at least, each, at once.
+    const started = Date.now();
+    const timed = async (host: string) => {
+      const r = await rawRequest(port, host, `/bytes/${MiB}`);
+      return { r, ms: Date.now() - started };
+    };
+    const [x, y] = await Promise.all([timed(a.url.host), timed(b.url.host)]);
+    for (const { r, ms } of [x, y]) {
+      assert.equal(r.status, 200);
+      assert.equal(sha256(r.body), sha256(bytesBody(MiB)));
+      assert.ok(ms >= 2_500, `1 MiB came in ${ms} ms: not paced`);
+    }
+    // One bucket for both would take 7 s; one each, about 3.
+    const both = Math.max(x.ms, y.ms);
+    assert.ok(both < 6_500, `two tunnels took ${both} ms: they share a bucket`);
+    // Uploads are paced too.
+    const upStarted = Date.now();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      new TextEncoder().encode(
+        `POST /upload HTTP/1.1\r\nHost: ${a.url.host}\r\nContent-Length: ${MiB}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    await conn.write(bytesBody(MiB));
+    const answer = new TextDecoder().decode(await readAll(conn));
+    conn.close();
+    const upMs = Date.now() - upStarted;
+    assert.match(answer, /^HTTP\/1\.1 200/);
+    assert.ok(
+      answer.includes(`"sha256":"${sha256(bytesBody(MiB))}"`),
+      answer.slice(-200),
+    );
+    assert.ok(upMs >= 2_500, `1 MiB went up in ${upMs} ms: not paced`);
+  } finally {
+    await a.client.stop();
+    await b.client.stop();
+    await server.stop();
+    await backend.shutdown();
   }
 });

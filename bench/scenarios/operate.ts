@@ -58,26 +58,28 @@ export async function operateRows(s: Setup): Promise<void> {
 /**
  * The gates on each new public connection: `--rate-limit` (high enough to
  * refuse nothing) and `--browser-warning` (wrk sends no text/html Accept,
- * so nothing is warned), beside the main server without; new connections,
- * where a per-connection check shows.
+ * so nothing is warned), and `--bandwidth` (high enough to pace nothing:
+ * what its wrapper costs), beside the main server without.
  */
 async function gateRows(s: Setup): Promise<void> {
   const on = await serverWithClient(s, "gates", [
     "--rate-limit",
     "1000000",
     "--browser-warning",
+    "--bandwidth",
+    "100000M",
   ]);
   const a = { name: "off", target: s.tunnel };
   const b = { name: "on", target: on };
   await alternate(
-    "new connection: --rate-limit and --browser-warning on vs off, alternated",
+    "new connection: --rate-limit, --browser-warning, --bandwidth on vs off, alternated",
     a,
     b,
     true,
     0.95,
   );
   await sideBySide(
-    "keep-alive: --rate-limit and --browser-warning on vs off, side by side",
+    "keep-alive: --rate-limit, --browser-warning, --bandwidth on vs off, side by side",
     a,
     b,
     0.95,

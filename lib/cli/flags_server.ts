@@ -316,4 +316,12 @@ export const SERVER_FLAGS: Record<string, Flag> = {
     help: "a tunnel with no visitor for this long ends",
     default: "off",
   },
+  bandwidth: {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<bytes/s>",
+    help: "per tunnel, each way, shared by its visitors (K, M: KiB, MiB)",
+    default: "off",
+  },
 };

@@ -31,7 +31,7 @@ import {
   readPem,
 } from "./flags.ts";
 import { runServer } from "./run_server.ts";
-import { operateSettings, parseListen } from "./operate.ts";
+import { operateSettings, parseBandwidth, parseListen } from "./operate.ts";
 import { runClient } from "./run_client.ts";
 
 /** Runs the CLI with \`args\`; resolves to the exit code. */
@@ -157,6 +157,7 @@ export async function main(args: string[]): Promise<number> {
           memoryBudget: parseMiB(str("memory-budget")),
           maxOwed: parseCount(str("max-owed"), "--max-owed"),
           rateLimit: parseCount(str("rate-limit"), "--rate-limit"),
+          bandwidth: parseBandwidth(str("bandwidth")),
           browserWarning: f["browser-warning"] === true ? true : undefined,
           tunnelTtl: parseSeconds(str("tunnel-ttl"), "--tunnel-ttl"),
           idleTimeout: parseSeconds(str("idle-timeout"), "--idle-timeout"),

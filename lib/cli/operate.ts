@@ -74,6 +74,26 @@ export function operateSettings(f: Flags): OperateSettings {
   };
 }
 
+/** `--bandwidth`: bytes a second, with K or M for KiB or MiB. */
+export function parseBandwidth(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const m = /^([0-9]{1,12})([kKmM]?)$/.exec(value);
+  const n = m
+    ? Number(m[1]) *
+      ({
+        "": 1,
+        k: 1024,
+        m: 1024 * 1024,
+      }[m[2]!.toLowerCase() as "" | "k" | "m"])
+    : 0;
+  if (!m || n < 1) {
+    throw new UsageError(
+      `--bandwidth takes bytes a second such as 1048576 or 1M, not "${value}"`,
+    );
+  }
+  return n;
+}
+
 /** What was started; `close` stops all of it. */
 export interface Operated {
   /** Lines to show at start-up. */

@@ -10,6 +10,7 @@ import { tcpFeature } from "./tcp_tunnels.ts";
 import { rateLimitFeature } from "./rate_limit.ts";
 import { browserWarningFeature } from "./browser_warning.ts";
 import { lifetimeFeature } from "./lifetime.ts";
+import { bandwidthFeature } from "./bandwidth.ts";
 
 /** Every feature, in the order they plug in. */
 export const SERVER_FEATURES: readonly ServerFeature[] = [
@@ -18,4 +19,5 @@ export const SERVER_FEATURES: readonly ServerFeature[] = [
   rateLimitFeature,
   browserWarningFeature,
   lifetimeFeature,
+  bandwidthFeature,
 ];

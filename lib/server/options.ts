@@ -132,6 +132,11 @@ export interface ServerOptions {
    * clients, webhooks and `groktunnel-skip-browser-warning` never do.
    */
   browserWarning?: boolean | undefined;
+  /**
+   * Bytes a second per tunnel, each direction, shared by its public
+   * connections. Off by default.
+   */
+  bandwidth?: number | undefined;
   /** A tunnel's longest life (ms); then it ends and its name is blocked for the name hold. */
   tunnelTtl?: number | undefined;
   /** A tunnel with no public connection for this long (ms) ends, as for `tunnelTtl`. */

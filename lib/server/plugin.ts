@@ -1,8 +1,10 @@
 /**
  * How a feature plugs into the server, so the core names none: a plug-in
  * may add entrances (ports and how their connections are served), kinds of
- * tunnel, a name authority beyond this process, and an elsewhere for names
- * this process does not serve. The features are listed in features.ts.
+ * tunnel, a name authority beyond this process, an elsewhere for names this
+ * process does not serve, gates (checks on each public connection) and
+ * wrappers of visitors' connections. The features are listed in
+ * features.ts.
  */
 
 import type { ByteConn, IpFilter, NetConn, PeekResult } from "../net/mod.ts";
@@ -54,6 +56,8 @@ export interface PluginContext {
   nameHold: number;
   /** Counts a relayed connection in flight (for shutdown); call the result when done. */
   track(conn: NetConn): () => void;
+  /** A visitor's connection to `t` as the features wrap it (see `wrapVisitor`). */
+  wrapVisitor(conn: ByteConn, t: Tunnel): ByteConn;
   /** Ends this process's tunnel for `name`, if any, saying `why`. */
   drop(name: string, why: string): void;
   /** The tunnels up now. */
@@ -94,6 +98,11 @@ export interface ServerPlugin {
   elsewhere?: Elsewhere;
   /** Checks on public connections, in the order features are listed. */
   gates?: Gate[];
+  /**
+   * Wraps a visitor's connection to `t` before it is relayed (a bandwidth
+   * limit paces it); the wrappers of all features apply, in order.
+   */
+  wrapVisitor?(conn: ByteConn, t: Tunnel): ByteConn;
   /** Resolves once the feature is ready (the server's `ready` waits for it). */
   start?(): Promise<void>;
   /** Stops it (at shutdown). */

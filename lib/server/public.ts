@@ -12,6 +12,7 @@
 
 import {
   answer,
+  type ByteConn,
   type IpFilter,
   type NetConn,
   page,
@@ -61,6 +62,8 @@ export interface PublicSideOptions {
   stats: ServerStats;
   /** Checks before a tunnel (plug-ins': rate limits, a warning page). */
   gates: Gate[];
+  /** A visitor's connection as the plug-ins wrap it (a bandwidth limit). */
+  wrapVisitor(conn: ByteConn, t: Tunnel): ByteConn;
 }
 
 /** Who a visitor is, as the entrance they came in at saw them. */
@@ -340,7 +343,7 @@ export class PublicSide {
           dstPort: conn.localAddr.port,
         }, first);
       }
-      await relay(r.conn, ch, first);
+      await relay(this.#o.wrapVisitor(r.conn, t), ch, first);
     } finally {
       done();
     }

@@ -133,6 +133,12 @@ export class TunnelServer {
       track: (conn) => this.#track(conn),
       drop: (name, why) => this.#drop(name, why),
       tunnels: () => this.tunnels,
+      wrapVisitor: (conn, t) => {
+        for (const p of this.#plugins) {
+          if (p.wrapVisitor) conn = p.wrapVisitor(conn, t);
+        }
+        return conn;
+      },
       endTunnel: (name, ms, why, refusal) => {
         this.#registry.ban(name, ms, refusal);
         this.#drop(name, why);

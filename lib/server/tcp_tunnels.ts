@@ -7,6 +7,7 @@
 import type { Refusal } from "../wire/mod.ts";
 import type { Tunnel } from "./control.ts";
 import {
+  type ByteConn,
   closeQuietly,
   type IpFilter,
   type NetConn,
@@ -29,6 +30,8 @@ export interface TcpServing {
   maxConnections: number;
   /** Counts a relayed connection in flight (for shutdown); call the result when done. */
   track: (conn: NetConn) => () => void;
+  /** A visitor's connection as the plug-ins wrap it (a bandwidth limit). */
+  wrapVisitor(conn: ByteConn, t: Tunnel): ByteConn;
 }
 
 /** TCP tunnels as a plug-in: on when the operator gave a port range. */
@@ -131,7 +134,7 @@ export class TcpTunnels implements TunnelKind {
               dstPort: conn.localAddr.port,
             }, new Uint8Array(0))
             : undefined;
-          await relay(conn, ch, first);
+          await relay(s.wrapVisitor(conn, t), ch, first);
         } finally {
           done();
           closeQuietly(conn);
