@@ -5,7 +5,8 @@
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
  * `--only plain|https|features|tcp|acme|cluster|operate` for a part of the table,
- * `--only soak [--minutes N]` for the soak (bench/soak.ts; not in the
+ * `--only scale` for what one node costs at scale (bench/scale.ts), and
+ * `--only soak [--minutes N]` for the soak (bench/soak.ts; neither in the
  * full run).
  */
 
@@ -39,6 +40,11 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "10" },
   },
 });
+if (values.only === "scale") {
+  const { scale } = await import("./scale.ts");
+  await scale();
+  Deno.exit(0);
+}
 if (values.only === "soak") {
   const { soak } = await import("./soak.ts");
   await soak(Number(values.minutes));

@@ -133,11 +133,14 @@ export function renderServerMetrics(
       Math.floor(server.certificate.notAfter / 1000),
     );
   }
+  const mem = Deno.memoryUsage();
   e.family(
     "process_resident_memory_bytes",
     "gauge",
     "Resident memory size in bytes.",
-  ).sample("process_resident_memory_bytes", Deno.memoryUsage().rss);
+  ).sample("process_resident_memory_bytes", mem.rss);
+  e.family("deno_heap_used_bytes", "gauge", "V8 heap in use, in bytes.")
+    .sample("deno_heap_used_bytes", mem.heapUsed);
   if (perTunnel) tunnelSeries(e, tunnels);
   return e.text();
 }

@@ -12,7 +12,7 @@
 
 import type { Channel, ChannelHost, MuxChannel } from "./channel.ts";
 import { PROCESS_BUDGET } from "./budget.ts";
-import { closeQuietly } from "../../net/mod.ts";
+import { acquire, closeQuietly, release, SIZES } from "../../net/mod.ts";
 import { FrameWriter } from "./writer.ts";
 import {
   DEFAULT_INITIAL_WINDOW,
@@ -46,9 +46,6 @@ import {
   MSG_WINDOW_ADJUST,
   PING_HEADER_SIZES,
 } from "./frames.ts";
-
-/** Size of the socket read buffer. */
-const READ_BUFFER_SIZE = 256 * 1024;
 
 /**
  * A multiplexed session over one connection.
@@ -194,7 +191,10 @@ export class Session {
   // ---- reading ----
 
   async #readLoop(): Promise<void> {
-    const buf = new Uint8Array(READ_BUFFER_SIZE);
+    // The read buffer starts small (an idle session holds 4 KiB, not 256)
+    // and moves up a size whenever a read fills it (bulk data); pooled.
+    let level = 0;
+    let buf = acquire(level);
     const sink: DecoderSink = {
       message: (msg) => this.#onMessage(msg),
       dataHeader: (recipient, length) =>
@@ -217,13 +217,20 @@ export class Session {
         }
         this.bytesIn += n;
         this.#lastActivity = Date.now();
+        // Channels copy what they keep: the buffer is free after `feed`.
         this.#decoder.feed(buf.subarray(0, n), sink);
+        if (n === buf.length && level < SIZES.length - 1) {
+          release(level, buf);
+          buf = acquire(++level);
+        }
         // Backpressure: what the peer's messages made us owe it must be
         // written before more of them are read.
         if (this.#writer.owesTooMuch) await this.#drain();
       }
     } catch (err) {
       this.#fail(err);
+    } finally {
+      release(level, buf);
     }
   }
 

@@ -46,7 +46,8 @@ export class FrameWriter {
   #error: Error | null = null;
   #queue: Queued[] = [];
   #flushing = false;
-  #scratch = new Uint8Array(COALESCE_LIMIT);
+  /** Where small frames are joined into one write; made on first use. */
+  #scratch: Uint8Array | undefined;
   /** Bytes of control frames queued, not yet written. */
   #owed = 0;
   /** PINGs that a PONG still unwritten answers. */
@@ -170,11 +171,12 @@ export class FrameWriter {
             await this.#writeAll(batch[i]!.frame);
           } else {
             let at = 0;
+            const scratch = this.#scratch ??= new Uint8Array(COALESCE_LIMIT);
             for (let k = i; k < j; k++) {
-              this.#scratch.set(batch[k]!.frame, at);
+              scratch.set(batch[k]!.frame, at);
               at += batch[k]!.frame.length;
             }
-            await this.#writeAll(this.#scratch.subarray(0, at));
+            await this.#writeAll(scratch.subarray(0, at));
           }
           for (; i < j; i++) {
             const q = batch[i]!;

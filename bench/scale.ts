@@ -1,0 +1,244 @@
+/**
+ * `deno task bench --only scale`: what one node costs as its work grows.
+ * A server run as users run it (plain `deno run`, no V8 flags), tunnels
+ * opened through the library from this process, and visitor connections
+ * held open through a client process:
+ * - server RSS and V8 heap idle, with 1,000 and 10,000 idle tunnels, and
+ *   after they closed (is it reclaimed?);
+ * - how long the 10,000 take to open (handshakes a second);
+ * - p50/p99 of a request through a random tunnel with 1 and with 10,000 open;
+ * - server and client RSS with 10,000 idle visitor connections through one
+ *   tunnel (half with a request in flight, half keep-alive at rest).
+ * The per-tunnel and per-connection costs are the slopes. This machine's
+ * open-file limit is 20,000 (hard), which bounds the counts.
+ */
+
+import { connect, type TunnelClient } from "../mod.ts";
+import { Proc, ResponseReader } from "../tests/process.ts";
+
+const TUNNELS = [1_000, 10_000];
+const CONNECTIONS = 10_000;
+const AT_ONCE = 200;
+
+const enc = new TextEncoder();
+
+/** Current RSS (MB) and, from the metrics endpoint, V8's used heap (MB). */
+async function memory(pid: number, metricsPort?: number) {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/status`],
+    stdout: "piped",
+  }).output();
+  const status = new TextDecoder().decode(out.stdout);
+  const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  let heap = NaN;
+  if (metricsPort) {
+    const text = await (await fetch(
+      `http://127.0.0.1:${metricsPort}/metrics`,
+    )).text();
+    heap = Number(/^deno_heap_used_bytes (\S+)$/m.exec(text)?.[1]) / 1048576;
+  }
+  return { rss, heap };
+}
+
+/** One request on a new connection; ms until its answer's head. */
+async function timed(port: number, host: string): Promise<number> {
+  const started = performance.now();
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      enc.encode(
+        `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    const r = await new ResponseReader(conn).next();
+    if (r.status !== 200) throw new Error(`status ${r.status}`);
+    return performance.now() - started;
+  } finally {
+    conn.close();
+  }
+}
+
+/** p50 and p99 of `n` sequential requests, each to a host `pick` gives. */
+async function latency(port: number, pick: () => string, n = 400) {
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) ms.push(await timed(port, pick()));
+  ms.sort((a, b) => a - b);
+  return { p50: ms[Math.floor(n * 0.5)]!, p99: ms[Math.floor(n * 0.99)]! };
+}
+
+/** Waits for `ms`, letting the processes settle (and V8 collect). */
+const settle = (ms = 3000) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs the scale bench and prints its table. */
+export async function scale(): Promise<void> {
+  const backend = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    async (req) => {
+      if (new URL(req.url).pathname === "/hold") {
+        // An answer that does not come while the visitor waits.
+        await new Promise((r) => req.signal.addEventListener("abort", r));
+      }
+      return new Response("ok\n");
+    },
+  );
+  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+  const server = new Proc([
+    "server",
+    "-p",
+    "0",
+    "--max-tunnels",
+    "20000",
+    "--max-tunnels-per-ip",
+    "20000",
+    "--max-connections",
+    "20000",
+    "--metrics",
+    `127.0.0.1:${metricsPort}`,
+  ]);
+  const port = Number(
+    (await server.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  const pid = server.child.pid;
+  const rows: string[][] = [];
+  const row = (...cells: string[]) => rows.push(cells);
+  const clients: TunnelClient[] = [];
+  try {
+    await settle();
+    const idle = await memory(pid, metricsPort);
+    row(
+      "server idle",
+      `${idle.rss.toFixed(1)} MB RSS`,
+      `${idle.heap.toFixed(1)} MB heap`,
+    );
+    // One tunnel: the latency to compare with.
+    clients.push(await connect({ port: backend.addr.port, serverPort: port }));
+    const one = await latency(port, () => new URL(clients[0]!.url!).host);
+    row(
+      "one tunnel: request p50 / p99",
+      `${one.p50.toFixed(2)} ms`,
+      `${one.p99.toFixed(2)} ms`,
+    );
+    let before = idle;
+    for (const target of TUNNELS) {
+      const started = performance.now();
+      while (clients.length < target) {
+        const batch = Math.min(AT_ONCE, target - clients.length);
+        clients.push(
+          ...await Promise.all(
+            Array.from({ length: batch }, () =>
+              connect({
+                port: backend.addr.port,
+                serverPort: port,
+              })),
+          ),
+        );
+      }
+      const took = (performance.now() - started) / 1000;
+      await settle();
+      const m = await memory(pid, metricsPort);
+      row(
+        `${target} idle tunnels`,
+        `${m.rss.toFixed(1)} MB RSS, ${m.heap.toFixed(1)} MB heap`,
+        `${((m.rss - idle.rss) * 1024 / target).toFixed(1)} KB RSS, ${
+          ((m.heap - idle.heap) * 1024 / target).toFixed(1)
+        } KB heap per tunnel; opened ${
+          target - (before === idle ? 1 : TUNNELS[0]!)
+        } in ${took.toFixed(1)} s`,
+      );
+      before = m;
+    }
+    const hosts = clients.map((c) => new URL(c.url!).host);
+    const many = await latency(
+      port,
+      () => hosts[Math.floor(Math.random() * hosts.length)]!,
+    );
+    row(
+      `${clients.length} tunnels: request p50 / p99 (random tunnel)`,
+      `${many.p50.toFixed(2)} ms`,
+      `${many.p99.toFixed(2)} ms (${
+        (many.p99 / one.p99).toFixed(2)
+      }× one tunnel's)`,
+    );
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+    await settle(5000);
+    const after = await memory(pid, metricsPort);
+    row(
+      "all tunnels closed",
+      `${after.rss.toFixed(1)} MB RSS`,
+      `${after.heap.toFixed(1)} MB heap`,
+    );
+    await connections(port, pid, metricsPort, backend.addr.port, row);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.stop();
+    await backend.shutdown();
+  }
+  const widths = [0, 1, 2].map((i) =>
+    Math.max(...rows.map((r) => (r[i] ?? "").length))
+  );
+  for (const r of rows) {
+    console.log(`| ${r.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`);
+  }
+}
+
+/** 10,000 idle visitor connections through one client process. */
+async function connections(
+  port: number,
+  pid: number,
+  metricsPort: number,
+  appPort: number,
+  row: (...cells: string[]) => void,
+): Promise<void> {
+  const client = new Proc([
+    String(appPort),
+    "-p",
+    String(port),
+    "--quiet",
+    "--no-inspect",
+  ]);
+  const host =
+    new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  const open: Deno.TcpConn[] = [];
+  try {
+    await settle();
+    const s0 = await memory(pid, metricsPort),
+      c0 = await memory(client.child.pid);
+    while (open.length < CONNECTIONS) {
+      const batch = await Promise.all(
+        Array.from({ length: AT_ONCE }, async (_, i) => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          // Half wait for an answer that does not come; half had theirs
+          // and rest, kept alive.
+          const hold = (open.length + i) % 2 === 0;
+          await conn.write(
+            enc.encode(
+              `GET ${hold ? "/hold" : "/"} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+            ),
+          );
+          if (!hold) await new ResponseReader(conn).next();
+          return conn;
+        }),
+      );
+      open.push(...batch);
+    }
+    await settle();
+    const s1 = await memory(pid, metricsPort),
+      c1 = await memory(client.child.pid);
+    const per = (a: number, b: number) =>
+      ((b - a) * 1024 / CONNECTIONS).toFixed(1);
+    row(
+      `${CONNECTIONS} idle visitor connections, one tunnel`,
+      `server ${s1.rss.toFixed(1)} MB, client ${c1.rss.toFixed(1)} MB RSS`,
+      `${per(s0.rss, s1.rss)} KB server + ${
+        per(c0.rss, c1.rss)
+      } KB client per connection (server heap ${per(s0.heap, s1.heap)} KB)`,
+    );
+  } finally {
+    for (const c of open) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await client.stop();
+  }
+}
