@@ -8,15 +8,19 @@
  * - how long the 10,000 take to open (handshakes a second);
  * - p50/p99 of a request through a random tunnel with 1 and with 10,000 open;
  * - server and client RSS with 10,000 idle visitor connections through one
- *   tunnel (half with a request in flight, half keep-alive at rest).
+ *   tunnel (half with a request in flight, half keep-alive at rest), on a
+ *   fresh server so that the tunnels' garbage does not blur the slope.
+ * `SCALE_TUNNELS=100,1000` and `SCALE_CLIENT_FLAGS="--forwarded-headers off"`
+ * change the counts and the client's flags.
  * The per-tunnel and per-connection costs are the slopes. This machine's
  * open-file limit is 20,000 (hard), which bounds the counts.
  */
 
 import { connect, type TunnelClient } from "../mod.ts";
-import { Proc, ResponseReader } from "../tests/process.ts";
+import { freePort, Proc, ResponseReader } from "../tests/process.ts";
 
-const TUNNELS = [1_000, 10_000];
+const TUNNELS = (Deno.env.get("SCALE_TUNNELS") ?? "1000,10000").split(",")
+  .map(Number);
 const CONNECTIONS = 10_000;
 const AT_ONCE = 200;
 
@@ -81,23 +85,7 @@ export async function scale(): Promise<void> {
       return new Response("ok\n");
     },
   );
-  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
-  const server = new Proc([
-    "server",
-    "-p",
-    "0",
-    "--max-tunnels",
-    "20000",
-    "--max-tunnels-per-ip",
-    "20000",
-    "--max-connections",
-    "20000",
-    "--metrics",
-    `127.0.0.1:${metricsPort}`,
-  ]);
-  const port = Number(
-    (await server.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/))[1],
-  );
+  const { server, port, metricsPort } = await startScaleServer();
   const pid = server.child.pid;
   const rows: string[][] = [];
   const row = (...cells: string[]) => rows.push(cells);
@@ -167,7 +155,9 @@ export async function scale(): Promise<void> {
       `${after.rss.toFixed(1)} MB RSS`,
       `${after.heap.toFixed(1)} MB heap`,
     );
-    await connections(port, pid, metricsPort, backend.addr.port, row);
+    await server.stop();
+    // A fresh server: the tunnels' garbage must not blur the slope.
+    await connections(backend.addr.port, row);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.stop();
@@ -183,18 +173,18 @@ export async function scale(): Promise<void> {
 
 /** 10,000 idle visitor connections through one client process. */
 async function connections(
-  port: number,
-  pid: number,
-  metricsPort: number,
   appPort: number,
   row: (...cells: string[]) => void,
 ): Promise<void> {
+  const { server, port, metricsPort } = await startScaleServer();
+  const pid = server.child.pid;
   const client = new Proc([
     String(appPort),
     "-p",
     String(port),
     "--quiet",
     "--no-inspect",
+    ...(Deno.env.get("SCALE_CLIENT_FLAGS") ?? "").split(" ").filter(Boolean),
   ]);
   const host =
     new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
@@ -240,5 +230,28 @@ async function connections(
       } catch { /* closed */ }
     }
     await client.stop();
+    await server.stop();
   }
+}
+
+/** A server for the scale runs (plain `deno run`, limits raised, metrics on). */
+async function startScaleServer() {
+  const metricsPort = freePort();
+  const server = new Proc([
+    "server",
+    "-p",
+    "0",
+    "--max-tunnels",
+    "20000",
+    "--max-tunnels-per-ip",
+    "20000",
+    "--max-connections",
+    "20000",
+    "--metrics",
+    `127.0.0.1:${metricsPort}`,
+  ]);
+  const port = Number(
+    (await server.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  return { server, port, metricsPort };
 }
