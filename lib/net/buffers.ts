@@ -5,16 +5,19 @@
  * connection, so a burst of connections neither zeroes nor collects megabytes
  * each.
  *
+ * The first size is 1 KiB: an idle connection (a read waiting for a next
+ * request) holds that much, not more.
+ *
  * Every buffer of a level has the same length, `SIZES[level] + HEADROOM`:
  * whoever released it, the next user gets exactly what it asks for.
  */
 
 /** Usable sizes, smallest first: a relay grows through them. */
-export const SIZES = [4 * 1024, 32 * 1024, 256 * 1024] as const;
+export const SIZES = [1024, 4 * 1024, 32 * 1024, 256 * 1024] as const;
 /** Bytes in front of the usable part: room for a DATA header (relays). */
 export const HEADROOM = 9;
 /** Buffers kept per size: at most ~4 MiB of each size stays allocated. */
-const KEEP = [1024, 128, 16];
+const KEEP = [4096, 1024, 128, 16];
 
 const free: Uint8Array[][] = SIZES.map(() => []);
 
