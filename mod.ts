@@ -41,6 +41,7 @@ export {
   TunnelServer,
 } from "./lib/server/server.ts";
 export { ClientStats } from "./lib/client/stats.ts";
+export type { MetricSeries } from "./lib/server/plugin.ts";
 export { type Outcome, ServerStats } from "./lib/server/stats.ts";
 export type { LogFields, LogFormat, LogSink } from "./lib/server/log.ts";
 export { Histogram } from "./lib/metrics/text.ts";

@@ -150,7 +150,8 @@ async function claimRaw(port: number, name: string) {
 
 Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
   const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
-  const free = freePorts(12);
+  const free = freePorts(13);
+  const metricsPort = free[12]!;
   const members = [0, 1, 2].map((i) =>
     new Member(`e${i + 1}`, `${dataRoot}/e${i + 1}`, free[i]!, free[3 + i]!)
   );
@@ -174,6 +175,7 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
       `n${i + 1}`,
       "--node-addr",
       `127.0.0.1:${hops[i]}`,
+      ...(i === 0 ? ["--metrics", `127.0.0.1:${metricsPort}`] : []),
     ], { GROKTUNNEL_CLUSTER_SECRET: SECRET });
   const nodes: Proc[] = [];
   const clients: Proc[] = [];
@@ -241,6 +243,43 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
             assert.equal(got.sha256, want, `${name} through :${port}`);
           }
         }
+      },
+    );
+
+    await t.step(
+      "a node's metrics: etcd up, hops taken in, visitors sent elsewhere",
+      async () => {
+        const text = await (await fetch(
+          `http://127.0.0.1:${metricsPort}/metrics`,
+        )).text();
+        const value = (re: RegExp) => Number(re.exec(text)?.[1]);
+        assert.equal(value(/^groktunnel_cluster_etcd_up (\S+)$/m), 1);
+        // alpha is n1's: the other two nodes sent it at least a request
+        // and a download each; n1 sent beta's and gamma's the same way.
+        assert.ok(
+          value(/^groktunnel_cluster_hops_in_total (\S+)$/m) >= 4,
+          text,
+        );
+        assert.ok(
+          value(
+            /^groktunnel_public_connections_total\{outcome="elsewhere"\} (\S+)$/m,
+          ) >= 4,
+        );
+        const check = new Deno.Command("promtool", {
+          args: ["check", "metrics"],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = check.stdin.getWriter();
+        await w.write(encoder.encode(text));
+        await w.close();
+        const out = await check.output();
+        assert.equal(
+          out.code,
+          0,
+          decoder.decode(out.stdout) + decoder.decode(out.stderr),
+        );
       },
     );
 

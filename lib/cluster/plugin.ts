@@ -37,6 +37,10 @@ export interface ClusterPlugin {
   start(): Promise<void>;
   /** Leaves. */
   close(): Promise<void>;
+  /** The cluster's metrics: etcd reachable, hops taken in. */
+  metrics(): Array<
+    { name: string; type: "counter" | "gauge"; help: string; value: number }
+  >;
 }
 
 /** Joins a cluster when the options ask for it; binds the hop port now. */
@@ -58,9 +62,25 @@ export function clusterFeature(
     // The client came back through another node: that one serves it.
     lost: (name) => context.drop(name, "its client moved to another node"),
   });
+  let hopsIn = 0;
   return {
     names: node.names,
     elsewhere: node,
+    metrics: () => [
+      {
+        name: "groktunnel_cluster_etcd_up",
+        type: "gauge",
+        help: "1 while etcd answers this node.",
+        value: node.names.healthy ? 1 : 0,
+      },
+      {
+        name: "groktunnel_cluster_hops_in_total",
+        type: "counter",
+        help:
+          "Public connections other nodes sent here (hops out count as outcome elsewhere).",
+        value: hopsIn,
+      },
+    ],
     start: () => node.start(),
     close: () => node.close(),
     entrances: [{
@@ -69,6 +89,7 @@ export function clusterFeature(
         // A hop from another node starts with its signed line.
         const hop = await node.accept(conn, c.peekTimeout);
         if (!hop) return;
+        hopsIn++;
         const r = await c.peek(hop.conn, conn);
         if (r) await c.public.hopped(conn, r, hop.visitor);
       },

@@ -33,6 +33,10 @@ export interface ServerView {
   }>;
   /** The certificate served, when the server ends TLS. */
   readonly certificate?: { notAfter: number } | undefined;
+  /** What features add (one sample each). */
+  readonly pluginMetrics?: ReadonlyArray<
+    { name: string; type: "counter" | "gauge"; help: string; value: number }
+  >;
 }
 
 /** What else goes in: the version, and the process's unread-bytes budget. */
@@ -141,6 +145,9 @@ export function renderServerMetrics(
   ).sample("process_resident_memory_bytes", mem.rss);
   e.family("deno_heap_used_bytes", "gauge", "V8 heap in use, in bytes.")
     .sample("deno_heap_used_bytes", mem.heapUsed);
+  for (const m of server.pluginMetrics ?? []) {
+    e.family(m.name, m.type, m.help).sample(m.name, m.value);
+  }
   if (perTunnel) tunnelSeries(e, tunnels);
   return e.text();
 }

@@ -18,6 +18,18 @@ import type { Tunnel } from "./control.ts";
 import type { Outcome } from "./stats.ts";
 import type { TunnelInfo } from "./tunnel_info.ts";
 
+/** One metric a feature adds (one sample, no labels). */
+export interface MetricSeries {
+  /** Its name, as Prometheus's conventions ask (`groktunnel_…`). */
+  name: string;
+  /** A counter (only grows) or a gauge. */
+  type: "counter" | "gauge";
+  /** One line of help. */
+  help: string;
+  /** Its value now. */
+  value: number;
+}
+
 /** A listening port. */
 export type Listener = { accept(): Promise<NetConn>; close(): void };
 
@@ -103,6 +115,8 @@ export interface ServerPlugin {
    * limit paces it); the wrappers of all features apply, in order.
    */
   wrapVisitor?(conn: ByteConn, t: Tunnel): ByteConn;
+  /** The feature's own metrics, read at each scrape. */
+  metrics?(): MetricSeries[];
   /** Resolves once the feature is ready (the server's `ready` waits for it). */
   start?(): Promise<void>;
   /** Stops it (at shutdown). */

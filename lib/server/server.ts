@@ -40,6 +40,7 @@ import type {
   Entrance,
   EntranceContext,
   Listener,
+  MetricSeries,
   PluginContext,
   ServerPlugin,
 } from "./plugin.ts";
@@ -222,6 +223,11 @@ export class TunnelServer {
   /** The tunnels open now. */
   get tunnels(): TunnelInfo[] {
     return [...this.#registry.values()].map(infoOf);
+  }
+
+  /** The plug-ins' own metrics now (a cluster's etcd state and hops). */
+  get pluginMetrics(): MetricSeries[] {
+    return this.#plugins.flatMap((p) => p.metrics?.() ?? []);
   }
 
   /** One open tunnel, by name. */
