@@ -31,3 +31,28 @@ export function release(level: number, buf: Uint8Array): void {
   const list = free[level]!;
   if (list.length < KEEP[level]!) list.push(buf);
 }
+
+/**
+ * A read buffer from the pool that starts at the smallest size and moves up
+ * one whenever a read fills it: an idle reader holds 1 KiB, a bulk one
+ * reads in big pieces. Read into `buf`; call `read(n)` once done with the
+ * bytes; `release()` at the end.
+ */
+export class GrowingBuffer {
+  #level = 0;
+  /** The buffer to read into now. */
+  buf: Uint8Array = acquire(0);
+
+  /** A read of `n` bytes is done with: a bigger buffer if it filled this one. */
+  read(n: number): void {
+    if (n === this.buf.length && this.#level < SIZES.length - 1) {
+      release(this.#level, this.buf);
+      this.buf = acquire(++this.#level);
+    }
+  }
+
+  /** Gives the buffer back to the pool. */
+  release(): void {
+    release(this.#level, this.buf);
+  }
+}

@@ -12,7 +12,7 @@
 
 import type { Channel, ChannelHost, MuxChannel } from "./channel.ts";
 import { PROCESS_BUDGET } from "./budget.ts";
-import { acquire, closeQuietly, release, SIZES } from "../../net/mod.ts";
+import { closeQuietly, GrowingBuffer } from "../../net/mod.ts";
 import { FrameWriter } from "./writer.ts";
 import {
   DEFAULT_INITIAL_WINDOW,
@@ -74,8 +74,7 @@ export class Session {
   #owedTimeout: number;
   #writer: FrameWriter;
   /** PINGs the peer may still send now (refilled with time). */
-  #pingAllowance = MAX_PINGS_PER_SECOND;
-  #pingRefilled = Date.now();
+  #pings = new PingAllowance();
   #decoder = new FrameDecoder();
   #error: SessionClosedError | null = null;
   #resolveClosed!: (err: SessionClosedError) => void;
@@ -191,10 +190,7 @@ export class Session {
   // ---- reading ----
 
   async #readLoop(): Promise<void> {
-    // The read buffer starts small (an idle session holds 4 KiB, not 256)
-    // and moves up a size whenever a read fills it (bulk data); pooled.
-    let level = 0;
-    let buf = acquire(level);
+    const reading = new GrowingBuffer();
     const sink: DecoderSink = {
       message: (msg) => this.#onMessage(msg),
       dataHeader: (recipient, length) =>
@@ -203,7 +199,7 @@ export class Session {
     };
     try {
       for (;;) {
-        const n = await this.#conn.read(buf);
+        const n = await this.#conn.read(reading.buf);
         if (this.#error) return;
         if (n === null) {
           this.#end(
@@ -218,11 +214,8 @@ export class Session {
         this.bytesIn += n;
         this.#lastActivity = Date.now();
         // Channels copy what they keep: the buffer is free after `feed`.
-        this.#decoder.feed(buf.subarray(0, n), sink);
-        if (n === buf.length && level < SIZES.length - 1) {
-          release(level, buf);
-          buf = acquire(++level);
-        }
+        this.#decoder.feed(reading.buf.subarray(0, n), sink);
+        reading.read(n);
         // Backpressure: what the peer's messages made us owe it must be
         // written before more of them are read.
         if (this.#writer.owesTooMuch) await this.#drain();
@@ -230,7 +223,7 @@ export class Session {
     } catch (err) {
       this.#fail(err);
     } finally {
-      release(level, buf);
+      reading.release();
     }
   }
 
@@ -282,18 +275,7 @@ export class Session {
 
   /** Answers a PING, within {@linkcode MAX_PINGS_PER_SECOND}. */
   #answerPing(nonce: number): void {
-    const now = this.#lastActivity;
-    this.#pingAllowance = Math.min(
-      MAX_PINGS_PER_SECOND,
-      this.#pingAllowance +
-        (now - this.#pingRefilled) * MAX_PINGS_PER_SECOND / 1000,
-    );
-    this.#pingRefilled = now;
-    if (--this.#pingAllowance < 0) {
-      throw new ProtocolError(
-        `PING flood: more than ${MAX_PINGS_PER_SECOND} a second`,
-      );
-    }
+    this.#pings.take(this.#lastActivity);
     this.#writer.pong(nonce);
   }
 
@@ -324,5 +306,21 @@ export class Session {
     this.#table.end(err);
     this.#writer.end(err);
     this.#resolveClosed(err);
+  }
+}
+
+/** PINGs a peer may send: {@linkcode MAX_PINGS_PER_SECOND}, refilled with time. */
+class PingAllowance {
+  #left = MAX_PINGS_PER_SECOND;
+  #at = Date.now();
+
+  /** One PING at `now`; throws a {@linkcode ProtocolError} past the rate. */
+  take(now: number): void {
+    const rate = MAX_PINGS_PER_SECOND;
+    this.#left = Math.min(rate, this.#left + (now - this.#at) * rate / 1000);
+    this.#at = now;
+    if (--this.#left < 0) {
+      throw new ProtocolError(`PING flood: more than ${rate} a second`);
+    }
   }
 }
