@@ -86,7 +86,7 @@ Deno.test("command-line input: clear answers, no silent mistakes", async (t) => 
     assert.match(r.stdout, /^groktunnel .*: put a localhost HTTP server/);
     assert.match(
       r.stdout,
-      /deno install -g --allow-net --allow-env -n groktunnel main\.ts/,
+      /deno install -g --allow-net --allow-env --v8-flags=--max-semi-space-size=2 -n groktunnel main\.ts/,
     );
   });
 
@@ -423,7 +423,7 @@ Deno.test("what a newcomer reads: the server's page, and no inspector line befor
         assert.equal(r.status, 200);
         assert.ok(
           r.text.includes(
-            "To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env -n groktunnel main.ts",
+            "To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env --v8-flags=--max-semi-space-size=2 -n groktunnel main.ts",
           ),
         );
         assert.ok(!r.text.includes("jsr:"));

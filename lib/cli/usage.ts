@@ -64,8 +64,9 @@ Usage:
   groktunnel [server] [options]      run a server
   groktunnel demo                    server, app and tunnel in one process
 
-  (From a clone: deno run --allow-net --allow-env main.ts <port>. To get a
-  groktunnel command: deno install -g --allow-net --allow-env -n groktunnel main.ts)
+  (From a clone: deno run --allow-net --allow-env main.ts <port>.) To get a
+  groktunnel command, in a clone:
+    deno install -g --allow-net --allow-env --v8-flags=--max-semi-space-size=2 -n groktunnel main.ts
 
 ${options()}
 Examples:

@@ -126,7 +126,7 @@ export class ControlEndpoint {
         path === "/" && (http.method === "GET" || headOnly)
           ? page(
             200,
-            `Expose a local port through this server with the command below. To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env -n groktunnel main.ts`,
+            `Expose a local port through this server with the command below. To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env --v8-flags=--max-semi-space-size=2 -n groktunnel main.ts`,
             {
               headOnly,
               title: `groktunnel server on ${this.#c.host}`,
