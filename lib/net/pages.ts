@@ -38,6 +38,10 @@ export interface PageOptions {
   title?: string;
   /** A command to show under the message, in a block that never breaks inside a flag. */
   code?: string;
+  /** More paragraphs after the message. */
+  more?: string[];
+  /** A link shown as a button at the end: where it goes, and its text. */
+  link?: { href: string; text: string };
   /** The footer line. */
   footer?: string;
   /** Extra header lines, each `Name: value`. */
@@ -64,10 +68,17 @@ export function page(
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}
 h1{font-size:1.4em;overflow-wrap:anywhere}p{overflow-wrap:anywhere}pre{background:#f2f2f2;padding:.6em .8em;overflow-x:auto}
 code{white-space:pre}footer{color:#888;font-size:.85em}
+a.go{display:inline-block;padding:.5em 1em;background:#224;color:#fff;border-radius:.3em;text-decoration:none}
 @media (prefers-color-scheme:dark){body{background:#161616;color:#ddd}pre{background:#262626}}</style></head>
-<body><h1>${escape(title)}</h1><p>${escape(message)}</p>${code}<footer>${
-    escape(options.footer ?? "groktunnel")
-  }</footer></body></html>
+<body><h1>${escape(title)}</h1><p>${escape(message)}</p>${
+    (options.more ?? []).map((p) => `<p>${escape(p)}</p>`).join("")
+  }${code}${
+    options.link
+      ? `<p><a class="go" href="${escape(options.link.href)}">${
+        escape(options.link.text)
+      }</a></p>`
+      : ""
+  }<footer>${escape(options.footer ?? "groktunnel")}</footer></body></html>
 `;
   const bytes = new TextEncoder().encode(body);
   const extra = (options.headers ?? []).map((h) =>

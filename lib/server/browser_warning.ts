@@ -20,10 +20,6 @@ export const WARNING_COOKIE = "groktunnel_warned";
 /** The path of the page's link: sets the cookie, then back (`?to=`). */
 export const CONTINUE_PATH = "/__groktunnel/continue";
 
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
 /** The path to go back to: only a path on this host (no `//elsewhere`). */
 function backTo(target: string): string {
   const q = target.indexOf("?");
@@ -40,32 +36,22 @@ function warningPage(
   target: string,
   headOnly: boolean,
 ): Uint8Array {
-  const next = `${CONTINUE_PATH}?to=${encodeURIComponent(target)}`;
-  const body = `<!doctype html>
-<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>You are about to visit ${escape(host)}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em;color:#222}
-a.go{display:inline-block;padding:.5em 1em;background:#224;color:#fff;border-radius:.3em;text-decoration:none}
-@media (prefers-color-scheme:dark){body{background:#161616;color:#ddd}}</style></head>
-<body><h1>You are about to visit ${escape(host)}</h1>
-<p>This address is a tunnel: it shows a page served from someone's own computer, not by the operator of this server.</p>
-<p>Do not enter passwords, card numbers or other secrets unless you know and trust who runs it.</p>
-<p><a class="go" href="${escape(next)}">Continue to ${escape(host)}</a></p>
-<footer>groktunnel</footer></body></html>
-`;
-  const bytes = new TextEncoder().encode(body);
-  const head = "HTTP/1.1 200 OK\r\n" +
-    "Content-Type: text/html; charset=utf-8\r\n" +
-    `Content-Length: ${bytes.length}\r\n` +
-    "Cache-Control: no-store\r\n" +
-    "X-Frame-Options: DENY\r\n" +
-    "Connection: close\r\n\r\n";
-  const h = new TextEncoder().encode(head);
-  if (headOnly) return h;
-  const out = new Uint8Array(h.length + bytes.length);
-  out.set(h);
-  out.set(bytes, h.length);
-  return out;
+  return page(
+    200,
+    "This address is a tunnel: it shows a page served from someone's own computer, not by the operator of this server.",
+    {
+      headOnly,
+      title: `You are about to visit ${host}`,
+      more: [
+        "Do not enter passwords, card numbers or other secrets unless you know and trust who runs it.",
+      ],
+      link: {
+        href: `${CONTINUE_PATH}?to=${encodeURIComponent(target)}`,
+        text: `Continue to ${host}`,
+      },
+      headers: ["X-Frame-Options: DENY"],
+    },
+  );
 }
 
 /** See the module doc. */
