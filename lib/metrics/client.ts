@@ -4,7 +4,7 @@
  * heads the request filter passed on, bytes each way, and local app errors.
  */
 
-import { Exposition } from "./text.ts";
+import { Exposition, processSeries, type Series } from "./text.ts";
 
 /** What the metrics read of a client (a `TunnelClient` has it as `stats`). */
 export interface ClientView {
@@ -23,7 +23,7 @@ export function renderClientMetrics(c: ClientView, version: string): string {
   const e = new Exposition();
   e.family("groktunnel_build_info", "gauge", "The version running (1).")
     .sample("groktunnel_build_info", 1, { version });
-  const rows: Array<[string, "counter" | "gauge", string, number]> = [
+  const rows: Array<[string, Series["type"], string, number]> = [
     ["groktunnel_client_up", "gauge", "1 while the tunnel is up.", c.up],
     [
       "groktunnel_client_reconnects_total",
@@ -67,15 +67,10 @@ export function renderClientMetrics(c: ClientView, version: string): string {
       "Visitor connections the local app did not take (502 or closed).",
       c.localErrors,
     ],
-    [
-      "process_resident_memory_bytes",
-      "gauge",
-      "Resident memory size in bytes.",
-      Deno.memoryUsage().rss,
-    ],
   ];
-  for (const [name, type, help, value] of rows) {
-    e.family(name, type, help).sample(name, value);
-  }
+  e.series([
+    ...rows.map(([name, type, help, value]) => ({ name, type, help, value })),
+    ...processSeries(),
+  ]);
   return e.text();
 }

@@ -4,7 +4,13 @@
  * folders use of this one.
  */
 
-export { Exposition, Histogram, METRICS_CONTENT_TYPE } from "./text.ts";
+export {
+  Exposition,
+  Histogram,
+  METRICS_CONTENT_TYPE,
+  processSeries,
+  type Series,
+} from "./text.ts";
 export { type MetricsEndpoint, serveMetrics } from "./serve.ts";
 export {
   renderServerMetrics,

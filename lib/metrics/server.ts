@@ -8,7 +8,12 @@
  * (`--metrics-per-tunnel`): their labels grow with the tunnels.
  */
 
-import { Exposition, type Histogram } from "./text.ts";
+import {
+  Exposition,
+  type Histogram,
+  processSeries,
+  type Series,
+} from "./text.ts";
 
 /** What the metrics read of a server (a `TunnelServer` has it). */
 export interface ServerView {
@@ -34,9 +39,7 @@ export interface ServerView {
   /** The certificate served, when the server ends TLS. */
   readonly certificate?: { notAfter: number } | undefined;
   /** What features add (one sample each). */
-  readonly pluginMetrics?: ReadonlyArray<
-    { name: string; type: "counter" | "gauge"; help: string; value: number }
-  >;
+  readonly pluginMetrics?: readonly Series[];
 }
 
 /** What else goes in: the version, and the process's unread-bytes budget. */
@@ -70,21 +73,6 @@ export function renderServerMetrics(
     e.sample("groktunnel_tunnels", n, { kind });
   }
   e.family(
-    "groktunnel_control_sessions",
-    "gauge",
-    "Control sessions (one per tunnel client) up now.",
-  ).sample("groktunnel_control_sessions", tunnels.length);
-  e.family(
-    "groktunnel_tunnels_started_total",
-    "counter",
-    "Tunnels started since the server started.",
-  ).sample("groktunnel_tunnels_started_total", s.tunnelsStarted);
-  e.family(
-    "groktunnel_tunnels_refused_total",
-    "counter",
-    "Tunnel clients refused at the handshake (token, name, limits).",
-  ).sample("groktunnel_tunnels_refused_total", s.tunnelsRefused);
-  e.family(
     "groktunnel_public_connections_total",
     "counter",
     "Public connections by what became of them.",
@@ -92,21 +80,6 @@ export function renderServerMetrics(
   for (const [outcome, n] of Object.entries(s.outcomes)) {
     e.sample("groktunnel_public_connections_total", n, { outcome });
   }
-  e.family(
-    "groktunnel_public_connections_open",
-    "gauge",
-    "Public connections relayed to a tunnel and open now.",
-  ).sample("groktunnel_public_connections_open", open);
-  e.family(
-    "groktunnel_from_clients_bytes_total",
-    "counter",
-    "Bytes received from tunnel clients (what visitors get).",
-  ).sample("groktunnel_from_clients_bytes_total", bytesIn);
-  e.family(
-    "groktunnel_to_clients_bytes_total",
-    "counter",
-    "Bytes sent to tunnel clients (what visitors send).",
-  ).sample("groktunnel_to_clients_bytes_total", bytesOut);
   e.family(
     "groktunnel_control_handshake_seconds",
     "histogram",
@@ -117,37 +90,72 @@ export function renderServerMetrics(
     "histogram",
     "Opening a channel to the tunnel's client for a public connection.",
   ).histogram("groktunnel_channel_open_seconds", s.channelOpen);
-  e.family(
-    "groktunnel_unread_bytes",
-    "gauge",
-    "Bytes received and not yet read, all tunnels (--memory-budget caps it).",
-  ).sample("groktunnel_unread_bytes", extras.budget.used);
-  e.family(
-    "groktunnel_memory_budget_bytes",
-    "gauge",
-    "The cap on unread bytes (--memory-budget).",
-  ).sample("groktunnel_memory_budget_bytes", extras.budget.limit);
-  if (server.certificate) {
-    e.family(
-      "groktunnel_certificate_expiry_timestamp_seconds",
+  const one = (
+    name: string,
+    type: Series["type"],
+    help: string,
+    value: number,
+  ): Series => ({ name, type, help, value });
+  e.series([
+    one(
+      "groktunnel_control_sessions",
       "gauge",
-      "When the certificate served now expires (Unix time).",
-    ).sample(
-      "groktunnel_certificate_expiry_timestamp_seconds",
-      Math.floor(server.certificate.notAfter / 1000),
-    );
-  }
-  const mem = Deno.memoryUsage();
-  e.family(
-    "process_resident_memory_bytes",
-    "gauge",
-    "Resident memory size in bytes.",
-  ).sample("process_resident_memory_bytes", mem.rss);
-  e.family("deno_heap_used_bytes", "gauge", "V8 heap in use, in bytes.")
-    .sample("deno_heap_used_bytes", mem.heapUsed);
-  for (const m of server.pluginMetrics ?? []) {
-    e.family(m.name, m.type, m.help).sample(m.name, m.value);
-  }
+      "Control sessions (one per tunnel client) up now.",
+      tunnels.length,
+    ),
+    one(
+      "groktunnel_tunnels_started_total",
+      "counter",
+      "Tunnels started since the server started.",
+      s.tunnelsStarted,
+    ),
+    one(
+      "groktunnel_tunnels_refused_total",
+      "counter",
+      "Tunnel clients refused at the handshake (token, name, limits).",
+      s.tunnelsRefused,
+    ),
+    one(
+      "groktunnel_public_connections_open",
+      "gauge",
+      "Public connections relayed to a tunnel and open now.",
+      open,
+    ),
+    one(
+      "groktunnel_from_clients_bytes_total",
+      "counter",
+      "Bytes received from tunnel clients (what visitors get).",
+      bytesIn,
+    ),
+    one(
+      "groktunnel_to_clients_bytes_total",
+      "counter",
+      "Bytes sent to tunnel clients (what visitors send).",
+      bytesOut,
+    ),
+    one(
+      "groktunnel_unread_bytes",
+      "gauge",
+      "Bytes received and not yet read, all tunnels (--memory-budget caps it).",
+      extras.budget.used,
+    ),
+    one(
+      "groktunnel_memory_budget_bytes",
+      "gauge",
+      "The cap on unread bytes (--memory-budget).",
+      extras.budget.limit,
+    ),
+    ...(server.certificate
+      ? [one(
+        "groktunnel_certificate_expiry_timestamp_seconds",
+        "gauge",
+        "When the certificate served now expires (Unix time).",
+        Math.floor(server.certificate.notAfter / 1000),
+      )]
+      : []),
+    ...processSeries(),
+    ...(server.pluginMetrics ?? []),
+  ]);
   if (perTunnel) tunnelSeries(e, tunnels);
   return e.text();
 }

@@ -36,6 +36,37 @@ export class Histogram {
   }
 }
 
+/** A metric of one sample and no labels. */
+export interface Series {
+  /** Its name, as Prometheus's conventions ask. */
+  name: string;
+  /** A counter (only grows) or a gauge. */
+  type: "counter" | "gauge";
+  /** One line of help. */
+  help: string;
+  /** Its value now. */
+  value: number;
+}
+
+/** The process's own: resident memory and V8's heap in use. */
+export function processSeries(): Series[] {
+  const mem = Deno.memoryUsage();
+  return [
+    {
+      name: "process_resident_memory_bytes",
+      type: "gauge",
+      help: "Resident memory size in bytes.",
+      value: mem.rss,
+    },
+    {
+      name: "deno_heap_used_bytes",
+      type: "gauge",
+      help: "V8 heap in use, in bytes.",
+      value: mem.heapUsed,
+    },
+  ];
+}
+
 /** Labels of one sample. */
 export type Labels = Record<string, string>;
 
@@ -73,6 +104,14 @@ export class Exposition {
   /** One sample of the current family. */
   sample(name: string, value: number, labels?: Labels): this {
     this.#lines.push(`${name}${labelText(labels)} ${num(value)}`);
+    return this;
+  }
+
+  /** Each series as a family of one sample. */
+  series(list: readonly Series[]): this {
+    for (const m of list) {
+      this.family(m.name, m.type, m.help).sample(m.name, m.value);
+    }
     return this;
   }
 

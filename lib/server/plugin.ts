@@ -14,21 +14,13 @@ import type { NameAuthority } from "./http_tunnels.ts";
 import type { Elsewhere } from "./public.ts";
 import type { TunnelKind } from "./tunnel_kind.ts";
 import type { LogSink } from "./log.ts";
+import type { Series } from "../metrics/mod.ts";
 import type { Tunnel } from "./control.ts";
 import type { Outcome } from "./stats.ts";
 import type { TunnelInfo } from "./tunnel_info.ts";
 
 /** One metric a feature adds (one sample, no labels). */
-export interface MetricSeries {
-  /** Its name, as Prometheus's conventions ask (`groktunnel_…`). */
-  name: string;
-  /** A counter (only grows) or a gauge. */
-  type: "counter" | "gauge";
-  /** One line of help. */
-  help: string;
-  /** Its value now. */
-  value: number;
-}
+export type MetricSeries = Series;
 
 /** A listening port. */
 export type Listener = { accept(): Promise<NetConn>; close(): void };
