@@ -90,20 +90,7 @@ try {
 
   // 3. The server: --acme against pebble, our DNS on dnsPort.
   const serverArgs = [
-    "server",
-    "-h",
-    HOST,
-    "-p",
-    String(port),
-    "--acme",
-    "--public-ip",
-    "127.0.0.1",
-    "--state-dir",
-    state,
-    "--acme-directory",
-    pebble.directory,
-    "--acme-ca",
-    tls.ca,
+    ...pebble.serverArgs(HOST, port, state),
     "--dns-port",
     String(dnsPort),
   ];

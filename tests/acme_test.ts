@@ -79,20 +79,7 @@ Deno.test("acme: a certificate from pebble through our own DNS; renewal under lo
     const startServer = (extra: string[]) =>
       new Proc(
         [
-          "server",
-          "-h",
-          HOST,
-          "-p",
-          String(port),
-          "--acme",
-          "--public-ip",
-          "127.0.0.1",
-          "--state-dir",
-          state,
-          "--acme-directory",
-          pebble.directory,
-          "--acme-ca",
-          pebbleTls.ca,
+          ...pebble.serverArgs(HOST, port, state),
           "--acme-email",
           "ops@example.com",
           ...extra,

@@ -11,6 +11,7 @@ import { bytesBody, startBackend } from "./backend.ts";
 import {
   decoder,
   encoder,
+  promtool,
   readAll,
   readHashedBody,
   readHead,
@@ -265,21 +266,8 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
             /^groktunnel_public_connections_total\{outcome="elsewhere"\} (\S+)$/m,
           ) >= 4,
         );
-        const check = new Deno.Command("promtool", {
-          args: ["check", "metrics"],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const w = check.stdin.getWriter();
-        await w.write(encoder.encode(text));
-        await w.close();
-        const out = await check.output();
-        assert.equal(
-          out.code,
-          0,
-          decoder.decode(out.stdout) + decoder.decode(out.stderr),
-        );
+        const checked = await promtool(text);
+        assert.equal(checked.code, 0, checked.out);
       },
     );
 

@@ -188,3 +188,23 @@ export async function readHashedBody(
   }
   return { head, length: got, sha256: h.digest("hex") };
 }
+
+/** `promtool check metrics` over `text`: its exit code and what it said. */
+export async function promtool(
+  text: string,
+): Promise<{ code: number; out: string }> {
+  const p = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = p.stdin.getWriter();
+  await w.write(encoder.encode(text));
+  await w.close();
+  const o = await p.output();
+  return {
+    code: o.code,
+    out: decoder.decode(o.stdout) + decoder.decode(o.stderr),
+  };
+}

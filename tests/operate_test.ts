@@ -8,26 +8,10 @@
 
 import assert from "node:assert/strict";
 import { startBackend } from "./backend.ts";
-import { within } from "./helpers.ts";
+import { promtool, within } from "./helpers.ts";
 import { freePort, Proc, rawRequest } from "./process.ts";
 
 const REQUESTS = 37;
-
-/** Runs `promtool check metrics` on `text`; resolves to its output and code. */
-async function promtool(text: string): Promise<{ code: number; out: string }> {
-  const p = new Deno.Command("promtool", {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = p.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const o = await p.output();
-  const d = new TextDecoder();
-  return { code: o.code, out: d.decode(o.stdout) + d.decode(o.stderr) };
-}
 
 /** A PromQL instant query's single value, or undefined while it has none. */
 async function query(port: number, q: string): Promise<number | undefined> {

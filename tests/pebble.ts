@@ -10,14 +10,17 @@ import { freePort } from "./process.ts";
 
 /** A running pebble. */
 export interface Pebble {
-  /** The ACME directory URL. */
-  directory: string;
   /** The CA file for pebble's own HTTPS (`--acme-ca`), and its folder. */
   tls: { ca: string; dir: string };
   /** The root the certificates it issues chain to (PEM). */
   root: string;
   /** Its config file (shown by the demo). */
   config: string;
+  /**
+   * A server's words for `host` on `port` with certificates from this
+   * pebble, its state in `state`.
+   */
+  serverArgs(host: string, port: number, state: string): string[];
   /** Stops it and removes its files. */
   stop(): Promise<void>;
 }
@@ -77,11 +80,26 @@ export async function startPebble(
       }
     }
     return {
-      directory: `https://127.0.0.1:${acmePort}/dir`,
       tls: { ca: tls.ca, dir: tls.dir },
       root,
       config,
       stop,
+      serverArgs: (host, port, state) => [
+        "server",
+        "-h",
+        host,
+        "-p",
+        String(port),
+        "--acme",
+        "--public-ip",
+        "127.0.0.1",
+        "--state-dir",
+        state,
+        "--acme-directory",
+        `https://127.0.0.1:${acmePort}/dir`,
+        "--acme-ca",
+        tls.ca,
+      ],
     };
   } catch (err) {
     await stop();
