@@ -34,6 +34,7 @@ export {
   TunnelClient,
 } from "./lib/client/client.ts";
 export {
+  type MemberInfo,
   type ServerOptions,
   type ServerTlsOptions,
   startServer,

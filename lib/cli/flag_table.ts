@@ -17,6 +17,7 @@ export type Group =
   | "client"
   | "server"
   | "operate"
+  | "pool"
   | "acme"
   | "cluster";
 

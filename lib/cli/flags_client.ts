@@ -192,4 +192,35 @@ export const CLIENT_FLAGS: Record<string, Flag> = {
     arg: "<v1|v2>",
     help: "send a PROXY header to the app first",
   },
+  pool: {
+    type: "boolean",
+    side: "client",
+    group: "pool",
+    help:
+      "join the pool of the name (--subdomain): the server balances new connections over its members",
+  },
+  "pool-secret": {
+    type: "string",
+    side: "client",
+    group: "pool",
+    arg: "<secret>",
+    help:
+      "the pool's secret (or GROKTUNNEL_POOL_SECRET); the first member gets one printed",
+  },
+  "health-path": {
+    type: "string",
+    side: "client",
+    group: "pool",
+    arg: "<path>",
+    help:
+      "also probe the app with GET <path>: no 2xx or 3xx, no new connections",
+  },
+  "health-interval": {
+    type: "string",
+    side: "client",
+    group: "pool",
+    arg: "<seconds>",
+    help: "between probes of the app",
+    default: "5",
+  },
 };

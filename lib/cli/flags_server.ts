@@ -73,6 +73,14 @@ export const SERVER_FLAGS: Record<string, Flag> = {
     help: "public connections per tunnel",
     default: "4096",
   },
+  "max-pool-members": {
+    type: "string",
+    side: "server",
+    group: "server",
+    arg: "<n>",
+    help: "clients in one pool (--pool)",
+    default: "16",
+  },
   "peek-timeout": {
     type: "string",
     side: "server",
@@ -121,10 +129,10 @@ export const SERVER_FLAGS: Record<string, Flag> = {
   },
   "shutdown-grace": {
     type: "string",
-    side: "server",
-    group: "server",
+    side: "both",
+    group: "common",
     arg: "<seconds>",
-    help: "in-flight time on SIGINT/SIGTERM",
+    help: "in-flight time on SIGINT/SIGTERM (a pool's member drains for it)",
     default: "10",
   },
   "max-owed": {

@@ -23,6 +23,7 @@ import {
   automaticTls,
   checkFileAccess,
   clusterOptions,
+  type Loose,
   needRead,
   oneOf,
   parseInspect,
@@ -33,6 +34,7 @@ import {
 import { runServer } from "./run_server.ts";
 import { operateSettings, parseBandwidth, parseListen } from "./operate.ts";
 import { runClient } from "./run_client.ts";
+import type { ClientOptions } from "../client/mod.ts";
 
 /** Runs the CLI with \`args\`; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -132,6 +134,10 @@ export async function main(args: string[]): Promise<number> {
             str("max-connections"),
             "--max-connections",
           ),
+          maxPoolMembers: parseCount(
+            str("max-pool-members"),
+            "--max-pool-members",
+          ),
           peekTimeout: parseSeconds(str("peek-timeout"), "--peek-timeout"),
           peekMaxBytes: parseCount(str("peek-max-bytes"), "--peek-max-bytes"),
           reservedNames: str("reserved")?.split(",").map((n) => n.trim())
@@ -228,6 +234,7 @@ export async function main(args: string[]): Promise<number> {
         ),
         stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
         memoryBudget: parseMiB(str("memory-budget")),
+        ...poolOptions(f, str),
       },
       s,
       {
@@ -252,4 +259,42 @@ export async function main(args: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** A pool member's options (`--pool` and the flags that need it). */
+function poolOptions(
+  f: Flags,
+  str: (name: string) => string | undefined,
+): Loose<
+  Pick<
+    ClientOptions,
+    "pool" | "poolSecret" | "healthPath" | "healthInterval" | "shutdownGrace"
+  >
+> {
+  const pool = f.pool === true;
+  for (const name of ["pool-secret", "health-path", "health-interval"]) {
+    if (!pool && str(name) !== undefined) {
+      throw new UsageError(`--${name} is for a pool's member: add --pool`);
+    }
+  }
+  const healthPath = str("health-path");
+  if (healthPath !== undefined && !/^\/[\x21-\x7e]*$/.test(healthPath)) {
+    throw new UsageError(
+      `--health-path takes a path such as /healthz, not "${
+        healthPath.slice(0, 40)
+      }"`,
+    );
+  }
+  if (!pool) return {};
+  return {
+    pool,
+    poolSecret: str("pool-secret") ?? env("GROKTUNNEL_POOL_SECRET"),
+    healthPath,
+    healthInterval: parseSeconds(str("health-interval"), "--health-interval"),
+    shutdownGrace: parseSeconds(
+      str("shutdown-grace"),
+      "--shutdown-grace",
+      true,
+    ),
+  };
 }

@@ -15,6 +15,7 @@ import {
   type TunnelServer,
 } from "../server/mod.ts";
 import { PROCESS_BUDGET } from "../wire/mod.ts";
+import { DEFAULT_MAX_POOL_MEMBERS } from "../pool/mod.ts";
 import { VERSION } from "../version.ts";
 import { type Flags, parsePort, UsageError } from "./args.ts";
 import { env } from "./style.ts";
@@ -148,6 +149,8 @@ export function startOperate(
               DEFAULT_MAX_TUNNELS_PER_IP,
             max_connections_per_tunnel: options.maxConnectionsPerTunnel ??
               DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
+            max_pool_members: options.maxPoolMembers ??
+              DEFAULT_MAX_POOL_MEMBERS,
             memory_budget_bytes: PROCESS_BUDGET.limit,
           },
           cluster: options.cluster

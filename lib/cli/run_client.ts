@@ -92,6 +92,7 @@ export async function runClient(
   let inspector: Inspector | undefined;
   let inspectorShown = false;
   let lastUrl: string | undefined;
+  let poolMembers: number | undefined;
   const onEvent = (e: ClientEvent) => {
     switch (e.type) {
       case "connecting":
@@ -176,6 +177,38 @@ export async function runClient(
       case "notice":
         console.error(s.dim(e.message));
         break;
+      case "pool":
+        if (poolMembers === undefined && !o.poolSecret) {
+          console.error(
+            `${s.green("pool secret")} ${s.bold(e.secret)}  ${
+              s.dim(
+                "(other members: --pool --pool-secret <it>, or GROKTUNNEL_POOL_SECRET)",
+              )
+            }`,
+          );
+        }
+        if (e.members !== poolMembers) {
+          console.error(
+            s.dim(
+              `pool of ${e.members} member${e.members === 1 ? "" : "s"}`,
+            ),
+          );
+        }
+        poolMembers = e.members;
+        break;
+      case "health":
+        console.error(
+          `${s.dim(clock())} ${
+            e.up
+              ? s.green(
+                "the local app answers again: this member takes new connections",
+              )
+              : s.yellow(
+                `the local app does not answer (${e.reason}): this member takes no new connections`,
+              )
+          }`,
+        );
+        break;
     }
   };
   const clean = defined<ClientOptions>(o);
@@ -200,6 +233,7 @@ export async function runClient(
           local: o.localHost
             ? `${o.localHost}:${o.port}`
             : `localhost:${o.port}`,
+          pool: client.pool && { members: client.pool.members },
         }),
         dialLocal: () => client.connectLocal(),
       });

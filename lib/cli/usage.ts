@@ -15,6 +15,7 @@ const HEADINGS: Record<Group, string> = {
   client: "Client options:",
   server: "Server options:",
   operate: "Operating a server:",
+  pool: "Several clients behind one name:",
   acme: "Automatic certificates (the server is the DNS server of its zone):",
   cluster: "Several nodes (names shared through etcd):",
 };

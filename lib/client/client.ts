@@ -6,9 +6,11 @@
  */
 
 import { DialError, dialServer, isLoopback } from "./dial.ts";
+import { Membership } from "../pool/mod.ts";
 import {
   FEATURE_FACTS,
   FEATURE_PING,
+  FEATURE_POOL,
   HandshakeError,
   PROCESS_BUDGET,
   releaseTunnel,
@@ -34,6 +36,7 @@ import {
   type ResolvedOptions,
   withDefaults,
 } from "./options.ts";
+import { DEFAULT_HEALTH_INTERVAL } from "../pool/mod.ts";
 
 export {
   CLIENT_PING_INTERVAL,
@@ -65,6 +68,8 @@ export class TunnelClient {
   #local: LocalSide;
   #wake: (() => void) | undefined;
   #resume: { name: string; secret: string } | undefined;
+  /** A pool's member: its part of the pool. */
+  #pool: Membership | undefined;
   #resolveReady!: (url: string) => void;
   #rejectReady!: (err: Error) => void;
 
@@ -83,7 +88,22 @@ export class TunnelClient {
       stages: CLIENT_FEATURES.map((f) => f(options)).filter((s) => !!s),
       emit: (e) => this.#emit(e),
       stats: this.stats,
+      refused: (why) => this.#pool?.refused(why),
     });
+    if (options.pool) {
+      this.#pool = new Membership({
+        secret: options.poolSecret,
+        dial: () => this.#local.dial(),
+        healthPath: options.healthPath,
+        host: options.localHost
+          ? hostPort(options.localHost, options.port)
+          : `localhost:${options.port}`,
+        interval: options.healthInterval ?? DEFAULT_HEALTH_INTERVAL,
+        onPool: (secret, members) =>
+          this.#emit({ type: "pool", secret, members }),
+        onHealth: (up, reason) => this.#emit({ type: "health", up, reason }),
+      });
+    }
     if (options.memoryBudget !== undefined) {
       PROCESS_BUDGET.limit = options.memoryBudget;
     }
@@ -112,6 +132,11 @@ export class TunnelClient {
     this.finished = this.#run();
   }
 
+  /** A pool's member: the pool's secret and how many members it has now. */
+  get pool(): { secret: string; members: number } | undefined {
+    return this.#pool?.pool;
+  }
+
   /** The public URL now (it changes only if the server forgot the name). */
   get url(): string | undefined {
     return this.#url;
@@ -129,7 +154,10 @@ export class TunnelClient {
     this.#rejectReady(new HandshakeError("Closed before the tunnel was up"));
     const resume = this.#session ? this.#resume : undefined;
     const done = (async () => {
-      if (resume) await this.#release(resume).catch(() => {});
+      // A pool's member drains first, and frees the name only when it is
+      // the last: the others go on serving it.
+      const last = await this.#pool?.drain(this.#o.shutdownGrace) ?? true;
+      if (resume && last) await this.#release(resume).catch(() => {});
       this.#session?.close();
       if (this.#conn) closeQuietly(this.#conn);
     })();
@@ -199,6 +227,7 @@ export class TunnelClient {
           this.#stopped = true;
           const why = schemeHint(err as Error, this.#o);
           this.#rejectReady(why);
+          this.#pool?.close();
           throw why;
         }
         reason = (err as Error).message;
@@ -219,6 +248,7 @@ export class TunnelClient {
       });
     }
     this.#rejectReady(new HandshakeError("Stopped before the tunnel was up"));
+    this.#pool?.close();
   }
 
   /** One connection's life; resolves with why it ended (after it was up). */
@@ -237,7 +267,10 @@ export class TunnelClient {
         token: this.#o.token,
         subdomain: this.#o.subdomain,
         resume: this.#resume,
-        features: [FEATURE_PING, FEATURE_FACTS],
+        features: this.#pool
+          ? [FEATURE_PING, FEATURE_FACTS, FEATURE_POOL]
+          : [FEATURE_PING, FEATURE_FACTS],
+        pool: this.#pool?.request,
         protocol: this.#o.protocol,
         // A TCP tunnel asks for its port again: after a server restart too.
         remotePort: this.#o.remotePort ?? this.#tcpPort,
@@ -253,6 +286,7 @@ export class TunnelClient {
         session.enablePing(this.#o.ping);
       }
       const facts = granted.features.includes(FEATURE_FACTS);
+      if (this.#pool && granted.pool) this.#pool.joined(session, granted.pool);
       this.#tcpPort = granted.tcpPort ?? this.#tcpPort;
       const { name, secret } = granted;
       const resumed = this.#resume?.name === name;

@@ -44,6 +44,8 @@ export interface LocalSideOptions {
   emit: (e: LocalEvent) => void;
   /** What the client counts. */
   stats: ClientStats;
+  /** A visitor's connection could not reach the app (a pool's member's health hears it). */
+  refused?: (why: string) => void;
 }
 
 /** The local side; see the module doc. */
@@ -153,6 +155,7 @@ export class LocalSide {
     } catch (err) {
       const target = this.#hosts.map((h) => hostPort(h, o.port)).join(" or ");
       const why = (err as Error).message;
+      o.refused?.(why);
       if (o.protocol === "tcp") {
         // No page to show over raw TCP: the visitor's connection just closes.
         o.emit({

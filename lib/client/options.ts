@@ -3,6 +3,7 @@
  * defaults, and the limits and timeouts they fall back to.
  */
 
+import { DEFAULT_HEALTH_INTERVAL } from "../pool/mod.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "./dial.ts";
 import { DEFAULT_OWED_TIMEOUT } from "../wire/mod.ts";
 import type { ForwardedMode } from "./forwarded.ts";
@@ -19,6 +20,8 @@ export const CLIENT_PING_INTERVAL = 10_000;
 export const CLIENT_PING_TIMEOUT = 30_000;
 /** Server answers that retrying cannot fix: the client stops. */
 export const FATAL_STATUSES = new Set([400, 401, 403, 404, 409]);
+/** How long a pool's member lets open connections finish when it stops (ms). */
+export const DEFAULT_CLIENT_GRACE = 10_000;
 /** How long a clean stop waits for the server to free the name (ms). */
 export const RELEASE_TIMEOUT = 2_000;
 
@@ -135,6 +138,27 @@ export interface ClientOptions {
    * @default {134217728}
    */
   memoryBudget?: number;
+  /**
+   * Join the pool of the name (`subdomain`): several clients behind one
+   * name, the server balancing new connections over them.
+   * @default {false}
+   */
+  pool?: boolean;
+  /** The pool's secret, to join a pool another client started (else the server makes one). */
+  poolSecret?: string | undefined;
+  /** A pool's member also probes `GET <healthPath>` on the app (2xx or 3xx: up). */
+  healthPath?: string | undefined;
+  /**
+   * Milliseconds between a pool member's probes of its app.
+   * @default {5000}
+   */
+  healthInterval?: number;
+  /**
+   * Milliseconds a pool's member lets its open connections finish when it
+   * stops (it gets no new ones meanwhile).
+   * @default {10000}
+   */
+  shutdownGrace?: number;
   /** Called on every state change, for status output. */
   onEvent?: (event: ClientEvent) => void;
 }
@@ -152,6 +176,18 @@ export type ClientEvent =
     visitor?: string;
   }
   | { type: "notice"; message: string }
+  | {
+    /** A pool's member: the pool's secret and how many members it has now. */
+    type: "pool";
+    secret: string;
+    members: number;
+  }
+  | {
+    /** A pool's member: its app answers (`up`) or not, and why not. */
+    type: "health";
+    up: boolean;
+    reason: string;
+  }
   | {
     /** A TCP tunnel's visitor connected (`opened`) or left (`closed`). */
     type: "tcp-connection";
@@ -183,6 +219,8 @@ export type ResolvedOptions =
       | "capture"
       | "remotePort"
       | "memoryBudget"
+      | "poolSecret"
+      | "healthPath"
     >
   >
   & ClientOptions;
@@ -202,6 +240,9 @@ export function withDefaults(options: ClientOptions): ResolvedOptions {
     maxBackoff: MAX_BACKOFF,
     ping: { interval: CLIENT_PING_INTERVAL, timeout: CLIENT_PING_TIMEOUT },
     stallTimeout: DEFAULT_OWED_TIMEOUT,
+    pool: false,
+    healthInterval: DEFAULT_HEALTH_INTERVAL,
+    shutdownGrace: DEFAULT_CLIENT_GRACE,
     ...options,
   };
 }

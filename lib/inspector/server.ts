@@ -34,8 +34,15 @@ export interface InspectorOptions {
   port: number;
   /** Fail instead of trying further ports. */
   exact?: boolean;
-  /** The tunnel's public URL now, and the local address it forwards to. */
-  tunnel: () => { publicUrl: string | undefined; local: string };
+  /**
+   * The tunnel's public URL now, the local address it forwards to, and,
+   * for a pool's member, how many members the pool has.
+   */
+  tunnel: () => {
+    publicUrl: string | undefined;
+    local: string;
+    pool?: { members: number } | undefined;
+  };
   /** Opens a connection to the local app (for replay). */
   dialLocal: () => Promise<Deno.TcpConn>;
 }
@@ -176,6 +183,8 @@ async function handle(
           public_url: tunnel.publicUrl,
           proto: new URL(tunnel.publicUrl).protocol.slice(0, -1),
           config: { addr: tunnel.local, inspect: true },
+          // Ours, beside ngrok's shape: a pool's member says so.
+          ...(tunnel.pool ? { pool: { members: tunnel.pool.members } } : {}),
         }]
         : [],
       uri: "/api/tunnels",

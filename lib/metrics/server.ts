@@ -35,6 +35,7 @@ export interface ServerView {
     openConnections: number;
     bytesIn: number;
     bytesOut: number;
+    members?: readonly unknown[] | undefined;
   }>;
   /** The certificate served, when the server ends TLS. */
   readonly certificate?: { notAfter: number } | undefined;
@@ -60,10 +61,12 @@ export function renderServerMetrics(
   const s = server.stats, tunnels = server.tunnels;
   e.family("groktunnel_build_info", "gauge", "The version running (1).")
     .sample("groktunnel_build_info", 1, { version: extras.version });
-  const byKind: Record<string, number> = { http: 0, tcp: 0 };
+  const byKind: Record<string, number> = { http: 0, tcp: 0, pooled: 0 };
   let open = 0, bytesIn = s.endedBytesIn, bytesOut = s.endedBytesOut;
+  let members = 0;
   for (const t of tunnels) {
     byKind[t.kind] = (byKind[t.kind] ?? 0) + 1;
+    members += t.members?.length ?? 0;
     open += t.openConnections;
     bytesIn += t.bytesIn;
     bytesOut += t.bytesOut;
@@ -72,6 +75,11 @@ export function renderServerMetrics(
   for (const [kind, n] of Object.entries(byKind)) {
     e.sample("groktunnel_tunnels", n, { kind });
   }
+  e.family(
+    "groktunnel_pool_members",
+    "gauge",
+    "Clients in pools now (a pooled tunnel has one or more).",
+  ).sample("groktunnel_pool_members", members);
   e.family(
     "groktunnel_public_connections_total",
     "counter",

@@ -11,10 +11,13 @@ import {
   encodeRefusal,
   FEATURE_FACTS,
   FEATURE_PING,
+  FEATURE_POOL,
   HEADER_ALLOW_IP,
   HEADER_CLIENT,
   HEADER_DENY_IP,
   HEADER_FEATURES,
+  HEADER_POOL,
+  HEADER_POOL_SECRET,
   HEADER_RESUME,
   HEADER_SUBDOMAIN,
   Session,
@@ -25,16 +28,22 @@ import {
   constantTimeEqual,
   IpFilter,
   type NetConn,
-  page,
   type PeekResult,
   reason,
   writeAll,
 } from "../net/mod.ts";
 import type { Registered, Registry } from "./registry.ts";
-import { VERSION } from "../version.ts";
 import type { OpenedTunnel, TunnelKind } from "./tunnel_kind.ts";
 import type { LogSink } from "./log.ts";
 import type { ServerStats } from "./stats.ts";
+import { aboutPage, releaseName } from "./bare_host.ts";
+import { Pool } from "../pool/mod.ts";
+
+/** What the server keeps of a tunnel's session: one client's, or a pool's. */
+export type TunnelSession = Pick<
+  Session,
+  "open" | "channelCount" | "closed" | "close" | "bytesIn" | "bytesOut"
+>;
 
 /** A tunnel as the server keeps it. */
 export interface Tunnel extends Registered {
@@ -44,8 +53,10 @@ export interface Tunnel extends Registered {
   client: string;
   /** When it started (ms since the epoch). */
   started: number;
-  /** The multiplexed session to the client. */
-  session: Session;
+  /** The multiplexed session to the client (a pool's: to its members). */
+  session: TunnelSession;
+  /** The pool, when several clients share the tunnel. */
+  pool?: Pool | undefined;
   /** Public connections relayed so far. */
   connections: number;
   /** The client reads channel facts first on every channel. */
@@ -80,6 +91,8 @@ export interface ControlContext {
   ended: (t: Tunnel, why: string) => void;
   /** The kinds of tunnel offered, by the protocol a client asks for. */
   kinds: { http: TunnelKind } & Record<string, TunnelKind | undefined>;
+  /** Members a pool may have. */
+  maxPoolMembers: number;
 }
 
 /** Where a control request came in: decides the public URL and what is allowed. */
@@ -114,31 +127,10 @@ export class ControlEndpoint {
     const isClient = header(HEADER_CLIENT) !== undefined ||
       (header("user-agent") ?? "").startsWith("Go-http-client/");
     if (isClient && http.method === "DELETE" && path === "/") {
-      return this.#release(conn, header(HEADER_RESUME));
+      return releaseName(this.#c, conn, header(HEADER_RESUME));
     }
     if (!isClient || http.method !== "GET" || path !== "/") {
-      const headOnly = http.method === "HEAD";
-      const server = `${entrance.scheme}://${this.#c.host}${
-        portSuffix(entrance.scheme, entrance.publicPort)
-      }`;
-      await answer(
-        conn,
-        path === "/" && (http.method === "GET" || headOnly)
-          ? page(
-            200,
-            `Expose a local port through this server with the command below. To get the groktunnel command, in a clone of its repository: deno install -g --allow-net --allow-env --v8-flags=--max-semi-space-size=2 -n groktunnel main.ts`,
-            {
-              headOnly,
-              title: `groktunnel server on ${this.#c.host}`,
-              code: `groktunnel 3000 --server ${server}`,
-              footer: `groktunnel ${VERSION}`,
-            },
-          )
-          : page(404, `Nothing here. Tunnels are at <name>.${this.#c.host}.`, {
-            headOnly,
-          }),
-      );
-      return;
+      return answer(conn, aboutPage(this.#c.host, entrance, http.method, path));
     }
     await this.#tunnel(conn, r, entrance, header);
   }
@@ -191,6 +183,13 @@ export class ControlEndpoint {
     } catch (err) {
       return refuse(400, (err as Error).message);
     }
+    const offered = (header(HEADER_FEATURES) ?? "").split(",").map((f) =>
+      f.trim()
+    );
+    const pooled = header(HEADER_POOL) !== undefined;
+    if (pooled && !offered.includes(FEATURE_POOL)) {
+      return refuse(400, "A pool's member must offer the pool feature");
+    }
     const [resumeName, resumeSecret] = (header(HEADER_RESUME) ?? "").split(" ");
     const claim = this.#c.registry.claim(
       ip,
@@ -198,9 +197,13 @@ export class ControlEndpoint {
       resumeName && resumeSecret
         ? { name: resumeName, secret: resumeSecret }
         : undefined,
+      pooled ? { secret: header(HEADER_POOL_SECRET) } : undefined,
     );
     if ("status" in claim) return refuse(claim.status, claim.message);
-    const { name, secret, replaced } = claim;
+    const { name, secret, replaced, join } = claim;
+    const cannotJoin = join &&
+      joinRefusal(join, protocol, offered.includes(FEATURE_FACTS));
+    if (cannotJoin) return refuse(cannotJoin.status, cannotJoin.message);
     if (replaced) {
       // The same client again: its old connection is dead but not yet
       // noticed (gone first, so that its port can be taken again).
@@ -209,29 +212,35 @@ export class ControlEndpoint {
       replaced.session.close();
       await replaced.opened.close("replaced");
     }
-    const opened = await kind.open({ name, secret, ip, entrance, header });
+    const opened = join?.opened ??
+      await kind.open({ name, secret, ip, entrance, header });
     if ("status" in opened) return refuse(opened.status, opened.message);
     const publicHost = opened.publicHost;
-    const offered = (header(HEADER_FEATURES) ?? "").split(",").map((f) =>
-      f.trim()
-    );
     const ping = offered.includes(FEATURE_PING);
     const facts = offered.includes(FEATURE_FACTS);
+    const pool = join?.pool ??
+      (pooled ? new Pool(this.#c.maxPoolMembers) : undefined);
     const extra: Record<string, string> = {
       "X-Groktunnel-Secret": secret,
       "X-Groktunnel-Url": `${opened.scheme}://${publicHost}`,
       ...opened.headers,
     };
-    const accepted = [ping && FEATURE_PING, facts && FEATURE_FACTS].filter(
-      Boolean,
-    );
+    if (pool) {
+      extra["X-Groktunnel-Pool-Secret"] = secret;
+      extra["X-Groktunnel-Pool-Members"] = String(pool.members.length + 1);
+    }
+    const accepted = [
+      ping && FEATURE_PING,
+      facts && FEATURE_FACTS,
+      pool && FEATURE_POOL,
+    ].filter(Boolean);
     if (accepted.length) extra["X-Groktunnel-Features"] = accepted.join(", ");
     // The head is handled; bytes after it (if any) belong to the session.
     r.conn.skip(r.headLength);
     try {
       await writeAll(conn, encodeControlResponse(publicHost, extra));
     } catch (err) {
-      await opened.close("failed");
+      if (!join) await opened.close("failed");
       throw err;
     }
     conn.setKeepAlive(true);
@@ -240,71 +249,112 @@ export class ControlEndpoint {
       acceptChannels: false,
     });
     if (ping) session.enablePing(this.#c.ping);
-    const tunnel: Tunnel = {
+    const client = `${ip}:${conn.remoteAddr.port}`;
+    const member = pool?.join(session, client);
+    if (member && "status" in member) {
+      // The pool filled up or ended while this one's answer was written.
+      session.close();
+      if (!join) await opened.close("failed");
+      return;
+    }
+    if (member) this.#c.registry.member(ip, 1);
+    const tunnel: Tunnel = join ?? {
       name,
       secret,
       ip,
       publicHost,
-      client: `${ip}:${conn.remoteAddr.port}`,
+      client,
       started: Date.now(),
-      session,
+      session: pool ?? session,
+      pool,
+      pooled: pool !== undefined,
       connections: 0,
       facts,
       visitors,
       opened,
     };
-    this.#c.registry.add(tunnel, protocol === "http");
-    opened.start?.(tunnel);
-    this.#c.stats.tunnelsStarted++;
+    if (!join) {
+      this.#c.registry.add(tunnel, protocol === "http");
+      opened.start?.(tunnel);
+      this.#c.stats.tunnelsStarted++;
+    }
     this.#c.stats.handshake.observe((performance.now() - began) / 1000);
-    this.#c.log(
-      `tunnel ${publicHost} started for ${tunnel.client}${
-        entrance.scheme === "https" ? " (https)" : ""
-      }`,
-      {
-        event: "tunnel_start",
-        name,
-        host: publicHost,
-        kind: protocol,
-        client: tunnel.client,
-        scheme: opened.scheme,
-      },
-    );
+    this.#started(tunnel, client, protocol, entrance, !!join);
     const why = await session.closed;
+    if (member) {
+      this.#c.registry.member(ip, -1);
+      const last = tunnel.pool!.leave(member);
+      if (!last) return this.#memberLeft(tunnel, client, why.message);
+    }
     const vanished = this.#c.registry.remove(tunnel);
     if (vanished) this.#c.ended(tunnel, why.message);
     // Released: the client's DELETE took it out of the registry first.
     await opened.close(vanished ? "vanished" : "released");
   }
 
-  async #release(conn: NetConn, resume: string | undefined): Promise<void> {
-    const [name, secret] = (resume ?? "").split(" ");
-    const local = name && secret
-      ? this.#c.registry.release(name, secret)
-      : { ok: false, live: undefined };
-    const live = local.live;
-    // Held beyond this process too (a cluster): the client may have been
-    // served by another node.
-    const kinds = Object.values(this.#c.kinds);
-    const elsewhere = name && secret
-      ? (await Promise.all(
-        kinds.map((k) => k?.released?.(name, secret) ?? false),
-      )).some(Boolean)
-      : false;
-    const ok = local.ok || elsewhere;
-    if (live) {
-      this.#c.ended(live, "the client stopped");
-      live.session.close();
-    }
-    if (ok) { for (const k of kinds) k?.forget?.(name!); }
-    if (ok) this.#c.log(`name ${name} released by its client`);
-    await answer(
-      conn,
-      ok
-        ? encodeRefusal(200, "OK", `Released "${name}"`)
-        : encodeRefusal(404, reason(404), "No such name held for that secret"),
+  /** Logs a tunnel's start, or a pool's new member. */
+  #started(
+    t: Tunnel,
+    client: string,
+    protocol: string,
+    entrance: Entrance,
+    joined: boolean,
+  ): void {
+    const members = t.pool ? ` (pool of ${t.pool.members.length})` : "";
+    this.#c.log(
+      `tunnel ${t.publicHost} ${
+        joined ? "joined by" : "started for"
+      } ${client}${entrance.scheme === "https" ? " (https)" : ""}${members}`,
+      {
+        event: joined ? "member_join" : "tunnel_start",
+        name: t.name,
+        host: t.publicHost,
+        kind: protocol,
+        client,
+        scheme: t.opened.scheme,
+        ...(t.pool ? { members: t.pool.members.length } : {}),
+      },
     );
   }
+
+  /** A pool's member left; the others go on. */
+  #memberLeft(t: Tunnel, client: string, why: string): void {
+    this.#c.log(
+      `tunnel ${t.publicHost}: member ${client} left (${why}); ${
+        t.pool!.members.length
+      } left in the pool`,
+      {
+        event: "member_leave",
+        name: t.name,
+        client,
+        members: t.pool!.members.length,
+        reason: why,
+      },
+    );
+  }
+}
+
+/** Why a client may not join the pool `t` (another protocol, or it is full). */
+function joinRefusal(
+  t: Tunnel,
+  protocol: string,
+  facts: boolean,
+): { status: number; message: string } | undefined {
+  if (t.facts !== facts) {
+    return {
+      status: 400,
+      message: "A pool's members must all take channel facts, or none",
+    };
+  }
+  if ((t.opened.scheme === "tcp") !== (protocol === "tcp")) {
+    return {
+      status: 409,
+      message: `The pool "${t.name}" is of ${
+        t.opened.scheme === "tcp" ? "TCP" : "HTTP"
+      } tunnels`,
+    };
+  }
+  return t.pool!.refusal();
 }
 
 /** `:port`, or nothing for the scheme's default port. */

@@ -11,7 +11,7 @@ export {
 } from "./server.ts";
 export { parsePortRange } from "./tcp_ports.ts";
 export { type LogFormat, type LogSink, stderrLog } from "./log.ts";
-export type { TunnelInfo } from "./tunnel_info.ts";
+export type { MemberInfo, TunnelInfo } from "./tunnel_info.ts";
 export {
   DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
   DEFAULT_MAX_TUNNELS,

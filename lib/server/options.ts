@@ -90,6 +90,11 @@ export interface ServerOptions {
    * @default {4096}
    */
   maxConnectionsPerTunnel?: number;
+  /**
+   * Clients at once in one pool (several clients behind one name).
+   * @default {16}
+   */
+  maxPoolMembers?: number;
   /** Names no client may ask for (besides the control names). */
   reservedNames?: string[];
   /**

@@ -18,6 +18,20 @@ export interface Registered {
   secret: string;
   /** The client's IP address, for the per-IP limit. */
   ip: string;
+  /** Several clients share it (a pool); its secret is the pool's. */
+  pooled?: boolean;
+}
+
+/** What {@linkcode Registry.claim} decides. */
+export interface Claim<T> {
+  /** The tunnel's name. */
+  name: string;
+  /** Its secret (a pool's: the pool secret). */
+  secret: string;
+  /** A live tunnel of the same client to close first. */
+  replaced?: T;
+  /** The live pool this client joins (it gets no tunnel of its own). */
+  join?: T;
 }
 
 /** Limits of a {@linkcode Registry}. */
@@ -41,6 +55,8 @@ export class Registry<T extends Registered> {
   #tunnels = new Map<string, T>();
   #held = new Map<string, { secret: string; until: number }>();
   #perIp = new Map<string, number>();
+  /** Clients with a tunnel: one per tunnel, one per member of a pool. */
+  #clients = 0;
   /** Blocked names: until when (ms since the epoch), and what clients are told. */
   #banned = new Map<string, { until: number; why: string }>();
 
@@ -72,13 +88,15 @@ export class Registry<T extends Registered> {
   /**
    * Decides the name for a new tunnel: the resumed one (with its secret),
    * else the requested one, else a fresh one. `replaced` is a live tunnel of
-   * the same client to close (its connection died unnoticed).
+   * the same client to close (its connection died unnoticed). With `pool`,
+   * see {@linkcode Registry.#claimPool}.
    */
   claim(
     ip: string,
     requested: string | undefined,
     resume: { name: string; secret: string } | undefined,
-  ): { name: string; secret: string; replaced?: T } | Refusal {
+    pool?: { secret: string | undefined },
+  ): Claim<T> | Refusal {
     let name: string | undefined;
     let secret = randomSecret();
     let replaced: T | undefined;
@@ -86,6 +104,9 @@ export class Registry<T extends Registered> {
       if (n !== undefined && this.bannedFor(n)) {
         return { status: 403, message: this.#banned.get(n)!.why };
       }
+    }
+    if (pool) {
+      return this.#claimPool(ip, requested ?? resume?.name, pool, resume);
     }
     // A name the server no longer knows (it restarted) is free: the old
     // holder may have it back, as it could ask for it by --subdomain.
@@ -102,29 +123,93 @@ export class Registry<T extends Registered> {
     if (!name && requested) {
       const wanted = requested.toLowerCase();
       if (!isValidName(wanted) || this.#o.reserved.has(wanted)) {
-        return {
-          status: 400,
-          message: `"${
-            wanted.slice(0, 80)
-          }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
-        };
+        return this.#badName(wanted);
       }
-      if (this.#tunnels.has(wanted)) {
-        return { status: 409, message: `The name "${wanted}" is in use` };
-      }
-      const left = this.heldFor(wanted);
-      if (left) {
-        const mins = Math.ceil(left / 60_000);
-        return {
-          status: 409,
-          message: `The name "${wanted}" is held for its previous client for ${
-            mins === 1 ? "1 more minute" : `${mins} more minutes`
-          }; that client can reclaim it`,
-        };
-      }
+      const taken = this.#taken(wanted);
+      if (taken) return taken;
       name = wanted;
     }
-    if (!replaced && this.#tunnels.size >= this.#o.maxTunnels) {
+    const full = this.#full(ip, replaced);
+    if (full) return full;
+    name ??= this.#freshName();
+    return replaced ? { name, secret, replaced } : { name, secret };
+  }
+
+  /**
+   * A pool's claim: join the live pool of the name with its secret (none:
+   * 409, a wrong one: 403), or start it: on a free name, or on one held for
+   * the same pool secret (its members all went away a moment ago). A
+   * reconnecting member resumes with the pool's name and secret.
+   */
+  #claimPool(
+    ip: string,
+    requested: string | undefined,
+    pool: { secret: string | undefined },
+    resume: { name: string; secret: string } | undefined,
+  ): Claim<T> | Refusal {
+    const wanted = requested?.toLowerCase();
+    const secret = pool.secret ??
+      (resume && resume.name === wanted ? resume.secret : undefined);
+    if (wanted === undefined) {
+      return this.#full(ip) ??
+        { name: this.#freshName(), secret: secret ?? randomSecret() };
+    }
+    if (!isValidName(wanted) || this.#o.reserved.has(wanted)) {
+      return this.#badName(wanted);
+    }
+    const live = this.#tunnels.get(wanted);
+    if (live?.pooled && secret !== undefined) {
+      if (!constantTimeEqual(live.secret, secret)) {
+        return {
+          status: 403,
+          message: `Wrong pool secret for "${wanted}"`,
+        };
+      }
+      return this.#full(ip) ?? { name: wanted, secret, join: live };
+    }
+    if (live?.pooled) {
+      return {
+        status: 409,
+        message:
+          `The name "${wanted}" is a pool's: join it with its pool secret (--pool-secret)`,
+      };
+    }
+    const mine = secret !== undefined && this.#holdsFor(wanted, secret);
+    if (!mine) {
+      const taken = this.#taken(wanted);
+      if (taken) return taken;
+    }
+    return this.#full(ip) ?? { name: wanted, secret: secret ?? randomSecret() };
+  }
+
+  /** Why `name` cannot be had now (in use, or held), if so. */
+  #taken(name: string): Refusal | undefined {
+    if (this.#tunnels.has(name)) {
+      return { status: 409, message: `The name "${name}" is in use` };
+    }
+    const left = this.heldFor(name);
+    if (!left) return undefined;
+    const mins = Math.ceil(left / 60_000);
+    return {
+      status: 409,
+      message: `The name "${name}" is held for its previous client for ${
+        mins === 1 ? "1 more minute" : `${mins} more minutes`
+      }; that client can reclaim it`,
+    };
+  }
+
+  #badName(wanted: string): Refusal {
+    return {
+      status: 400,
+      message: `"${
+        wanted.slice(0, 80)
+      }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
+    };
+  }
+
+  /** The server's and the IP's limits for one more client (`replaced` goes). */
+  #full(ip: string, replaced?: T): Refusal | undefined {
+    if (!replaced && this.#clients >= this.#o.maxTunnels) {
       return {
         status: 503,
         message: `The server is full (${this.#o.maxTunnels} tunnels)`,
@@ -139,8 +224,18 @@ export class Registry<T extends Registered> {
           `Too many tunnels from ${ip} (limit ${this.#o.maxTunnelsPerIp})`,
       };
     }
-    name ??= this.#freshName();
-    return replaced ? { name, secret, replaced } : { name, secret };
+    return undefined;
+  }
+
+  /**
+   * Counts one more (`+1`) or one fewer (`-1`) client from `ip`: each
+   * tunnel, and each member of a pool (they count as tunnels do).
+   */
+  member(ip: string, delta: 1 | -1): void {
+    this.#clients += delta;
+    const n = (this.#perIp.get(ip) ?? 0) + delta;
+    if (n > 0) this.#perIp.set(ip, n);
+    else this.#perIp.delete(ip);
   }
 
   /**
@@ -151,7 +246,7 @@ export class Registry<T extends Registered> {
     this.#held.delete(t.name);
     this.#tunnels.set(t.name, t);
     if (route) this.#routes.set(`${t.name}.${this.#o.host}`, t);
-    this.#perIp.set(t.ip, (this.#perIp.get(t.ip) ?? 0) + 1);
+    if (!t.pooled) this.member(t.ip, 1); // a pool counts its members
   }
 
   /**
@@ -162,9 +257,7 @@ export class Registry<T extends Registered> {
     if (this.#tunnels.get(t.name) !== t) return false;
     this.#tunnels.delete(t.name);
     this.#routes.delete(`${t.name}.${this.#o.host}`);
-    const left = (this.#perIp.get(t.ip) ?? 1) - 1;
-    if (left > 0) this.#perIp.set(t.ip, left);
-    else this.#perIp.delete(t.ip);
+    if (!t.pooled) this.member(t.ip, -1);
     if (!release && this.#o.nameHold > 0) {
       this.#held.set(t.name, {
         secret: t.secret,

@@ -47,7 +47,12 @@ import type {
 import { SERVER_FEATURES } from "./features.ts";
 import { ServerStats } from "./stats.ts";
 import { type LogSink, stderrLog } from "./log.ts";
-import { endedLine, infoOf, type TunnelInfo } from "./tunnel_info.ts";
+import {
+  endedLine,
+  infoOf,
+  type MemberInfo,
+  type TunnelInfo,
+} from "./tunnel_info.ts";
 import {
   DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
   DEFAULT_MAX_TUNNELS,
@@ -65,13 +70,14 @@ import {
   type CertificateReloader,
   short,
 } from "../tls/mod.ts";
+import { DEFAULT_MAX_POOL_MEMBERS } from "../pool/mod.ts";
 import {
   DEFAULT_MAX_OWED,
   DEFAULT_OWED_TIMEOUT,
   PROCESS_BUDGET,
 } from "../wire/mod.ts";
 
-export type { TunnelInfo };
+export type { MemberInfo, TunnelInfo };
 
 /**
  * A running tunnel server; see {@linkcode startServer}.
@@ -377,6 +383,7 @@ function controlEndpoint(
     ...core,
     host: c.host,
     token: o.token || undefined,
+    maxPoolMembers: o.maxPoolMembers ?? DEFAULT_MAX_POOL_MEMBERS,
     log: c.log,
     ping: {
       interval: o.pingInterval ?? DEFAULT_PING_INTERVAL,

@@ -12,8 +12,8 @@ export interface TunnelInfo {
   name: string;
   /** The public host, `<name>.<host>[:port]` (`<host>:<port>` for TCP). */
   publicHost: string;
-  /** `http` (also over https) or `tcp`. */
-  kind: "http" | "tcp";
+  /** `http` (also over https), `tcp`, or `pooled` (several clients share it). */
+  kind: "http" | "tcp" | "pooled";
   /** The client's address. */
   client: string;
   /** When it started (ms since the epoch). */
@@ -26,6 +26,25 @@ export interface TunnelInfo {
   bytesIn: number;
   /** Bytes to the client so far. */
   bytesOut: number;
+  /** A pool's members, in the order they joined. */
+  members?: MemberInfo[];
+}
+
+/** One client of a pool, as the server lists it. */
+export interface MemberInfo {
+  /** Its address. */
+  client: string;
+  /** When it joined (ms since the epoch). */
+  started: number;
+  /** What it said last: `up`, `down` (its app does not answer) or `draining`. */
+  state: "up" | "down" | "draining";
+  /** Public connections open on it now. */
+  openConnections: number;
+}
+
+/** A tunnel's kind as listed and counted. */
+function kindOf(t: Tunnel): TunnelInfo["kind"] {
+  return t.pool ? "pooled" : t.opened.scheme === "tcp" ? "tcp" : "http";
 }
 
 /** The log line (and its fields) of a tunnel that ended. */
@@ -40,7 +59,7 @@ export function endedLine(t: Tunnel, why: string): [string, LogFields] {
       event: "tunnel_end",
       name: t.name,
       host: t.publicHost,
-      kind: t.opened.scheme === "tcp" ? "tcp" : "http",
+      kind: kindOf(t),
       client: t.client,
       seconds: Math.round(seconds * 10) / 10,
       connections: t.connections,
@@ -53,10 +72,10 @@ export function endedLine(t: Tunnel, why: string): [string, LogFields] {
 
 /** The listing of one tunnel. */
 export function infoOf(t: Tunnel): TunnelInfo {
-  return {
+  const info: TunnelInfo = {
     name: t.name,
     publicHost: t.publicHost,
-    kind: t.opened.scheme === "tcp" ? "tcp" : "http",
+    kind: kindOf(t),
     client: t.client,
     started: t.started,
     connections: t.connections,
@@ -64,4 +83,13 @@ export function infoOf(t: Tunnel): TunnelInfo {
     bytesIn: t.session.bytesIn,
     bytesOut: t.session.bytesOut,
   };
+  if (t.pool) {
+    info.members = t.pool.members.map((m) => ({
+      client: m.client,
+      started: m.started,
+      state: m.state,
+      openConnections: m.session.channelCount,
+    }));
+  }
+  return info;
 }

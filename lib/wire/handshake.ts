@@ -28,6 +28,14 @@ export const HEADER_DENY_IP = "x-groktunnel-deny-ip";
 export const HEADER_URL = "x-groktunnel-url";
 /** The liveness extension: PING/PONG (types 107/108) may be sent both ways. */
 export const FEATURE_PING = "ping";
+/** The pool extension: STATE/MEMBERS (types 109/110), PROTOCOL.md §6. */
+export const FEATURE_POOL = "pool";
+/** Asks to join (or start) the pool of the name: `join`. */
+export const HEADER_POOL = "x-groktunnel-pool";
+/** A pool's secret: the client's, to join; the server's answer, to share. */
+export const HEADER_POOL_SECRET = "x-groktunnel-pool-secret";
+/** The server's answer: how many members the pool has with this one. */
+export const HEADER_POOL_MEMBERS = "x-groktunnel-pool-members";
 
 /** Largest response head a client accepts. */
 export const MAX_RESPONSE_HEAD = 16 * 1024;
@@ -70,6 +78,8 @@ export interface ControlRequest {
   protocol?: "http" | "tcp" | undefined;
   /** The public port a TCP tunnel asks for. */
   remotePort?: number | undefined;
+  /** Join the name's pool (or start it), with its secret when known. */
+  pool?: { secret: string | undefined } | undefined;
 }
 
 const enc = new TextEncoder();
@@ -100,6 +110,12 @@ export function encodeControlRequest(req: ControlRequest): Uint8Array {
   }
   if (req.denyIps?.length) {
     lines.push(`X-Groktunnel-Deny-Ip: ${req.denyIps.join(", ")}`);
+  }
+  if (req.pool) {
+    lines.push("X-Groktunnel-Pool: join");
+    if (req.pool.secret) {
+      lines.push(`X-Groktunnel-Pool-Secret: ${req.pool.secret}`);
+    }
   }
   return enc.encode(lines.join("\r\n") + "\r\n\r\n");
 }
@@ -221,6 +237,8 @@ export interface Granted {
   features: string[];
   /** A TCP tunnel's public port. */
   tcpPort: number | undefined;
+  /** The pool's secret and member count, when the tunnel is a pool's member. */
+  pool: { secret: string; members: number } | undefined;
   /** Bytes read past the head: the session's start. */
   rest: Uint8Array;
 }
@@ -261,6 +279,13 @@ export async function requestTunnel(
     ? given
     : `${o.tls ? "https" : "http"}://${publicHost}`;
   const tcp = /^tcp:\/\/.*:([0-9]+)$/.exec(url);
+  const poolSecret = head.headers.get(HEADER_POOL_SECRET);
+  if (req.pool && !poolSecret) {
+    throw new HandshakeError(
+      "The server answered with no pool secret: it does not offer pools (--pool)",
+      400,
+    );
+  }
   if (req.protocol === "tcp" && !tcp) {
     throw new HandshakeError(
       "The server answered with no TCP port: it does not offer TCP tunnels",
@@ -276,6 +301,12 @@ export async function requestTunnel(
       f.trim()
     ),
     tcpPort: tcp ? Number(tcp[1]) : undefined,
+    pool: poolSecret && req.pool
+      ? {
+        secret: poolSecret,
+        members: Number(head.headers.get(HEADER_POOL_MEMBERS)) || 1,
+      }
+      : undefined,
     rest: head.rest,
   };
 }

@@ -13,11 +13,15 @@ export {
   encodeControlResponse,
   encodeRefusal,
   FEATURE_PING,
+  FEATURE_POOL,
   HandshakeError,
   HEADER_ALLOW_IP,
   HEADER_CLIENT,
   HEADER_DENY_IP,
   HEADER_FEATURES,
+  HEADER_POOL,
+  HEADER_POOL_MEMBERS,
+  HEADER_POOL_SECRET,
   HEADER_RESUME,
   HEADER_SUBDOMAIN,
   type Refusal,
@@ -34,7 +38,14 @@ export {
 } from "./http1/parser.ts";
 export { PROCESS_BUDGET } from "./mux/budget.ts";
 export { type Channel } from "./mux/channel.ts";
-export { OpenFailedError } from "./mux/errors.ts";
+export { OpenFailedError, SessionClosedError } from "./mux/errors.ts";
+export {
+  MEMBER_DOWN,
+  MEMBER_DRAINING,
+  MEMBER_UP,
+  MSG_MEMBERS,
+  MSG_STATE,
+} from "./mux/frames.ts";
 export {
   DEFAULT_MAX_OWED,
   DEFAULT_OWED_TIMEOUT,

@@ -30,6 +30,22 @@ export const MSG_PING = 107;
 /** Extension (negotiated as feature `ping`): answer to PING with its nonce. */
 export const MSG_PONG = 108;
 
+/**
+ * Extension (negotiated as feature `pool`), client to server: the member's
+ * state, {@linkcode MEMBER_UP}, {@linkcode MEMBER_DOWN} or
+ * {@linkcode MEMBER_DRAINING}; the server echoes a draining STATE once it
+ * opens no more channels on the session.
+ */
+export const MSG_STATE = 109;
+/** Extension (negotiated as feature `pool`), server to client: how many members the pool has. */
+export const MSG_MEMBERS = 110;
+/** STATE: the member takes new connections. */
+export const MEMBER_UP = 0;
+/** STATE: the member's local app does not answer; send it nothing new. */
+export const MEMBER_DOWN = 1;
+/** STATE: the member is leaving; send it nothing new. */
+export const MEMBER_DRAINING = 2;
+
 /** Bytes after the type byte, for every base type. */
 const BASE_HEADER_SIZES: ReadonlyMap<number, number> = new Map([
   [MSG_OPEN, 12],
@@ -45,6 +61,12 @@ const BASE_HEADER_SIZES: ReadonlyMap<number, number> = new Map([
 export const PING_HEADER_SIZES: ReadonlyMap<number, number> = new Map([
   [MSG_PING, 4],
   [MSG_PONG, 4],
+]);
+
+/** Header sizes of the pool extension's types. */
+export const POOL_HEADER_SIZES: ReadonlyMap<number, number> = new Map([
+  [MSG_STATE, 4],
+  [MSG_MEMBERS, 4],
 ]);
 
 /** Size of a DATA header: type byte, recipient, length. */
@@ -65,7 +87,8 @@ export type ControlMessage =
   | { type: 102; recipient: number }
   | { type: 105 | 106; recipient: number }
   | { type: 103; recipient: number; bytes: number }
-  | { type: 107 | 108; nonce: number };
+  | { type: 107 | 108; nonce: number }
+  | { type: 109 | 110; value: number };
 
 /** What the decoder reports to. Throwing from any method stops decoding. */
 export interface DecoderSink {
@@ -177,6 +200,9 @@ export class FrameDecoder {
       case MSG_PING:
       case MSG_PONG:
         return sink.message({ type, nonce: u(1) });
+      case MSG_STATE:
+      case MSG_MEMBERS:
+        return sink.message({ type, value: u(1) });
     }
   }
 }
@@ -227,6 +253,11 @@ export function encodeWindowAdjust(
 /** Encodes PING or PONG. */
 export function encodePing(type: 107 | 108, nonce: number): Uint8Array {
   return frame(type, nonce);
+}
+
+/** Encodes STATE or MEMBERS. */
+export function encodePoolMessage(type: 109 | 110, value: number): Uint8Array {
+  return frame(type, value);
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   type ControlMessage,
   type DecoderSink,
   encodePing,
+  encodePoolMessage,
   FrameDecoder,
   MSG_CLOSE,
   MSG_EOF,
@@ -45,6 +46,7 @@ import {
   MSG_PONG,
   MSG_WINDOW_ADJUST,
   PING_HEADER_SIZES,
+  POOL_HEADER_SIZES,
 } from "./frames.ts";
 
 /**
@@ -81,6 +83,7 @@ export class Session {
   #lastActivity = Date.now();
   #pingTimer: ReturnType<typeof setInterval> | undefined;
   #dataTarget: MuxChannel | undefined;
+  #onPool: ((type: 109 | 110, value: number) => void) | undefined;
   /** Bytes read from the connection, frames included. */
   bytesIn = 0;
 
@@ -182,6 +185,21 @@ export class Session {
     }, options.interval);
   }
 
+  /**
+   * Starts the negotiated pool extension (types 109/110, PROTOCOL.md §6):
+   * call only when both sides advertised it. `onMessage` gets each STATE or
+   * MEMBERS the peer sends; it must not throw.
+   */
+  enablePool(onMessage: (type: 109 | 110, value: number) => void): void {
+    this.#decoder.enable(POOL_HEADER_SIZES);
+    this.#onPool = onMessage;
+  }
+
+  /** Sends a STATE (109) or MEMBERS (110); nothing once the session ended. */
+  sendPool(type: 109 | 110, value: number): void {
+    if (!this.#error) this.#writer.control(encodePoolMessage(type, value));
+  }
+
   /** Ends the session now: the connection closes and every channel fails. */
   close(): void {
     this.#end(new SessionClosedError("Session closed"));
@@ -245,6 +263,8 @@ export class Session {
         return this.#answerPing(msg.nonce);
       case MSG_PONG:
         return;
+      default:
+        return this.#onPool?.(msg.type, msg.value);
     }
   }
 
