@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { decoder, encoder, within } from "./helpers.ts";
 import { freePort, Proc, rawRequest } from "./process.ts";
 import { WsPeer } from "./ws.ts";
+import { DEFAULT_PING_TIMEOUT } from "../lib/server/options.ts";
 
 /** An app that answers every request with its id, and `/ws` with a WebSocket that says it. */
 function app(id: string, port = 0): Deno.HttpServer<Deno.NetAddr> {
@@ -59,6 +60,19 @@ function count(text: string, re: RegExp): number {
   return text.match(new RegExp(re.source, "g"))?.length ?? 0;
 }
 
+/** Waits until `re` has matched `p`'s stderr more than `before` times. */
+async function another(p: Proc, re: RegExp, before: number): Promise<void> {
+  await within(
+    15_000,
+    (async () => {
+      while (count(p.stderr, re) <= before) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(),
+    `another ${re}`,
+  );
+}
+
 /** `n` requests on new connections, `parallel` at a time: each answer's text (or its status). */
 async function spread(
   port: number,
@@ -72,7 +86,9 @@ async function spread(
     Array.from({ length: parallel }, async () => {
       while (left-- > 0) {
         const r = await rawRequest(port, host, "/");
-        const key = r.status === 200 ? r.text : `status ${r.status}`;
+        const key = r.status === 200
+          ? r.text
+          : `status ${r.status} ${/<p>(.*?)<\/p>/.exec(r.text)?.[1]}`;
         seen.set(key, (seen.get(key) ?? 0) + 1);
       }
     }),
@@ -290,5 +306,363 @@ Deno.test("a pool of two: spread, sticky connections, its secret, its limit, its
     await server.stop();
     await a.shutdown();
     await b.shutdown();
+  }
+});
+
+/** An app whose health (`/healthz`) the test turns off and on. */
+function toggledApp(id: string, port = 0) {
+  const state = { healthy: true };
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port, onListen() {} },
+    (req) =>
+      new URL(req.url).pathname === "/healthz"
+        ? new Response(state.healthy ? "ok" : "sick", {
+          status: state.healthy ? 200 : 503,
+        })
+        : new Response(id),
+  );
+  return { server, state };
+}
+
+/** Waits until the server's admin API lists the pool's members in `states`. */
+async function serverSays(adminPort: number, name: string, states: string[]) {
+  let last = "";
+  await within(
+    15_000,
+    (async () => {
+      for (;;) {
+        const t = await (await fetch(
+          `http://127.0.0.1:${adminPort}/api/tunnels/${name}`,
+        )).json();
+        last = JSON.stringify(
+          t.members?.map((m: { state: string }) => m.state),
+        );
+        if (last === JSON.stringify(states)) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })(),
+    `members ${states} (last ${last})`,
+  );
+}
+
+Deno.test("a member whose app stops gets no new connections: told by a refused visitor, or by --health-path", async (t) => {
+  const adminPort = freePort();
+  const { server, port } = await poolServer([
+    "--admin",
+    `127.0.0.1:${adminPort}`,
+  ]);
+  const says = (states: string[]) => serverSays(adminPort, "health", states);
+  const host = `health.localhost:${port}`;
+  const a = toggledApp("A"), b = toggledApp("B");
+  const aPort = a.server.addr.port;
+  const first = await member(aPort, port, "health", [
+    "--no-inspect",
+    "--health-path",
+    "/healthz",
+    "--health-interval",
+    "0.5",
+  ]);
+  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
+  // No --health-path: while down, it tries a connect each interval.
+  const second = await member(b.server.addr.port, port, "health", [
+    "--no-inspect",
+    "--health-interval",
+    "0.5",
+  ], { GROKTUNNEL_POOL_SECRET: secret });
+  let aServer = a.server;
+  try {
+    await t.step(
+      "with --health-path: a failing probe takes the member out before any visitor is hurt, a passing one brings it back",
+      async () => {
+        a.state.healthy = false;
+        await first.waitFor(
+          "stderr",
+          /GET \/healthz answered 503\): this member takes no new/,
+        );
+        await says(["down", "up"]);
+        assert.deepEqual([...(await spread(port, host, 60))], [["B", 60]]);
+        a.state.healthy = true;
+        await first.waitFor("stderr", /answers again/);
+        await says(["up", "up"]);
+        // One at a time: ties are taken in turn.
+        const seen = await spread(port, host, 60, 1);
+        assert.ok((seen.get("A") ?? 0) >= 20, `A got ${seen.get("A")} of 60`);
+      },
+    );
+
+    await t.step(
+      "with --health-path: its app stopped, no visitor reaches it",
+      async () => {
+        const lines = count(first.stderr, /does not answer/);
+        await aServer.shutdown();
+        await another(first, /does not answer/, lines);
+        await says(["down", "up"]);
+        assert.deepEqual([...(await spread(port, host, 60))], [["B", 60]]);
+      },
+    );
+
+    await t.step(
+      "every member down: the visitor gets the 502 page",
+      async () => {
+        await b.server.shutdown();
+        // B has no --health-path: a visitor's refused connection tells it.
+        const r1 = await rawRequest(port, host);
+        assert.equal(r1.status, 502);
+        await second.waitFor("stderr", /does not answer/);
+        await says(["down", "down"]);
+        const r2 = await rawRequest(port, host);
+        assert.equal(r2.status, 502);
+        assert.match(r2.text, /every member of the pool is down/);
+      },
+    );
+
+    await t.step(
+      "without --health-path: one refused visitor tells it, the rest go to the other; its app back, it is too",
+      async () => {
+        const back = count(first.stderr, /answers again/);
+        aServer = toggledApp("A", aPort).server;
+        await another(first, /answers again/, back);
+        await says(["up", "down"]);
+        assert.deepEqual([...(await spread(port, host, 20))], [["A", 20]]);
+        const bBack = toggledApp("B", b.server.addr.port);
+        try {
+          await second.waitFor("stderr", /answers again/);
+          await says(["up", "up"]);
+          const seen = await spread(port, host, 40, 1);
+          assert.ok((seen.get("B") ?? 0) >= 10, `B got ${seen.get("B")}`);
+          // B's app stops again: sequential visitors, at most one 502.
+          await bBack.server.shutdown();
+          const statuses: number[] = [];
+          for (let i = 0; i < 40; i++) {
+            statuses.push((await rawRequest(port, host)).status);
+          }
+          assert.ok(
+            statuses.filter((s) => s !== 200).length <= 1,
+            `statuses: ${statuses}`,
+          );
+        } finally {
+          await bBack.server.shutdown().catch(() => {});
+        }
+      },
+    );
+  } finally {
+    await first.stop();
+    await second.stop();
+    await server.stop();
+    await aServer.shutdown().catch(() => {});
+    await b.server.shutdown().catch(() => {});
+  }
+});
+
+/** Steady load until `stop()`: `workers` loops of one request per new connection. */
+function load(port: number, host: string, workers: number) {
+  const results: Array<{ started: number; ok: boolean; id: string }> = [];
+  let running = true;
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const started = performance.now();
+      try {
+        const r = await rawRequest(port, host, "/");
+        results.push({ started, ok: r.status === 200, id: r.text });
+      } catch (err) {
+        results.push({ started, ok: false, id: (err as Error).message });
+      }
+    }
+  });
+  return {
+    results,
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+      return results;
+    },
+  };
+}
+
+Deno.test("kill -9 of a member under 50 parallel requests: after the server notices, within the heartbeat bound, no request fails", async () => {
+  // The server drops a silent session after its PING timeout: the bound.
+  const HEARTBEAT_BOUND = DEFAULT_PING_TIMEOUT;
+  const { server, port } = await poolServer();
+  const host = `killed.localhost:${port}`;
+  const a = app("A"), b = app("B");
+  const first = await member(a.addr.port, port, "killed", ["--no-inspect"]);
+  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
+  const second = await member(b.addr.port, port, "killed", [
+    "--no-inspect",
+  ], { GROKTUNNEL_POOL_SECRET: secret });
+  const traffic = load(port, host, 50);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const killed = performance.now();
+    second.child.kill("SIGKILL");
+    await server.waitFor("stderr", /member \S+ left/, HEARTBEAT_BOUND);
+    const noticed = performance.now();
+    assert.ok(noticed - killed <= HEARTBEAT_BOUND);
+    await new Promise((r) => setTimeout(r, 1500));
+    const results = await traffic.stop();
+    const before = results.filter((r) => r.started < killed);
+    const after = results.filter((r) => r.started > noticed);
+    assert.ok(before.some((r) => r.id === "B"), "B served before the kill");
+    assert.ok(after.length >= 100, `${after.length} requests after`);
+    assert.deepEqual(
+      after.filter((r) => !r.ok).map((r) => r.id),
+      [],
+      "failed after the server noticed",
+    );
+    assert.ok(after.every((r) => r.id === "A"));
+    // What failed was in flight on the killed member: 50 at most.
+    const failed = results.filter((r) => !r.ok).length;
+    assert.ok(failed <= 50, `${failed} failed`);
+  } finally {
+    await traffic.stop();
+    await first.stop();
+    await second.stop();
+    await server.stop();
+    await a.shutdown();
+    await b.shutdown();
+  }
+});
+
+Deno.test("a rolling restart with Ctrl-C under steady load loses no request", async () => {
+  const { server, port } = await poolServer();
+  const host = `rolling.localhost:${port}`;
+  const a = app("A"), b = app("B");
+  let first = await member(a.addr.port, port, "rolling", ["--no-inspect"]);
+  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
+  const env = { GROKTUNNEL_POOL_SECRET: secret };
+  let second = await member(b.addr.port, port, "rolling", [
+    "--no-inspect",
+  ], env);
+  const traffic = load(port, host, 10);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await first.stop("SIGINT")).code, 0);
+    first = await member(a.addr.port, port, "rolling", ["--no-inspect"], env);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await second.stop("SIGINT")).code, 0);
+    second = await member(b.addr.port, port, "rolling", ["--no-inspect"], env);
+    await new Promise((r) => setTimeout(r, 500));
+    const results = await traffic.stop();
+    assert.deepEqual(
+      results.filter((r) => !r.ok).map((r) => r.id),
+      [],
+      "failed requests",
+    );
+    assert.ok(results.length >= 200, `${results.length} requests`);
+    const last = results.slice(-50).map((r) => r.id);
+    assert.ok(last.includes("A") && last.includes("B"), `last: ${last}`);
+    assert.equal(count(server.stderr, /member \S+ left/), 2);
+    assert.equal(count(server.stderr, /joined by/), 3);
+  } finally {
+    await traffic.stop();
+    await first.stop();
+    await second.stop();
+    await server.stop();
+    await a.shutdown();
+    await b.shutdown();
+  }
+});
+
+/** A redis-server on a free port whose key `who` is `id`. */
+async function redis(id: string, dir: string) {
+  const port = freePort();
+  const child = new Deno.Command("redis-server", {
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await within(
+    10_000,
+    (async () => {
+      for (;;) {
+        const out = await new Deno.Command("redis-cli", {
+          args: ["-p", String(port), "SET", "who", id],
+          stdout: "piped",
+          stderr: "null",
+        }).output();
+        if (decoder.decode(out.stdout).trim() === "OK") return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })(),
+    "redis-server up",
+  );
+  return { port, child };
+}
+
+/** `GET who` over one new connection to `port`, in Redis's inline form. */
+async function who(port: number): Promise<string> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(encoder.encode("GET who\r\n"));
+    let text = "";
+    const buf = new Uint8Array(256);
+    while (!/^\$\d+\r\n.*\r\n/.test(text)) {
+      const n = await within(5000, conn.read(buf), "redis reply");
+      if (n === null) throw new Error(`closed after ${JSON.stringify(text)}`);
+      text += decoder.decode(buf.subarray(0, n));
+    }
+    return text.split("\r\n")[1]!;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("a TCP pool spreads Redis clients over two redis-servers", async () => {
+  const publicPort = freePort();
+  const { server, port } = await poolServer([
+    "--tcp-ports",
+    `${publicPort}-${publicPort}`,
+  ]);
+  const dir = await Deno.makeTempDir({ prefix: "groktunnel-pool-redis-" });
+  const r1 = await redis("one", dir), r2 = await redis("two", dir);
+  const args = (p: number) => [
+    "tcp",
+    String(p),
+    "-p",
+    String(port),
+    "--remote-port",
+    String(publicPort),
+    "--pool",
+  ];
+  const first = new Proc(args(r1.port));
+  await first.waitFor("stdout", /^tcp:\/\/localhost:\d+$/m);
+  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
+  const second = new Proc(args(r2.port), { GROKTUNNEL_POOL_SECRET: secret });
+  try {
+    const url = (await second.waitFor("stdout", /^tcp:\/\/\S+$/m))[0];
+    assert.equal(url, `tcp://localhost:${publicPort}`);
+    await server.waitFor("stderr", /joined by/);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const id = await who(publicPort);
+      seen.set(id, (seen.get(id) ?? 0) + 1);
+    }
+    assert.deepEqual([...seen.keys()].sort(), ["one", "two"]);
+    for (const [id, n] of seen) {
+      assert.ok(n >= 16 && n <= 24, `${id} got ${n} of 40`);
+    }
+    // One member leaves: its port stays, served by the other.
+    assert.equal((await first.stop("SIGINT")).code, 0);
+    for (let i = 0; i < 10; i++) assert.equal(await who(publicPort), "two");
+  } finally {
+    await first.stop();
+    await second.stop();
+    await server.stop();
+    for (const r of [r1, r2]) {
+      r.child.kill("SIGTERM");
+      await r.child.status;
+    }
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -79,6 +79,16 @@ function shown(t: TunnelInfo): Record<string, unknown> {
     open_connections: t.openConnections,
     bytes_in: t.bytesIn,
     bytes_out: t.bytesOut,
+    ...(t.members
+      ? {
+        members: t.members.map((m) => ({
+          client: m.client,
+          started_at: new Date(m.started).toISOString(),
+          state: m.state,
+          open_connections: m.openConnections,
+        })),
+      }
+      : {}),
   };
 }
 

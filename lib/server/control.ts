@@ -193,7 +193,8 @@ export class ControlEndpoint {
     const [resumeName, resumeSecret] = (header(HEADER_RESUME) ?? "").split(" ");
     const claim = this.#c.registry.claim(
       ip,
-      header(HEADER_SUBDOMAIN),
+      header(HEADER_SUBDOMAIN) ??
+        (pooled ? kind.poolName?.(header) : undefined),
       resumeName && resumeSecret
         ? { name: resumeName, secret: resumeSecret }
         : undefined,

@@ -130,6 +130,11 @@ export class TcpPorts {
     }
   }
 
+  /** The name whose tunnel has `port` open, or held. */
+  nameOf(port: number): string | undefined {
+    return this.#open.get(port)?.name ?? this.#held.get(port)?.name;
+  }
+
   /** Frees a held port of `name` at once (its client's clean exit). */
   releaseName(name: string): void {
     for (const [port, h] of this.#held) {

@@ -104,6 +104,11 @@ export class TcpTunnels implements TunnelKind {
     this.#ports.releaseName(name);
   }
 
+  poolName(header: (name: string) => string | undefined): string | undefined {
+    const port = Number(header("x-groktunnel-remote-port"));
+    return Number.isInteger(port) ? this.#ports.nameOf(port) : undefined;
+  }
+
   /** A TCP tunnel's port: each connection becomes a channel, no peek. */
   #serve(listener: Deno.TcpListener, t: Tunnel): void {
     const s = this.#s;

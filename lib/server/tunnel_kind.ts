@@ -58,4 +58,9 @@ export interface TunnelKind {
   released?(name: string, secret: string): Promise<boolean>;
   /** A release of `name` was confirmed: free what is still held for it. */
   forget?(name: string): void;
+  /**
+   * The name of the tunnel a pool's member asks to join by something other
+   * than a name (a TCP tunnel's port), if there is one.
+   */
+  poolName?(header: (name: string) => string | undefined): string | undefined;
 }
