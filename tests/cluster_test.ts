@@ -219,6 +219,91 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
     for (const n of nodes) await n.waitFor("stderr", /listening on/, 30_000);
 
     await t.step(
+      "a pool with a member on each of two nodes: every node spreads its visitors over both",
+      async () => {
+        const apps = ["A", "B"].map((id) =>
+          Deno.serve(
+            { hostname: "127.0.0.1", port: 0, onListen() {} },
+            () => new Response(id),
+          )
+        );
+        const member = (i: number, env: Record<string, string> = {}) =>
+          new Proc([
+            String(apps[i]!.addr.port),
+            "-p",
+            String(ports[i]),
+            "--subdomain",
+            "pooled",
+            "--pool",
+            "--quiet",
+            "--no-inspect",
+          ], env);
+        const a = member(0);
+        const secret = (await a.waitFor("stderr", /pool secret (\S+)/))[1]!;
+        const b = member(1, { GROKTUNNEL_POOL_SECRET: secret });
+        try {
+          await b.waitFor("stdout", /^http:\/\/\S+$/m);
+          const spread = async (port: number, n: number) => {
+            const seen = new Map<string, number>();
+            for (let i = 0; i < n; i++) {
+              const r = await rawRequest(port, `pooled.localhost:${port}`);
+              const key = r.status === 200 ? r.text : `status ${r.status}`;
+              seen.set(key, (seen.get(key) ?? 0) + 1);
+            }
+            return seen;
+          };
+          for (const port of ports) {
+            // Each node hears of the other's members through etcd's watch.
+            await until(
+              `both members through :${port}`,
+              10_000,
+              async () => (await spread(port, 10)).size === 2,
+            );
+            const seen = await spread(port, 60);
+            assert.deepEqual([...seen.keys()].sort(), ["A", "B"]);
+            for (const [id, n] of seen) {
+              assert.ok(n >= 24 && n <= 36, `${id}: ${n} of 60 at :${port}`);
+            }
+          }
+          // Through the third node: no secret 409, a wrong one 403.
+          for (
+            const [env, status] of [
+              [{}, 409],
+              [{ GROKTUNNEL_POOL_SECRET: "not-the-pool-secret" }, 403],
+            ] as const
+          ) {
+            const c = new Proc([
+              String(apps[0]!.addr.port),
+              "-p",
+              String(ports[2]),
+              "--subdomain",
+              "pooled",
+              "--pool",
+              "--no-inspect",
+            ], env);
+            assert.equal((await within(15_000, c.done, "refused")).code, 1);
+            assert.match(
+              c.stderr,
+              new RegExp(`refused the tunnel: ${status} `),
+            );
+          }
+          // B leaves with Ctrl-C: every node sends all to A.
+          assert.equal((await b.stop("SIGINT")).code, 0);
+          for (const port of ports) {
+            await until(`only A through :${port}`, 10_000, async () => {
+              const seen = await spread(port, 20);
+              return seen.size === 1 && seen.get("A") === 20;
+            });
+          }
+        } finally {
+          await a.stop();
+          await b.stop();
+          for (const app of apps) await app.shutdown();
+        }
+      },
+    );
+
+    await t.step(
       "every tunnel through every node, 16 MiB byte-exact",
       async () => {
         const names = ["alpha", "beta", "gamma"];

@@ -12,15 +12,20 @@ export interface NameHolder {
   node: string;
   /** The node's internal address (`host:port`) for hops. */
   addr: string;
+  /** A pool's entry: how many members the node has. */
+  members?: number;
 }
 
 /** A holder as stored in etcd (JSON), or undefined if it is not one. */
 export function parseHolder(value: string): NameHolder | undefined {
   try {
     const v = JSON.parse(value) as Partial<NameHolder>;
-    return typeof v.node === "string" && typeof v.addr === "string"
-      ? { node: v.node, addr: v.addr }
-      : undefined;
+    if (typeof v.node !== "string" || typeof v.addr !== "string") {
+      return undefined;
+    }
+    return typeof v.members === "number"
+      ? { node: v.node, addr: v.addr, members: v.members }
+      : { node: v.node, addr: v.addr };
   } catch {
     return undefined;
   }
@@ -33,6 +38,8 @@ export class NameCopy {
   #down: (err: unknown) => void;
   #put: (name: string, h: NameHolder) => void;
   #names = new Map<string, NameHolder>();
+  /** Keys `<group>/<node>` by group (a pool's nodes), kept with `#names`. */
+  #groups = new Map<string, Map<string, NameHolder>>();
   #stop = new AbortController();
 
   /**
@@ -69,6 +76,33 @@ export class NameCopy {
   /** Sets a name at once (this node's own claims, before the watch says so). */
   set(name: string, h: NameHolder): void {
     this.#names.set(name, h);
+    this.#group(name, h);
+  }
+
+  /** Drops a key at once (this node's own deletes, before the watch says so). */
+  remove(name: string): void {
+    this.#names.delete(name);
+    this.#group(name, undefined);
+  }
+
+  /** The holders of keys `<group>/…` (a pool's nodes). */
+  group(group: string): ReadonlyMap<string, NameHolder> | undefined {
+    return this.#groups.get(group);
+  }
+
+  /** Keeps `#groups` with a key that was set (`h`) or deleted. */
+  #group(key: string, h: NameHolder | undefined): void {
+    const slash = key.indexOf("/");
+    if (slash < 0) return;
+    const g = key.slice(0, slash), rest = key.slice(slash + 1);
+    let m = this.#groups.get(g);
+    if (h) {
+      if (!m) this.#groups.set(g, m = new Map());
+      m.set(rest, h);
+    } else if (m) {
+      m.delete(rest);
+      if (m.size === 0) this.#groups.delete(g);
+    }
   }
 
   async #loop(loaded: () => void): Promise<void> {
@@ -87,16 +121,20 @@ export class NameCopy {
           if (h) fresh.set(kv.key.slice(this.#prefix.length), h);
         }
         this.#names = fresh;
+        this.#groups.clear();
+        for (const [k, h] of fresh) this.#group(k, h);
         await this.#etcd.watch(this.#prefix, revision + 1, (events) => {
           for (const e of events) {
             const name = e.kv.key.slice(this.#prefix.length);
             if (e.type === "DELETE") {
               this.#names.delete(name);
+              this.#group(name, undefined);
               continue;
             }
             const h = parseHolder(e.kv.value);
             if (!h) continue;
             this.#names.set(name, h);
+            this.#group(name, h);
             this.#put(name, h);
           }
         }, stop);

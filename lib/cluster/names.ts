@@ -44,6 +44,8 @@ export interface ClusterNamesOptions {
   log: (line: string) => void;
   /** A name of this node was taken over by another node (its client moved). */
   lost?: (name: string) => void;
+  /** True when some node has members of a pool by this name. */
+  pooled?: (name: string) => boolean;
 }
 
 function hash(secret: string): string {
@@ -135,6 +137,9 @@ export class ClusterNames {
    */
   async claim(name: string, secret: string): Promise<Refusal | undefined> {
     const digest = hash(secret);
+    if (this.#o.pooled?.(name)) {
+      return { status: 409, message: `The name "${name}" is a pool's` };
+    }
     try {
       await this.#ensureLeases();
       const me = this.#me;
@@ -239,6 +244,12 @@ export class ClusterNames {
       else throw err;
       return false;
     }
+  }
+
+  /** This node's leases (got first if need be): its own, and its holds'. */
+  async leases(): Promise<{ node: string; hold: string }> {
+    await this.#ensureLeases();
+    return { node: this.#lease!, hold: this.#holdLease! };
   }
 
   get #me(): string {

@@ -6,7 +6,8 @@
  */
 
 import { EtcdClient } from "./etcd.ts";
-import { ClusterNames } from "./names.ts";
+import { CLUSTER_PREFIX, ClusterNames } from "./names.ts";
+import { ClusterPools } from "./pools.ts";
 import {
   forward,
   HopError,
@@ -64,6 +65,8 @@ function tlsHopConn(c: Deno.TlsConn): NetConn {
 export class ClusterNode {
   /** The cluster's names. */
   readonly names: ClusterNames;
+  /** The cluster's pools. */
+  readonly pools: ClusterPools;
   /** The internal port for hops (TLS with `tls`). */
   readonly listener: { accept(): Promise<NetConn>; close(): void };
   #signer: HopSigner;
@@ -93,19 +96,29 @@ export class ClusterNode {
       };
     } else this.listener = Deno.listen(at);
     this.#signer = new HopSigner(o.secret);
+    const etcd = new EtcdClient(o.etcd);
     this.names = new ClusterNames({
-      etcd: new EtcdClient(o.etcd),
+      etcd,
       nodeId: o.nodeId,
       nodeAddr: o.nodeAddr,
       nameHold: o.nameHold,
       log: o.log,
       lost: o.lost,
+      pooled: (name) => this.pools.has(name),
+    });
+    this.pools = new ClusterPools({
+      etcd,
+      prefix: CLUSTER_PREFIX,
+      me: { node: o.nodeId, addr: o.nodeAddr },
+      nameHold: o.nameHold,
+      leases: () => this.names.leases(),
+      down: () => {},
     });
   }
 
-  /** Joins: leases and the name table (etcd down: keeps trying). */
-  start(): Promise<void> {
-    return this.names.start();
+  /** Joins: leases, the name table and the pools (etcd down: keeps trying). */
+  async start(): Promise<void> {
+    await Promise.all([this.names.start(), this.pools.start()]);
   }
 
   /**
@@ -116,8 +129,38 @@ export class ClusterNode {
   async take(conn: NetConn, r: PeekResult, who: HopVisitor): Promise<boolean> {
     const suffix = `.${this.#o.host}`;
     if (!r.host.endsWith(suffix)) return false;
-    const holder = this.names.remote(r.host.slice(0, -suffix.length));
+    const name = r.host.slice(0, -suffix.length);
+    const holder = this.names.remote(name) ?? this.pools.route(name, 0);
     if (!holder) return false;
+    await this.#hop(conn, r, who, holder);
+    return true;
+  }
+
+  /**
+   * A visitor of a pool with `local` members up on this node: sent to
+   * another node that has members, in turn by members (true), or left to
+   * this node (false).
+   */
+  async share(
+    conn: NetConn,
+    r: PeekResult,
+    who: HopVisitor,
+    name: string,
+    local: number,
+  ): Promise<boolean> {
+    const holder = this.pools.route(name, local);
+    if (!holder) return false;
+    await this.#hop(conn, r, who, holder);
+    return true;
+  }
+
+  /** Sends the visitor to `holder`'s node, or answers 502 when it cannot be reached. */
+  async #hop(
+    conn: NetConn,
+    r: PeekResult,
+    who: HopVisitor,
+    holder: { node: string; addr: string },
+  ): Promise<void> {
     try {
       const first = r.conn.takeBuffered();
       await forward(
@@ -137,7 +180,6 @@ export class ClusterNode {
         ),
       ).catch(() => {});
     }
-    return true;
   }
 
   /**
@@ -168,6 +210,7 @@ export class ClusterNode {
     try {
       this.listener.close();
     } catch { /* closed */ }
+    this.pools.close();
     await this.names.close();
   }
 }

@@ -29,8 +29,18 @@ export interface ClusterPlugin {
     listener: ClusterNode["listener"];
     serve(conn: NetConn, context: HopContext): Promise<void>;
   }>;
-  /** The cluster's names. */
-  names: ClusterNames;
+  /** The cluster's names and pools, claimed in etcd. */
+  names: {
+    claim: ClusterNames["claim"];
+    vanished: ClusterNames["vanished"];
+    released: ClusterNames["released"];
+    claimPool(
+      name: string,
+      secret: string,
+      given: boolean,
+    ): ReturnType<ClusterNames["claim"]>;
+    poolMembers(name: string, n: number, release: boolean): Promise<void>;
+  };
   /** The other nodes. */
   elsewhere: ClusterNode;
   /** Joins. */
@@ -63,8 +73,19 @@ export function clusterFeature(
     lost: (name) => context.drop(name, "its client moved to another node"),
   });
   let hopsIn = 0;
+  const names = node.names, pools = node.pools;
   return {
-    names: node.names,
+    names: {
+      claim: (name, secret) => names.claim(name, secret),
+      vanished: (name) => names.vanished(name),
+      // A pool's name is freed by its last node's leaving, not by one client.
+      released: (name, secret) =>
+        pools.has(name)
+          ? Promise.resolve(pools.owns(name, secret))
+          : names.released(name, secret),
+      claimPool: (name, secret, given) => pools.claim(name, secret, given),
+      poolMembers: (name, n, release) => pools.members(name, n, release),
+    },
     elsewhere: node,
     metrics: () => [
       {

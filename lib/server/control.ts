@@ -214,7 +214,16 @@ export class ControlEndpoint {
       await replaced.opened.close("replaced");
     }
     const opened = join?.opened ??
-      await kind.open({ name, secret, ip, entrance, header });
+      await kind.open({
+        name,
+        secret,
+        ip,
+        entrance,
+        header,
+        pooled: pooled
+          ? { withSecret: header(HEADER_POOL_SECRET) !== undefined }
+          : undefined,
+      });
     if ("status" in opened) return refuse(opened.status, opened.message);
     const publicHost = opened.publicHost;
     const ping = offered.includes(FEATURE_PING);
@@ -258,7 +267,10 @@ export class ControlEndpoint {
       if (!join) await opened.close("failed");
       return;
     }
-    if (member) this.#c.registry.member(ip, 1);
+    if (member) {
+      this.#c.registry.member(ip, 1);
+      void opened.members?.(pool!.members.length);
+    }
     const tunnel: Tunnel = join ?? {
       name,
       secret,
@@ -285,7 +297,10 @@ export class ControlEndpoint {
     if (member) {
       this.#c.registry.member(ip, -1);
       const last = tunnel.pool!.leave(member);
-      if (!last) return this.#memberLeft(tunnel, client, why.message);
+      if (!last) {
+        void opened.members?.(tunnel.pool!.members.length);
+        return this.#memberLeft(tunnel, client, why.message);
+      }
     }
     const vanished = this.#c.registry.remove(tunnel);
     if (vanished) this.#c.ended(tunnel, why.message);

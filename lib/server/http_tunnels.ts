@@ -16,6 +16,17 @@ export interface NameAuthority {
   vanished(name: string): Promise<void>;
   /** The client released `name` (maybe through another node): true if it was held. */
   released(name: string, secret: string): Promise<boolean>;
+  /** Claims `name` for a pool whose secret is `secret` (it may live elsewhere too). */
+  claimPool?(
+    name: string,
+    secret: string,
+    given: boolean,
+  ): Promise<Refusal | undefined>;
+  /**
+   * This process has `n` members of the pool `name` now (0: none, the pool
+   * ended here; `release`: by a clean exit).
+   */
+  poolMembers?(name: string, n: number, release: boolean): Promise<void>;
 }
 
 /** See the module doc. */
@@ -31,19 +42,28 @@ export class HttpTunnels implements TunnelKind {
 
   async open(r: TunnelRequest): Promise<OpenedTunnel | Refusal> {
     const authority = this.#authority;
-    const refused = await authority?.claim(r.name, r.secret);
+    const refused = r.pooled
+      ? await authority?.claimPool?.(r.name, r.secret, r.pooled.withSecret)
+      : await authority?.claim(r.name, r.secret);
     if (refused) return refused;
-    return {
+    const opened: OpenedTunnel = {
       publicHost: `${r.name}.${this.#host}${
         portSuffix(r.entrance.scheme, r.entrance.publicPort)
       }`,
       scheme: r.entrance.scheme,
       close: async (end) => {
-        if (end === "vanished" || end === "failed") {
+        if (r.pooled) {
+          await authority?.poolMembers?.(r.name, 0, end === "released");
+        } else if (end === "vanished" || end === "failed") {
           await authority?.vanished(r.name);
         }
       },
     };
+    if (r.pooled && authority?.poolMembers) {
+      const told = authority.poolMembers.bind(authority);
+      opened.members = (n) => told(r.name, n, false);
+    }
+    return opened;
   }
 
   released(name: string, secret: string): Promise<boolean> {

@@ -88,6 +88,17 @@ export interface Elsewhere {
    * other place serves `r.host` (the visitor then gets 404 here).
    */
   take(conn: NetConn, r: PeekResult, who: Visitor): Promise<boolean>;
+  /**
+   * A visitor of the pool `name`, which has `local` members up here: sent
+   * to another place that has members too (true), or left here (false).
+   */
+  share?(
+    conn: NetConn,
+    r: PeekResult,
+    who: Visitor,
+    name: string,
+    local: number,
+  ): Promise<boolean>;
 }
 
 /** A visitor's address as the node they came in at saw it. */
@@ -243,6 +254,10 @@ export class PublicSide {
     tunnel: Tunnel | undefined,
     tls: ChannelFacts["tls"],
   ): Promise<void> {
+    if (tunnel?.pool && this.#o.elsewhere?.share) {
+      const up = tunnel.pool.members.filter((m) => m.state === "up").length;
+      if (await this.#elsewhere(conn, r, tls, tunnel.name, up)) return;
+    }
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
     if (await this.#elsewhere(conn, r, tls)) return;
     await noTunnel(conn, r, this.#o.stats);
@@ -256,6 +271,8 @@ export class PublicSide {
     conn: NetConn,
     r: PeekResult,
     tls: ChannelFacts["tls"],
+    pool?: string,
+    local = 0,
   ): Promise<boolean> {
     const elsewhere = this.#o.elsewhere;
     if (!elsewhere) return false;
@@ -266,7 +283,9 @@ export class PublicSide {
     };
     const done = this.#o.track(conn);
     try {
-      const taken = await elsewhere.take(conn, r, who);
+      const taken = pool === undefined
+        ? await elsewhere.take(conn, r, who)
+        : await elsewhere.share!(conn, r, who, pool, local);
       if (taken) this.#o.stats.count("elsewhere");
       return taken;
     } finally {

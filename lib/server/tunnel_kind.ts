@@ -29,6 +29,8 @@ export interface OpenedTunnel {
   headers?: Record<string, string>;
   /** The tunnel is registered and its session is up: start serving. */
   start?(t: Tunnel): void;
+  /** A pool's: how many members it has here now (as each joins or leaves). */
+  members?(n: number): Promise<void> | void;
   /** The tunnel ended. */
   close(end: TunnelEnd): Promise<void> | void;
 }
@@ -45,6 +47,11 @@ export interface TunnelRequest {
   entrance: Entrance;
   /** A handshake header's value, by lower-case name. */
   header(name: string): string | undefined;
+  /**
+   * The first member of a pool asks (others join without opening), and
+   * whether it gave the pool's secret (else the server made one).
+   */
+  pooled: { withSecret: boolean } | undefined;
 }
 
 /** A kind of tunnel; see the module doc. */
