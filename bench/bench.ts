@@ -4,7 +4,7 @@
  * (main.ts) as separate processes, drives them with wrk and curl, and prints
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
- * `--only plain|https|features|tcp|acme|cluster|operate` for a part of the table,
+ * `--only plain|https|features|tcp|acme|cluster|operate|pool` for a part of the table,
  * `--only scale` for what one node costs at scale (bench/scale.ts), and
  * `--only soak [--minutes N]` for the soak (bench/soak.ts; neither in the
  * full run).
@@ -30,6 +30,7 @@ import { tcpRows } from "./scenarios/tcp.ts";
 import { acmeRows } from "./scenarios/acme.ts";
 import { clusterRows } from "./scenarios/cluster.ts";
 import { operateRows } from "./scenarios/operate.ts";
+import { poolRows } from "./scenarios/pool.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -104,6 +105,7 @@ try {
   if (!only || only === "acme") await acmeRows(setup);
   if (!only || only === "cluster") await clusterRows(setup);
   if (!only || only === "operate") await operateRows(setup);
+  if (!only || only === "pool") await poolRows(setup);
 } finally {
   for (const f of files) {
     await Deno.remove(f, { recursive: true }).catch(() => {});

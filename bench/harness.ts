@@ -373,3 +373,45 @@ export interface Setup {
   /** Shows which workload raised memory: peak RSS so far, on stderr. */
   progress(what: string): Promise<void>;
 }
+
+/**
+ * A server with `flags` beside the main one, and a client on it for each
+ * of `clients` (their extra flags; a pool's first member's printed secret
+ * goes to the next ones), as the main one runs.
+ */
+export async function serverWithClients(
+  s: Setup,
+  name: string,
+  flags: string[],
+  clients: string[][] = [[]],
+): Promise<Target> {
+  const server = groktunnel([
+    "server",
+    "-p",
+    "0",
+    "--max-connections",
+    "4096",
+    ...flags,
+  ]);
+  extra.push(server);
+  const port = Number(
+    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
+  );
+  let url: URL | undefined, secret: string | undefined;
+  for (const more of clients) {
+    const client = groktunnel([
+      String(s.backendPort),
+      "-p",
+      String(port),
+      "--quiet",
+      ...more,
+      ...(secret ? ["--pool-secret", secret] : []),
+    ]);
+    extra.push(client);
+    url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
+    if (more.includes("--pool") && !secret) {
+      secret = (await client.waitFor(/pool secret (\S+)/))[1];
+    }
+  }
+  return { name, port, host: url!.host };
+}

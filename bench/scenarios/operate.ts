@@ -2,11 +2,9 @@
 
 import {
   alternate,
-  extra,
-  groktunnel,
+  serverWithClients,
   type Setup,
   sideBySide,
-  type Target,
 } from "../harness.ts";
 import { freePort } from "../../tests/process.ts";
 
@@ -18,7 +16,7 @@ import { freePort } from "../../tests/process.ts";
  */
 export async function operateRows(s: Setup): Promise<void> {
   const metricsPort = freePort();
-  const on = await serverWithClient(s, "metrics", [
+  const on = await serverWithClients(s, "metrics", [
     "--metrics",
     `127.0.0.1:${metricsPort}`,
     "--metrics-per-tunnel",
@@ -62,7 +60,7 @@ export async function operateRows(s: Setup): Promise<void> {
  * what its wrapper costs), beside the main server without.
  */
 async function gateRows(s: Setup): Promise<void> {
-  const on = await serverWithClient(s, "gates", [
+  const on = await serverWithClients(s, "gates", [
     "--rate-limit",
     "1000000",
     "--browser-warning",
@@ -84,33 +82,4 @@ async function gateRows(s: Setup): Promise<void> {
     b,
     0.95,
   );
-}
-
-/** A server with `flags` beside the main one, and a client on it as the main one runs. */
-async function serverWithClient(
-  s: Setup,
-  name: string,
-  flags: string[],
-): Promise<Target> {
-  const server = groktunnel([
-    "server",
-    "-p",
-    "0",
-    "--max-connections",
-    "4096",
-    ...flags,
-  ]);
-  extra.push(server);
-  const port = Number(
-    (await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1],
-  );
-  const client = groktunnel([
-    String(s.backendPort),
-    "-p",
-    String(port),
-    "--quiet",
-  ]);
-  extra.push(client);
-  const url = new URL((await client.waitFor(/^(http:\/\/\S+)$/m))[1]!);
-  return { name, port, host: url.host };
 }
