@@ -134,9 +134,15 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
         const checked = await promtool(text);
         assert.equal(checked.code, 0, checked.out);
         assert.equal(checked.out, "");
-        assert.match(
-          text,
-          /^groktunnel_channel_open_seconds_count [1-9][0-9]*$/m,
+        const opened = text.match(
+          /^groktunnel_channel_open_seconds_count ([1-9][0-9]*)$/m,
+        )?.[1];
+        assert.ok(opened, "channels opened");
+        // Every routed visitor here got an answer: one first byte each.
+        assert.equal(
+          text.match(/^groktunnel_public_first_byte_seconds_count (\d+)$/m)
+            ?.[1],
+          opened,
         );
         const head = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {
           method: "HEAD",

@@ -26,6 +26,7 @@ export interface ServerView {
     readonly endedBytesOut: number;
     readonly handshake: Histogram;
     readonly channelOpen: Histogram;
+    readonly firstByte: Histogram;
   };
   /** The tunnels up now. */
   readonly tunnels: ReadonlyArray<{
@@ -98,6 +99,11 @@ export function renderServerMetrics(
     "histogram",
     "Opening a channel to the tunnel's client for a public connection.",
   ).histogram("groktunnel_channel_open_seconds", s.channelOpen);
+  e.family(
+    "groktunnel_public_first_byte_seconds",
+    "histogram",
+    "From opening a public connection's channel to the first byte back to its visitor (the app's time included).",
+  ).histogram("groktunnel_public_first_byte_seconds", s.firstByte);
   const one = (
     name: string,
     type: Series["type"],

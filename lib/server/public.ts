@@ -362,7 +362,11 @@ export class PublicSide {
           dstPort: conn.localAddr.port,
         }, first);
       }
-      await relay(this.#o.wrapVisitor(r.conn, t), ch, first);
+      await relay(
+        stats.timeFirstByte(this.#o.wrapVisitor(r.conn, t), opening),
+        ch,
+        first,
+      );
     } finally {
       done();
     }

@@ -6,6 +6,7 @@
  */
 
 import { Histogram } from "../metrics/mod.ts";
+import type { ByteConn } from "../net/mod.ts";
 
 /** What became of a public connection. */
 export type Outcome =
@@ -82,6 +83,45 @@ export class ServerStats {
     0.5,
     1,
   ]);
+
+  /**
+   * Seconds from opening a public connection's channel to the first byte
+   * back to its visitor: the tunnel's, the client's and the app's time.
+   */
+  readonly firstByte: Histogram = new Histogram([
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    10,
+  ]);
+
+  /**
+   * `conn`, whose first write (the first byte back to the visitor) is
+   * timed from `since` (a `performance.now()`) into `firstByte`; later
+   * writes go straight through.
+   */
+  timeFirstByte(conn: ByteConn, since: number): ByteConn {
+    const firstByte = this.firstByte;
+    const timed: ByteConn = {
+      read: conn.read.bind(conn),
+      write(p) {
+        firstByte.observe((performance.now() - since) / 1000);
+        timed.write = conn.write.bind(conn);
+        return conn.write(p);
+      },
+      closeWrite: conn.closeWrite.bind(conn),
+      close: conn.close.bind(conn),
+    };
+    return timed;
+  }
 
   /** Counts one public connection's outcome. */
   count(outcome: Outcome): void {
