@@ -277,13 +277,24 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
 Deno.test("the admin API's token: 401 without it, and no token off loopback is refused at start", async (t) => {
   const adminPort = freePort();
   const server = new Proc(
-    ["server", "-p", "0", "--admin", `127.0.0.1:${adminPort}`],
+    [
+      "server",
+      "-p",
+      "0",
+      "--admin",
+      `127.0.0.1:${adminPort}`,
+      "--admin-path",
+      "/_ops",
+    ],
     { GROKTUNNEL_ADMIN_TOKEN: "s3cret-admin" },
   );
   try {
     await server.waitFor(
       "stderr",
       /admin API on http:\/\/127\.0\.0\.1:\d+\/api \(token\)/,
+    );
+    const port = Number(
+      (await server.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/))[1],
     );
     await t.step("no token, a wrong one: 401; the right one: 200", async () => {
       const api = `http://127.0.0.1:${adminPort}/api/tunnels`;
@@ -302,9 +313,46 @@ Deno.test("the admin API's token: 401 without it, and no token off loopback is r
       assert.equal(ok.status, 200);
       assert.deepEqual(await ok.json(), { tunnels: [] });
     });
+
+    await t.step(
+      "--admin-path: the same API on the server's own host, behind the same token",
+      async () => {
+        const at = (path: string, extra = "") =>
+          rawRequest(port, `localhost:${port}`, path, extra);
+        const none = await at("/_ops/api/tunnels");
+        assert.equal(none.status, 401);
+        assert.deepEqual(JSON.parse(none.text), {
+          error: "This API needs Authorization: Bearer <--admin-token>",
+        });
+        const auth = "Authorization: Bearer s3cret-admin\r\n";
+        const ok = await at("/_ops/api/tunnels", auth);
+        assert.equal(ok.status, 200);
+        assert.equal(ok.headers.get("content-type"), "application/json");
+        assert.deepEqual(JSON.parse(ok.text), { tunnels: [] });
+        const status = JSON.parse((await at("/_ops/api/status", auth)).text);
+        assert.equal(status.host, "localhost");
+        assert.equal(status.limits.max_pool_members, 16);
+        // A body is refused; other paths of the host are as before.
+        const body = await at(
+          "/_ops/api/tunnels/x",
+          `${auth}Content-Length: 2\r\n`,
+        );
+        assert.equal(body.status, 413);
+        assert.equal((await at("/_opsx/api/tunnels", auth)).status, 404);
+        assert.equal((await at("/", "Accept: text/html\r\n")).status, 200);
+      },
+    );
   } finally {
     await server.stop();
   }
+  await t.step("--admin-path without a token: exit 2", async () => {
+    const p = new Proc(["server", "-p", "0", "--admin-path", "/_ops"]);
+    assert.equal((await within(15_000, p.done, "exit")).code, 2);
+    assert.equal(
+      p.stderr.split("\n")[0],
+      "groktunnel: --admin-path needs --admin-token or GROKTUNNEL_ADMIN_TOKEN: the API is then on the public host",
+    );
+  });
   await t.step("--admin off loopback without a token: exit 2", async () => {
     const p = new Proc(["server", "-p", "0", "--admin", "0.0.0.0:0"]);
     assert.equal((await within(15_000, p.done, "exit")).code, 2);

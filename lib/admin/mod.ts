@@ -5,6 +5,7 @@
 
 export {
   type AdminEndpoint,
+  adminHandler,
   type AdminOptions,
   type AdminTarget,
   DEFAULT_ADMIN_BLOCK,

@@ -102,7 +102,11 @@ function blockOf(value: string | null): number | string {
   return Number(value) * 1000;
 }
 
-function handle(req: Request, o: AdminOptions, started: number): Response {
+function handle(
+  req: Request,
+  o: Omit<AdminOptions, "hostname" | "port">,
+  started: number,
+): Response {
   if (o.token !== undefined) {
     const auth = req.headers.get("authorization") ?? "";
     if (!constantTimeEqual(auth, `Bearer ${o.token}`)) {
@@ -148,14 +152,25 @@ function handle(req: Request, o: AdminOptions, started: number): Response {
   return error(405, "GET or DELETE");
 }
 
+/**
+ * The admin API as a fetch-style handler (for a server's own host, under
+ * a path: `TunnelServer.mount`).
+ */
+export function adminHandler(
+  o: Omit<AdminOptions, "hostname" | "port">,
+): (req: Request) => Response {
+  const started = Date.now();
+  return (req) => handle(req, o, started);
+}
+
 /** Serves the admin API; throws if the address cannot be bound. */
 export function serveAdmin(o: AdminOptions): AdminEndpoint {
-  const started = Date.now();
+  const handler = adminHandler(o);
   const server = Deno.serve({
     hostname: o.hostname,
     port: o.port,
     onListen() {},
     onError: () => error(500, "Internal error"),
-  }, (req) => handle(req, o, started));
+  }, handler);
   return { addr: server.addr, close: () => server.shutdown() };
 }

@@ -285,6 +285,14 @@ export const SERVER_FLAGS: Record<string, Flag> = {
     help:
       "bearer token for the admin API (or GROKTUNNEL_ADMIN_TOKEN); needed off loopback",
   },
+  "admin-path": {
+    type: "string",
+    side: "server",
+    group: "operate",
+    arg: "<path>",
+    help:
+      "also serve the admin API on the server's own host under this path (needs --admin-token)",
+  },
   "log-format": {
     type: "string",
     side: "server",

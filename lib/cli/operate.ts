@@ -6,7 +6,7 @@
  */
 
 import { renderServerMetrics, serveMetrics } from "../metrics/mod.ts";
-import { serveAdmin } from "../admin/mod.ts";
+import { adminHandler, serveAdmin } from "../admin/mod.ts";
 import {
   DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
   DEFAULT_MAX_TUNNELS,
@@ -46,6 +46,8 @@ export interface OperateSettings {
   admin:
     | { hostname: string; port: number; token: string | undefined }
     | undefined;
+  /** The path on the server's own host to serve it under too, and its token. */
+  adminPath: { path: string; token: string } | undefined;
 }
 
 /** Checks the operating flags; a usage error for what cannot work. */
@@ -57,8 +59,23 @@ export function operateSettings(f: Flags): OperateSettings {
   }
   const admin = str("admin");
   const token = str("admin-token") ?? env("GROKTUNNEL_ADMIN_TOKEN");
-  if (str("admin-token") !== undefined && admin === undefined) {
-    throw new UsageError("--admin-token needs --admin <host:port>");
+  const path = str("admin-path");
+  if (str("admin-token") !== undefined && admin === undefined && !path) {
+    throw new UsageError(
+      "--admin-token needs --admin <host:port> or --admin-path <path>",
+    );
+  }
+  if (path !== undefined && !/^(\/[a-zA-Z0-9._~-]+)+$/.test(path)) {
+    throw new UsageError(
+      `--admin-path takes a path below / such as /_admin, not "${
+        path.slice(0, 40)
+      }"`,
+    );
+  }
+  if (path !== undefined && !token) {
+    throw new UsageError(
+      "--admin-path needs --admin-token or GROKTUNNEL_ADMIN_TOKEN: the API is then on the public host",
+    );
   }
   const at = admin === undefined ? undefined : parseListen(admin, "--admin");
   if (at && !token && !isLoopbackHost(at.hostname)) {
@@ -72,6 +89,7 @@ export function operateSettings(f: Flags): OperateSettings {
       perTunnel: f["metrics-per-tunnel"] === true,
     },
     admin: at && { ...at, token: token || undefined },
+    adminPath: path === undefined ? undefined : { path, token: token! },
   };
 }
 
@@ -132,36 +150,44 @@ export function startOperate(
       closers.push(() => endpoint.close());
       lines.push(`metrics on ${url(endpoint.addr)}/metrics`);
     }
+    const admin = {
+      server,
+      log,
+      status: () => ({
+        version: VERSION,
+        host: server.host,
+        limits: {
+          max_tunnels: options.maxTunnels ?? DEFAULT_MAX_TUNNELS,
+          max_tunnels_per_ip: options.maxTunnelsPerIp ??
+            DEFAULT_MAX_TUNNELS_PER_IP,
+          max_connections_per_tunnel: options.maxConnectionsPerTunnel ??
+            DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
+          max_pool_members: options.maxPoolMembers ??
+            DEFAULT_MAX_POOL_MEMBERS,
+          memory_budget_bytes: PROCESS_BUDGET.limit,
+        },
+        cluster: options.cluster
+          ? { node_id: options.cluster.nodeId }
+          : undefined,
+      }),
+    };
     const a = settings.admin;
     if (a) {
       const endpoint = serveAdmin({
+        ...admin,
         hostname: a.hostname,
         port: a.port,
         token: a.token,
-        server,
-        log,
-        status: () => ({
-          version: VERSION,
-          host: server.host,
-          limits: {
-            max_tunnels: options.maxTunnels ?? DEFAULT_MAX_TUNNELS,
-            max_tunnels_per_ip: options.maxTunnelsPerIp ??
-              DEFAULT_MAX_TUNNELS_PER_IP,
-            max_connections_per_tunnel: options.maxConnectionsPerTunnel ??
-              DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
-            max_pool_members: options.maxPoolMembers ??
-              DEFAULT_MAX_POOL_MEMBERS,
-            memory_budget_bytes: PROCESS_BUDGET.limit,
-          },
-          cluster: options.cluster
-            ? { node_id: options.cluster.nodeId }
-            : undefined,
-        }),
       });
       closers.push(() => endpoint.close());
       lines.push(
         `admin API on ${url(endpoint.addr)}/api${a.token ? " (token)" : ""}`,
       );
+    }
+    const p = settings.adminPath;
+    if (p) {
+      server.mount(p.path, adminHandler({ ...admin, token: p.token }));
+      lines.push(`admin API on the server's host at ${p.path}/api (token)`);
     }
   } catch (err) {
     for (const c of closers) c();

@@ -30,3 +30,4 @@ export {
   writeAll,
 } from "./sockets.ts";
 export { Deadline, TIMED_OUT } from "./deadline.ts";
+export { type Handler, MAX_HANDLER_BODY, serveOnce } from "./serve_once.ts";

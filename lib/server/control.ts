@@ -26,10 +26,12 @@ import {
 import {
   answer,
   constantTimeEqual,
+  type Handler,
   IpFilter,
   type NetConn,
   type PeekResult,
   reason,
+  serveOnce,
   writeAll,
 } from "../net/mod.ts";
 import type { Registered, Registry } from "./registry.ts";
@@ -93,6 +95,8 @@ export interface ControlContext {
   kinds: { http: TunnelKind } & Record<string, TunnelKind | undefined>;
   /** Members a pool may have. */
   maxPoolMembers: number;
+  /** Handlers of paths on the bare host (an admin API), by prefix. */
+  mounts: Map<string, Handler>;
 }
 
 /** Where a control request came in: decides the public URL and what is allowed. */
@@ -128,6 +132,12 @@ export class ControlEndpoint {
       (header("user-agent") ?? "").startsWith("Go-http-client/");
     if (isClient && http.method === "DELETE" && path === "/") {
       return releaseName(this.#c, conn, header(HEADER_RESUME));
+    }
+    for (const [prefix, handler] of this.#c.mounts) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) {
+        r.conn.skip(r.headLength);
+        return serveOnce(conn, r, handler, prefix);
+      }
     }
     if (!isClient || http.method !== "GET" || path !== "/") {
       return answer(conn, aboutPage(this.#c.host, entrance, http.method, path));

@@ -16,6 +16,7 @@ import {
   closeQuietly,
   DEFAULT_PEEK_MAX_BYTES,
   DEFAULT_PEEK_TIMEOUT,
+  type Handler,
   IpFilter,
   type NetConn,
   page,
@@ -103,6 +104,7 @@ export class TunnelServer {
   #plugins: ServerPlugin[] = [];
   #entry: EntranceContext;
   #conns = new Set<NetConn>();
+  #mounts = new Map<string, Handler>();
   #inFlight = 0;
   #closing = false;
 
@@ -189,6 +191,7 @@ export class TunnelServer {
             closing: () => this.#closing,
             ended: (t, why) => this.#ended(t, why),
             stats: this.stats,
+            mounts: this.#mounts,
           }),
           httpsOnly: options.httpsOnly ?? false,
           httpsPort: () => this.addr.port,
@@ -252,6 +255,16 @@ export class TunnelServer {
     const open = this.#registry.get(name) !== undefined;
     this.#drop(name, "ended by the server's operator");
     return open;
+  }
+
+  /**
+   * Serves `handler` on the bare host under `prefix` (`/admin`: requests
+   * to `/admin/…`, seen by the handler without the prefix), one request per
+   * connection, before the control endpoint's own answers. The handler
+   * checks who may ask.
+   */
+  mount(prefix: string, handler: Handler): void {
+    this.#mounts.set(prefix.replace(/\/+$/, ""), handler);
   }
 
   /** The certificate served now, when the server ends TLS. */
@@ -376,7 +389,7 @@ function controlEndpoint(
   c: PluginContext,
   core: Pick<
     ControlContext,
-    "registry" | "kinds" | "closing" | "ended" | "stats"
+    "registry" | "kinds" | "closing" | "ended" | "stats" | "mounts"
   >,
 ): ControlEndpoint {
   return new ControlEndpoint({
