@@ -151,8 +151,8 @@ async function claimRaw(port: number, name: string) {
 
 Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
   const dataRoot = await Deno.makeTempDir({ prefix: "groktunnel-etcd-" });
-  const free = freePorts(13);
-  const metricsPort = free[12]!;
+  const free = freePorts(14);
+  const metricsPort = free[12]!, adminPort = free[13]!;
   const members = [0, 1, 2].map((i) =>
     new Member(`e${i + 1}`, `${dataRoot}/e${i + 1}`, free[i]!, free[3 + i]!)
   );
@@ -176,7 +176,14 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
       `n${i + 1}`,
       "--node-addr",
       `127.0.0.1:${hops[i]}`,
-      ...(i === 0 ? ["--metrics", `127.0.0.1:${metricsPort}`] : []),
+      ...(i === 0
+        ? [
+          "--metrics",
+          `127.0.0.1:${metricsPort}`,
+          "--admin",
+          `127.0.0.1:${adminPort}`,
+        ]
+        : []),
     ], { GROKTUNNEL_CLUSTER_SECRET: SECRET });
   const nodes: Proc[] = [];
   const clients: Proc[] = [];
@@ -329,6 +336,64 @@ Deno.test("cluster: three nodes on a three-member etcd", async (t) => {
             assert.equal(got.sha256, want, `${name} through :${port}`);
           }
         }
+      },
+    );
+
+    await t.step(
+      "any node's admin API lists every node's tunnels, and ends one wherever it is",
+      async () => {
+        const api = `http://127.0.0.1:${adminPort}/api/tunnels`;
+        const listed = await (await fetch(api)).json();
+        const where = Object.fromEntries(
+          listed.tunnels.map((x: { name: string; node?: string }) => [
+            x.name,
+            x.node ?? "here",
+          ]),
+        );
+        assert.equal(where.alpha, "here");
+        assert.equal(where.beta, "n2");
+        assert.equal(where.gamma, "n3");
+        const delta = client(ports[2]!, "delta");
+        await delta.waitFor("stdout", /^http:\/\/\S+$/m);
+        await until(
+          "n1 knows delta",
+          5_000,
+          async () => (await fetch(`${api}/delta`)).status === 200,
+        );
+        assert.deepEqual(await (await fetch(`${api}/delta`)).json(), {
+          name: "delta",
+          node: "n3",
+          here: false,
+        });
+        const ended = await fetch(`${api}/delta?block=60`, {
+          method: "DELETE",
+        });
+        assert.deepEqual(await ended.json(), {
+          name: "delta",
+          ended: true,
+          blocked_for: 60,
+        });
+        // n3 ends it; its client, refused everywhere, gives up.
+        const exit = await within(15_000, delta.done, "delta's client exits");
+        assert.equal(exit.code, 1);
+        assert.match(
+          delta.stderr,
+          /403 The name "delta" is blocked by the server's operator/,
+        );
+        for (const port of ports) {
+          const r = await rawRequest(port, `delta.localhost:${port}`, "/");
+          assert.equal(r.status, 404);
+        }
+        const again = new Proc([
+          String(backend.addr.port),
+          "-p",
+          String(ports[1]),
+          "--subdomain",
+          "delta",
+          "--no-inspect",
+        ]);
+        assert.equal((await within(15_000, again.done, "refused")).code, 1);
+        assert.match(again.stderr, /403 The name "delta" is blocked/);
       },
     );
 

@@ -11,6 +11,9 @@
  *   (until a restart) with `?block=forever`;
  * - `GET /api/status`: version, uptime, tunnels, limits.
  *
+ * In a cluster, the listing adds the tunnels of the other nodes (name and
+ * node), and a DELETE ends a tunnel wherever it is.
+ *
  * Errors are JSON too: `{"error": "…"}` with 400, 401, 404 or 405.
  */
 
@@ -28,6 +31,8 @@ export interface AdminTarget {
   tunnel(name: string): TunnelInfo | undefined;
   /** Ends `name`'s tunnel and blocks the name for `blockMs`; true if one was open. */
   endTunnel(name: string, blockMs: number): boolean;
+  /** The tunnels other nodes of a cluster serve, by name and node. */
+  readonly tunnelsElsewhere?: Array<{ name: string; node: string }>;
 }
 
 /** Options of {@linkcode serveAdmin}. */
@@ -92,6 +97,11 @@ function shown(t: TunnelInfo): Record<string, unknown> {
   };
 }
 
+/** A tunnel another node of the cluster serves, as far as this one knows. */
+function elsewhere(t: { name: string; node: string }): Record<string, unknown> {
+  return { name: t.name, node: t.node, here: false };
+}
+
 /** How long `?block=` asks to block (ms), or an error line. */
 function blockOf(value: string | null): number | string {
   if (value === null) return DEFAULT_ADMIN_BLOCK;
@@ -126,14 +136,30 @@ function handle(
   }
   if (path === "/api/tunnels") {
     if (method !== "GET") return error(405, "GET only");
-    return json({ tunnels: o.server.tunnels.map(shown) });
+    return json({
+      tunnels: [
+        ...o.server.tunnels.map(shown),
+        ...(o.server.tunnelsElsewhere ?? []).map(elsewhere),
+      ],
+    });
   }
   const m = /^\/api\/tunnels\/([a-z0-9-]{1,63})$/.exec(path);
   if (!m) return error(404, "No such endpoint: see /api/tunnels, /api/status");
   const name = m[1]!;
   if (method === "GET") {
     const t = o.server.tunnel(name);
-    return t ? json(shown(t)) : error(404, `No tunnel "${name}" is open`);
+    const there = o.server.tunnelsElsewhere?.filter((x) => x.name === name);
+    if (t) return json(shown(t));
+    // Another node's: which one (its own admin API has the rest).
+    if (there?.length) {
+      return json(
+        there.length === 1 ? elsewhere(there[0]!) : {
+          name,
+          nodes: there.map((x) => x.node),
+        },
+      );
+    }
+    return error(404, `No tunnel "${name}" is open`);
   }
   if (method === "DELETE") {
     const block = blockOf(url.searchParams.get("block"));

@@ -31,15 +31,19 @@ export function parseHolder(value: string): NameHolder | undefined {
   }
 }
 
-/** See the module doc. */
-export class NameCopy {
+/**
+ * See the module doc. Values are parsed by `parse` (a {@linkcode
+ * NameHolder} by default); what it rejects is left out.
+ */
+export class NameCopy<T = NameHolder> {
   #etcd: EtcdClient;
   #prefix: string;
   #down: (err: unknown) => void;
-  #put: (name: string, h: NameHolder) => void;
-  #names = new Map<string, NameHolder>();
+  #put: (name: string, h: T) => void;
+  #parse: (value: string) => T | undefined;
+  #names = new Map<string, T>();
   /** Keys `<group>/<node>` by group (a pool's nodes), kept with `#names`. */
-  #groups = new Map<string, Map<string, NameHolder>>();
+  #groups = new Map<string, Map<string, T>>();
   #stop = new AbortController();
 
   /**
@@ -50,12 +54,21 @@ export class NameCopy {
     etcd: EtcdClient,
     prefix: string,
     down: (err: unknown) => void,
-    put: (name: string, h: NameHolder) => void,
+    put: (name: string, h: T) => void,
+    parse: (value: string) => T | undefined = parseHolder as (
+      value: string,
+    ) => T | undefined,
   ) {
     this.#etcd = etcd;
     this.#prefix = prefix;
     this.#down = down;
     this.#put = put;
+    this.#parse = parse;
+  }
+
+  /** Every key and its value now. */
+  entries(): IterableIterator<[string, T]> {
+    return this.#names.entries();
   }
 
   /** Starts following; resolves after the first read (or its failure). */
@@ -69,12 +82,12 @@ export class NameCopy {
   }
 
   /** Where `name` is served, as far as this copy knows. */
-  get(name: string): NameHolder | undefined {
+  get(name: string): T | undefined {
     return this.#names.get(name);
   }
 
   /** Sets a name at once (this node's own claims, before the watch says so). */
-  set(name: string, h: NameHolder): void {
+  set(name: string, h: T): void {
     this.#names.set(name, h);
     this.#group(name, h);
   }
@@ -86,12 +99,12 @@ export class NameCopy {
   }
 
   /** The holders of keys `<group>/…` (a pool's nodes). */
-  group(group: string): ReadonlyMap<string, NameHolder> | undefined {
+  group(group: string): ReadonlyMap<string, T> | undefined {
     return this.#groups.get(group);
   }
 
   /** Keeps `#groups` with a key that was set (`h`) or deleted. */
-  #group(key: string, h: NameHolder | undefined): void {
+  #group(key: string, h: T | undefined): void {
     const slash = key.indexOf("/");
     if (slash < 0) return;
     const g = key.slice(0, slash), rest = key.slice(slash + 1);
@@ -115,9 +128,9 @@ export class NameCopy {
         } finally {
           loaded();
         }
-        const fresh = new Map<string, NameHolder>();
+        const fresh = new Map<string, T>();
         for (const kv of kvs) {
-          const h = parseHolder(kv.value);
+          const h = this.#parse(kv.value);
           if (h) fresh.set(kv.key.slice(this.#prefix.length), h);
         }
         this.#names = fresh;
@@ -131,7 +144,7 @@ export class NameCopy {
               this.#group(name, undefined);
               continue;
             }
-            const h = parseHolder(e.kv.value);
+            const h = this.#parse(e.kv.value);
             if (!h) continue;
             this.#names.set(name, h);
             this.#group(name, h);

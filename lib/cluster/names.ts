@@ -125,6 +125,15 @@ export class ClusterNames {
     }
   }
 
+  /** The names other nodes serve, with their node. */
+  elsewhere(): Array<{ name: string; node: string }> {
+    const out = [];
+    for (const [name, h] of this.#copy.entries()) {
+      if (h.node !== this.#o.nodeId) out.push({ name, node: h.node });
+    }
+    return out;
+  }
+
   /** The node serving `name`, if it is another node. */
   remote(name: string): NameHolder | undefined {
     const h = this.#copy.get(name);

@@ -8,6 +8,7 @@
 import { EtcdClient } from "./etcd.ts";
 import { CLUSTER_PREFIX, ClusterNames } from "./names.ts";
 import { ClusterPools } from "./pools.ts";
+import { ClusterBans } from "./bans.ts";
 import {
   forward,
   HopError,
@@ -67,6 +68,8 @@ export class ClusterNode {
   readonly names: ClusterNames;
   /** The cluster's pools. */
   readonly pools: ClusterPools;
+  /** The operators' stops, on every node. */
+  readonly bans: ClusterBans;
   /** The internal port for hops (TLS with `tls`). */
   readonly listener: { accept(): Promise<NetConn>; close(): void };
   #signer: HopSigner;
@@ -80,6 +83,8 @@ export class ClusterNode {
       nameHold: number;
       log: (line: string) => void;
       lost: (name: string) => void;
+      /** An operator ended `name` (at any node): end it here, refuse it for `ms`. */
+      banned: (name: string, ms: number, why: string) => void;
     },
   ) {
     this.#o = o;
@@ -114,11 +119,21 @@ export class ClusterNode {
       leases: () => this.names.leases(),
       down: () => {},
     });
+    this.bans = new ClusterBans(etcd, CLUSTER_PREFIX, o.banned, () => {});
+  }
+
+  /** The tunnels other nodes serve: each name (a pool's once per node) and its node. */
+  elsewhere(): Array<{ name: string; node: string }> {
+    return [...this.names.elsewhere(), ...this.pools.elsewhere()];
   }
 
   /** Joins: leases, the name table and the pools (etcd down: keeps trying). */
   async start(): Promise<void> {
-    await Promise.all([this.names.start(), this.pools.start()]);
+    await Promise.all([
+      this.names.start(),
+      this.pools.start(),
+      this.bans.start(),
+    ]);
   }
 
   /**
@@ -211,6 +226,7 @@ export class ClusterNode {
       this.listener.close();
     } catch { /* closed */ }
     this.pools.close();
+    this.bans.close();
     await this.names.close();
   }
 }

@@ -43,6 +43,10 @@ export interface ClusterPlugin {
   };
   /** The other nodes. */
   elsewhere: ClusterNode;
+  /** The tunnels other nodes serve. */
+  tunnelsElsewhere(): Array<{ name: string; node: string }>;
+  /** An operator ended `name` here: every node ends and refuses it for `ms`. */
+  banned(name: string, ms: number, why: string): Promise<void>;
   /** Joins. */
   start(): Promise<void>;
   /** Leaves. */
@@ -61,6 +65,7 @@ export function clusterFeature(
     nameHold: number;
     log: (line: string) => void;
     drop(name: string, why: string): void;
+    endTunnel(name: string, ms: number, why: string, refusal: string): void;
   },
 ): ClusterPlugin | undefined {
   if (!options.cluster) return undefined;
@@ -71,6 +76,8 @@ export function clusterFeature(
     log: context.log,
     // The client came back through another node: that one serves it.
     lost: (name) => context.drop(name, "its client moved to another node"),
+    banned: (name, ms, why) =>
+      context.endTunnel(name, ms, "ended by the operator (cluster-wide)", why),
   });
   let hopsIn = 0;
   const names = node.names, pools = node.pools;
@@ -87,6 +94,8 @@ export function clusterFeature(
       poolMembers: (name, n, release) => pools.members(name, n, release),
     },
     elsewhere: node,
+    tunnelsElsewhere: () => node.elsewhere(),
+    banned: (name, ms, why) => node.bans.ban(name, ms, why),
     metrics: () => [
       {
         name: "groktunnel_cluster_etcd_up",

@@ -71,6 +71,17 @@ export class ClusterPools {
     return this.#local.get(name) === hash(secret);
   }
 
+  /** The pools other nodes have members of, once per node. */
+  elsewhere(): Array<{ name: string; node: string }> {
+    const out = [];
+    for (const [key, h] of this.#copy.entries()) {
+      if (h.node !== this.#o.me.node && h.members! > 0) {
+        out.push({ name: key.slice(0, key.indexOf("/")), node: h.node });
+      }
+    }
+    return out;
+  }
+
   /** True when some node has members of the pool `name`. */
   has(name: string): boolean {
     return (this.#copy.group(name)?.size ?? 0) > 0;

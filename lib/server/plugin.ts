@@ -107,6 +107,13 @@ export interface ServerPlugin {
    * limit paces it); the wrappers of all features apply, in order.
    */
   wrapVisitor?(conn: ByteConn, t: Tunnel): ByteConn;
+  /** The tunnels served beyond this process (other nodes'), by name and node. */
+  tunnelsElsewhere?(): Array<{ name: string; node: string }>;
+  /**
+   * The operator ended `name` here and blocks it for `ms` (Infinity: for
+   * good), telling clients `why`: the feature tells the places beyond.
+   */
+  banned?(name: string, ms: number, why: string): Promise<void>;
   /** The feature's own metrics, read at each scrape. */
   metrics?(): MetricSeries[];
   /** Resolves once the feature is ready (the server's `ready` waits for it). */

@@ -234,6 +234,11 @@ export class TunnelServer {
     return [...this.#registry.values()].map(infoOf);
   }
 
+  /** The tunnels served beyond this process (a cluster's other nodes), by name and node. */
+  get tunnelsElsewhere(): Array<{ name: string; node: string }> {
+    return this.#plugins.flatMap((p) => p.tunnelsElsewhere?.() ?? []);
+  }
+
   /** The plug-ins' own metrics now (a cluster's etcd state and hops). */
   get pluginMetrics(): MetricSeries[] {
     return this.#plugins.flatMap((p) => p.metrics?.() ?? []);
@@ -248,12 +253,18 @@ export class TunnelServer {
   /**
    * An operator's stop: ends `name`'s tunnel, if one is open, and blocks
    * the name for `blockMs` (Infinity: until a restart) so that its client
-   * cannot come straight back. True if a tunnel was open.
+   * cannot come straight back; in a cluster, on every node. True if a
+   * tunnel was open (here or on another node).
    */
   endTunnel(name: string, blockMs: number): boolean {
-    this.#registry.ban(name, blockMs);
-    const open = this.#registry.get(name) !== undefined;
+    const why = `The name "${name}" is blocked by the server's operator`;
+    this.#registry.ban(name, blockMs, why);
+    const open = this.#registry.get(name) !== undefined ||
+      this.tunnelsElsewhere.some((t) => t.name === name);
     this.#drop(name, "ended by the server's operator");
+    for (const p of this.#plugins) {
+      p.banned?.(name, blockMs, why).catch(() => {});
+    }
     return open;
   }
 
