@@ -144,6 +144,18 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
             ?.[1],
           opened,
         );
+        // Each routed connection's first answer, by class: all 2xx here.
+        assert.match(
+          text,
+          new RegExp(
+            `^groktunnel_http_first_responses_total\\{class="2xx"\\} ${opened}$`,
+            "m",
+          ),
+        );
+        assert.match(
+          text,
+          /^groktunnel_http_first_responses_total\{class="5xx"\} 0$/m,
+        );
         const head = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {
           method: "HEAD",
         });

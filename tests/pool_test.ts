@@ -25,9 +25,7 @@ function app(id: string, port = 0): Deno.HttpServer<Deno.NetAddr> {
         socket.onmessage = () => socket.send(id);
         return response;
       }
-      if (path === "/healthz" && id.endsWith("-sick")) {
-        return new Response("sick\n", { status: 503 });
-      }
+      if (path === "/teapot") return new Response("short", { status: 418 });
       return new Response(id);
     },
   );
@@ -279,6 +277,15 @@ Deno.test("a pool of two: spread, sticky connections, its secret, its limit, its
         )).text();
         assert.match(text, /^groktunnel_tunnels\{kind="pooled"\} 1$/m);
         assert.match(text, /^groktunnel_pool_members 2$/m);
+        // The first answer on each connection, by class: one 418 among them.
+        assert.equal((await rawRequest(port, host, "/teapot")).status, 418);
+        const after = await (await fetch(
+          `http://127.0.0.1:${metricsPort}/metrics`,
+        )).text();
+        assert.match(
+          after,
+          /^groktunnel_http_first_responses_total\{class="4xx"\} 1$/m,
+        );
       },
     );
 

@@ -27,6 +27,7 @@ export interface ServerView {
     readonly handshake: Histogram;
     readonly channelOpen: Histogram;
     readonly firstByte: Histogram;
+    readonly responses: Readonly<Record<string, number>>;
   };
   /** The tunnels up now. */
   readonly tunnels: ReadonlyArray<{
@@ -104,6 +105,14 @@ export function renderServerMetrics(
     "histogram",
     "From opening a public connection's channel to the first byte back to its visitor (the app's time included).",
   ).histogram("groktunnel_public_first_byte_seconds", s.firstByte);
+  e.family(
+    "groktunnel_http_first_responses_total",
+    "counter",
+    "The first answer on each public HTTP connection, by status class (later ones on a keep-alive connection are not read).",
+  );
+  for (const [status, n] of Object.entries(s.responses)) {
+    e.sample("groktunnel_http_first_responses_total", n, { class: status });
+  }
   const one = (
     name: string,
     type: Series["type"],

@@ -363,7 +363,11 @@ export class PublicSide {
         }, first);
       }
       await relay(
-        stats.timeFirstByte(this.#o.wrapVisitor(r.conn, t), opening),
+        stats.timeFirstByte(
+          this.#o.wrapVisitor(r.conn, t),
+          opening,
+          r.kind === "http",
+        ),
         ch,
         first,
       );

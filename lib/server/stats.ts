@@ -104,16 +104,32 @@ export class ServerStats {
   ]);
 
   /**
-   * `conn`, whose first write (the first byte back to the visitor) is
-   * timed from `since` (a `performance.now()`) into `firstByte`; later
-   * writes go straight through.
+   * The first answer on each public HTTP connection, by status class: its
+   * head is the first bytes back, read as they pass. Later answers on a
+   * keep-alive connection are not read (the data path stays bytes).
    */
-  timeFirstByte(conn: ByteConn, since: number): ByteConn {
-    const firstByte = this.firstByte;
+  readonly responses: Record<StatusClass, number> = {
+    "1xx": 0,
+    "2xx": 0,
+    "3xx": 0,
+    "4xx": 0,
+    "5xx": 0,
+  };
+
+  /**
+   * `conn`, whose first write (the first byte back to the visitor) is
+   * timed from `since` (a `performance.now()`) into `firstByte` and, when
+   * it is `http`, read for its status class; later writes go straight
+   * through.
+   */
+  timeFirstByte(conn: ByteConn, since: number, http: boolean): ByteConn {
+    const firstByte = this.firstByte, responses = this.responses;
     const timed: ByteConn = {
       read: conn.read.bind(conn),
       write(p) {
         firstByte.observe((performance.now() - since) / 1000);
+        const kind = http ? statusClass(p) : undefined;
+        if (kind) responses[kind]++;
         timed.write = conn.write.bind(conn);
         return conn.write(p);
       },
@@ -127,4 +143,20 @@ export class ServerStats {
   count(outcome: Outcome): void {
     this.outcomes[outcome]++;
   }
+}
+
+/** A status class of HTTP answers. */
+export type StatusClass = "1xx" | "2xx" | "3xx" | "4xx" | "5xx";
+
+const CLASSES: readonly StatusClass[] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/** The class of the status line `bytes` start with (`HTTP/1.x NNN`), if they do. */
+export function statusClass(bytes: Uint8Array): StatusClass | undefined {
+  // "HTTP/1." then a digit, a space and the status's first digit.
+  if (
+    bytes.length < 12 || bytes[0] !== 0x48 || bytes[4] !== 0x2f ||
+    bytes[8] !== 0x20 ||
+    String.fromCharCode(...bytes.subarray(0, 7)) !== "HTTP/1."
+  ) return undefined;
+  return CLASSES[bytes[9]! - 0x31];
 }
