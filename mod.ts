@@ -43,11 +43,16 @@ export {
 } from "./lib/server/server.ts";
 export { ClientStats } from "./lib/client/stats.ts";
 export type { MetricSeries } from "./lib/server/plugin.ts";
-export { type Outcome, ServerStats } from "./lib/server/stats.ts";
+export {
+  type Outcome,
+  ServerStats,
+  type StatusClass,
+} from "./lib/server/stats.ts";
 export type { LogFields, LogFormat, LogSink } from "./lib/server/log.ts";
 export { Histogram } from "./lib/metrics/text.ts";
 export { HandshakeError } from "./lib/wire/handshake.ts";
 export { DialError } from "./lib/client/dial.ts";
+export type { Handler } from "./lib/net/serve_once.ts";
 export type { ForwardedMode } from "./lib/client/forwarded.ts";
 export type {
   CapturedMessage,
