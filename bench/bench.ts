@@ -5,7 +5,9 @@
  * a table of both with their ratio and the goal of issue 5.
  * Loopback only; about three minutes. Options: `--seconds N` per wrk run,
  * `--only plain|https|features|tcp|acme|cluster|operate|pool` for a part of the table,
- * `--only scale` for what one node costs at scale (bench/scale.ts), and
+ * `--only scale` for what one node costs at scale (bench/scale.ts),
+ * `--only churn [--rounds N]` for 100,000 tunnel starts and stops
+ * (bench/churn.ts), and
  * `--only soak [--minutes N]` for the soak (bench/soak.ts; neither in the
  * full run).
  */
@@ -39,11 +41,17 @@ const { values } = parseArgs({
     // Only some rows: "plain" or "https".
     only: { type: "string" },
     minutes: { type: "string", default: "10" },
+    rounds: { type: "string", default: "20" },
   },
 });
 if (values.only === "scale") {
   const { scale } = await import("./scale.ts");
   await scale();
+  Deno.exit(0);
+}
+if (values.only === "churn") {
+  const { churn } = await import("./churn.ts");
+  await churn(Number(values.rounds));
   Deno.exit(0);
 }
 if (values.only === "soak") {

@@ -27,7 +27,7 @@ const AT_ONCE = 200;
 const enc = new TextEncoder();
 
 /** Current RSS (MB) and, from the metrics endpoint, V8's used heap (MB). */
-async function memory(pid: number, metricsPort?: number) {
+export async function memory(pid: number, metricsPort?: number) {
   const out = await new Deno.Command("cat", {
     args: [`/proc/${pid}/status`],
     stdout: "piped",
@@ -235,7 +235,8 @@ async function connections(
 }
 
 /** A server for the scale runs (plain `deno run`, limits raised, metrics on). */
-async function startScaleServer() {
+/** The server the scale and churn benches measure (plain `deno run`, limits raised). */
+export async function startScaleServer(extra: string[] = []) {
   const metricsPort = freePort();
   const server = new Proc([
     "server",
@@ -249,6 +250,7 @@ async function startScaleServer() {
     "20000",
     "--metrics",
     `127.0.0.1:${metricsPort}`,
+    ...extra,
   ]);
   const port = Number(
     (await server.waitFor("stderr", /listening on 127\.0\.0\.1:(\d+)/))[1],
