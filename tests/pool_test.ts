@@ -357,6 +357,8 @@ Deno.test("a member whose app stops gets no new connections: told by a refused v
   const { server, port } = await poolServer([
     "--admin",
     `127.0.0.1:${adminPort}`,
+    "--max-tunnels-per-ip",
+    "2",
   ]);
   const says = (states: string[]) => serverSays(adminPort, "health", states);
   const host = `health.localhost:${port}`;
@@ -378,6 +380,29 @@ Deno.test("a member whose app stops gets no new connections: told by a refused v
   ], { GROKTUNNEL_POOL_SECRET: secret });
   let aServer = a.server;
   try {
+    await t.step(
+      "members count toward --max-tunnels-per-ip as tunnels do",
+      async () => {
+        const p = new Proc([
+          String(aPort),
+          "-p",
+          String(port),
+          "--subdomain",
+          "other",
+          "--no-inspect",
+        ]);
+        try {
+          await p.waitFor(
+            "stderr",
+            /429 Too many tunnels from 127\.0\.0\.1 \(limit 2\)/,
+          );
+          assert.equal(p.stdout, "");
+        } finally {
+          await p.stop();
+        }
+      },
+    );
+
     await t.step(
       "with --health-path: a failing probe takes the member out before any visitor is hurt, a passing one brings it back",
       async () => {
