@@ -91,18 +91,7 @@ export class TunnelClient {
       refused: (why) => this.#pool?.refused(why),
     });
     if (options.pool) {
-      this.#pool = new Membership({
-        secret: options.poolSecret,
-        dial: () => this.#local.dial(),
-        healthPath: options.healthPath,
-        host: options.localHost
-          ? hostPort(options.localHost, options.port)
-          : `localhost:${options.port}`,
-        interval: options.healthInterval ?? DEFAULT_HEALTH_INTERVAL,
-        onPool: (secret, members) =>
-          this.#emit({ type: "pool", secret, members }),
-        onHealth: (up, reason) => this.#emit({ type: "health", up, reason }),
-      });
+      this.#pool = membership(options, this.#local, (e) => this.#emit(e));
     }
     if (options.memoryBudget !== undefined) {
       PROCESS_BUDGET.limit = options.memoryBudget;
@@ -318,6 +307,23 @@ export class TunnelClient {
   connectLocal(): Promise<Deno.TcpConn> {
     return this.#local.dial();
   }
+}
+
+/** A pool member's part, for a client with these options. */
+function membership(
+  o: ClientOptions,
+  local: LocalSide,
+  emit: (e: ClientEvent) => void,
+): Membership {
+  return new Membership({
+    secret: o.poolSecret,
+    dial: () => local.dial(),
+    healthPath: o.healthPath,
+    host: o.localHost ? hostPort(o.localHost, o.port) : `localhost:${o.port}`,
+    interval: o.healthInterval ?? DEFAULT_HEALTH_INTERVAL,
+    onPool: (secret, members) => emit({ type: "pool", secret, members }),
+    onHealth: (up, reason) => emit({ type: "health", up, reason }),
+  });
 }
 
 /**

@@ -44,8 +44,6 @@ export interface ClusterNamesOptions {
   log: (line: string) => void;
   /** A name of this node was taken over by another node (its client moved). */
   lost?: (name: string) => void;
-  /** True when some node has members of a pool by this name. */
-  pooled?: (name: string) => boolean;
 }
 
 function hash(secret: string): string {
@@ -125,13 +123,9 @@ export class ClusterNames {
     }
   }
 
-  /** The names other nodes serve, with their node. */
-  elsewhere(): Array<{ name: string; node: string }> {
-    const out = [];
-    for (const [name, h] of this.#copy.entries()) {
-      if (h.node !== this.#o.nodeId) out.push({ name, node: h.node });
-    }
-    return out;
+  /** Every name in the cluster and where it is served. */
+  holders(): IterableIterator<[string, NameHolder]> {
+    return this.#copy.entries();
   }
 
   /** The node serving `name`, if it is another node. */
@@ -146,9 +140,6 @@ export class ClusterNames {
    */
   async claim(name: string, secret: string): Promise<Refusal | undefined> {
     const digest = hash(secret);
-    if (this.#o.pooled?.(name)) {
-      return { status: 409, message: `The name "${name}" is a pool's` };
-    }
     try {
       await this.#ensureLeases();
       const me = this.#me;

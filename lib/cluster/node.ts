@@ -109,7 +109,6 @@ export class ClusterNode {
       nameHold: o.nameHold,
       log: o.log,
       lost: o.lost,
-      pooled: (name) => this.pools.has(name),
     });
     this.pools = new ClusterPools({
       etcd,
@@ -124,7 +123,11 @@ export class ClusterNode {
 
   /** The tunnels other nodes serve: each name (a pool's once per node) and its node. */
   elsewhere(): Array<{ name: string; node: string }> {
-    return [...this.names.elsewhere(), ...this.pools.elsewhere()];
+    const out = this.pools.elsewhere();
+    for (const [name, h] of this.names.holders()) {
+      if (h.node !== this.#o.nodeId) out.push({ name, node: h.node });
+    }
+    return out;
   }
 
   /** Joins: leases, the name table and the pools (etcd down: keeps trying). */

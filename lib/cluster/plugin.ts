@@ -83,7 +83,14 @@ export function clusterFeature(
   const names = node.names, pools = node.pools;
   return {
     names: {
-      claim: (name, secret) => names.claim(name, secret),
+      // A name some node's pool has is the pool's, whatever the hold says.
+      claim: (name, secret) =>
+        pools.has(name)
+          ? Promise.resolve({
+            status: 409,
+            message: `The name "${name}" is a pool's`,
+          })
+          : names.claim(name, secret),
       vanished: (name) => names.vanished(name),
       // A pool's name is freed by its last node's leaving, not by one client.
       released: (name, secret) =>

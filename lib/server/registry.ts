@@ -53,16 +53,16 @@ export class Registry<T extends Registered> {
   #o: RegistryOptions;
   #routes = new Routes<T>();
   #tunnels = new Map<string, T>();
-  #held = new Map<string, { secret: string; until: number }>();
-  #perIp = new Map<string, number>();
-  /** Clients with a tunnel: one per tunnel, one per member of a pool. */
-  #clients = 0;
-  /** Blocked names: until when (ms since the epoch), and what clients are told. */
-  #banned = new Map<string, { until: number; why: string }>();
+  /** Names held for a vanished client: its secret. */
+  #held = new Until();
+  /** Blocked names: what clients are told. */
+  #banned = new Until();
+  #limits: Limits;
 
   /** An empty table. */
   constructor(options: RegistryOptions) {
     this.#o = options;
+    this.#limits = new Limits(options.maxTunnels, options.maxTunnelsPerIp);
   }
 
   /** The tunnels up now. */
@@ -102,7 +102,7 @@ export class Registry<T extends Registered> {
     let replaced: T | undefined;
     for (const n of [resume?.name, requested?.toLowerCase()]) {
       if (n !== undefined && this.bannedFor(n)) {
-        return { status: 403, message: this.#banned.get(n)!.why };
+        return { status: 403, message: this.#banned.text(n)! };
       }
     }
     if (pool) {
@@ -123,7 +123,7 @@ export class Registry<T extends Registered> {
     if (!name && requested) {
       const wanted = requested.toLowerCase();
       if (!isValidName(wanted) || this.#o.reserved.has(wanted)) {
-        return this.#badName(wanted);
+        return badName(wanted);
       }
       const taken = this.#taken(wanted);
       if (taken) return taken;
@@ -155,7 +155,7 @@ export class Registry<T extends Registered> {
         { name: this.#freshName(), secret: secret ?? randomSecret() };
     }
     if (!isValidName(wanted) || this.#o.reserved.has(wanted)) {
-      return this.#badName(wanted);
+      return badName(wanted);
     }
     const live = this.#tunnels.get(wanted);
     if (live?.pooled && secret !== undefined) {
@@ -188,43 +188,12 @@ export class Registry<T extends Registered> {
       return { status: 409, message: `The name "${name}" is in use` };
     }
     const left = this.heldFor(name);
-    if (!left) return undefined;
-    const mins = Math.ceil(left / 60_000);
-    return {
-      status: 409,
-      message: `The name "${name}" is held for its previous client for ${
-        mins === 1 ? "1 more minute" : `${mins} more minutes`
-      }; that client can reclaim it`,
-    };
-  }
-
-  #badName(wanted: string): Refusal {
-    return {
-      status: 400,
-      message: `"${
-        wanted.slice(0, 80)
-      }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
-    };
+    return left ? heldRefusal(name, left) : undefined;
   }
 
   /** The server's and the IP's limits for one more client (`replaced` goes). */
   #full(ip: string, replaced?: T): Refusal | undefined {
-    if (!replaced && this.#clients >= this.#o.maxTunnels) {
-      return {
-        status: 503,
-        message: `The server is full (${this.#o.maxTunnels} tunnels)`,
-      };
-    }
-    const fromIp = (this.#perIp.get(ip) ?? 0) -
-      (replaced && replaced.ip === ip ? 1 : 0);
-    if (fromIp >= this.#o.maxTunnelsPerIp) {
-      return {
-        status: 429,
-        message:
-          `Too many tunnels from ${ip} (limit ${this.#o.maxTunnelsPerIp})`,
-      };
-    }
-    return undefined;
+    return this.#limits.refusal(ip, replaced);
   }
 
   /**
@@ -232,10 +201,7 @@ export class Registry<T extends Registered> {
    * tunnel, and each member of a pool (they count as tunnels do).
    */
   member(ip: string, delta: 1 | -1): void {
-    this.#clients += delta;
-    const n = (this.#perIp.get(ip) ?? 0) + delta;
-    if (n > 0) this.#perIp.set(ip, n);
-    else this.#perIp.delete(ip);
+    this.#limits.count(ip, delta);
   }
 
   /**
@@ -259,10 +225,7 @@ export class Registry<T extends Registered> {
     this.#routes.delete(`${t.name}.${this.#o.host}`);
     if (!t.pooled) this.member(t.ip, -1);
     if (!release && this.#o.nameHold > 0) {
-      this.#held.set(t.name, {
-        secret: t.secret,
-        until: Date.now() + this.#o.nameHold,
-      });
+      this.#held.set(t.name, this.#o.nameHold, t.secret);
     }
     return true;
   }
@@ -292,41 +255,29 @@ export class Registry<T extends Registered> {
     ms: number,
     why = `The name "${name}" is blocked by the server's operator`,
   ): void {
-    this.#banned.set(name, { until: Date.now() + ms, why });
+    this.#banned.set(name, ms, why);
   }
 
   /** Milliseconds `name` stays blocked (0: not blocked). */
   bannedFor(name: string): number {
-    const until = this.#banned.get(name)?.until;
-    if (until === undefined) return 0;
-    const left = until - Date.now();
-    if (left <= 0) this.#banned.delete(name);
-    return Math.max(0, left);
+    return this.#banned.left(name);
   }
 
   /** Milliseconds `name` stays held for someone else (0: not held). */
   heldFor(name: string): number {
-    const held = this.#held.get(name);
-    if (!held) return 0;
-    const left = held.until - Date.now();
-    if (left <= 0) this.#held.delete(name);
-    return Math.max(0, left);
+    return this.#held.left(name);
   }
 
   #holdsFor(name: string, secret: string): boolean {
     const active = this.#tunnels.get(name);
     if (active) return constantTimeEqual(active.secret, secret);
-    const held = this.#held.get(name);
-    return !!held && held.until > Date.now() &&
-      constantTimeEqual(held.secret, secret);
+    const held = this.#held.left(name) > 0 ? this.#held.text(name) : undefined;
+    return held !== undefined && constantTimeEqual(held, secret);
   }
 
   #freshName(): string {
     // Expired holds are dropped as we go; the map stays bounded by the churn.
-    for (const [n, h] of this.#held) {
-      if (h.until > Date.now()) break;
-      this.#held.delete(n);
-    }
+    this.#held.expire();
     for (;;) {
       const name = randomName();
       if (
@@ -340,3 +291,109 @@ export class Registry<T extends Registered> {
 }
 
 export type { Refusal };
+
+/** Names kept until a time, each with a text (a hold's secret, a ban's reason). */
+class Until {
+  #m = new Map<string, { until: number; text: string }>();
+
+  /** Keeps `name` for `ms` (Infinity: for good) with `text`. */
+  set(name: string, ms: number, text: string): void {
+    this.#m.delete(name); // to the end: the oldest stay first
+    this.#m.set(name, { until: Date.now() + ms, text });
+  }
+
+  /** Milliseconds `name` stays (0: not kept); an expired one is dropped. */
+  left(name: string): number {
+    const e = this.#m.get(name);
+    if (!e) return 0;
+    const left = e.until - Date.now();
+    if (left <= 0) this.#m.delete(name);
+    return Math.max(0, left);
+  }
+
+  /** The text kept with `name` (expired or not). */
+  text(name: string): string | undefined {
+    return this.#m.get(name)?.text;
+  }
+
+  /** Whether `name` is kept (expired or not). */
+  has(name: string): boolean {
+    return this.#m.has(name);
+  }
+
+  /** Drops `name`. */
+  delete(name: string): void {
+    this.#m.delete(name);
+  }
+
+  /** Drops expired names from the oldest on, up to the first that is not. */
+  expire(): void {
+    const now = Date.now();
+    for (const [n, e] of this.#m) {
+      if (e.until > now) break;
+      this.#m.delete(n);
+    }
+  }
+}
+
+/** Clients counted against the server's and each IP's limits. */
+class Limits {
+  #max: number;
+  #maxPerIp: number;
+  #clients = 0;
+  #perIp = new Map<string, number>();
+
+  /** At most `max` clients, `maxPerIp` from one IP. */
+  constructor(max: number, maxPerIp: number) {
+    this.#max = max;
+    this.#maxPerIp = maxPerIp;
+  }
+
+  /** One more (`+1`) or one fewer (`-1`) client from `ip`. */
+  count(ip: string, delta: 1 | -1): void {
+    this.#clients += delta;
+    const n = (this.#perIp.get(ip) ?? 0) + delta;
+    if (n > 0) this.#perIp.set(ip, n);
+    else this.#perIp.delete(ip);
+  }
+
+  /** Why one more client from `ip` may not come (`replaced` goes first), if so. */
+  refusal(ip: string, replaced?: { ip: string }): Refusal | undefined {
+    if (!replaced && this.#clients >= this.#max) {
+      return {
+        status: 503,
+        message: `The server is full (${this.#max} tunnels)`,
+      };
+    }
+    const fromIp = (this.#perIp.get(ip) ?? 0) -
+      (replaced && replaced.ip === ip ? 1 : 0);
+    if (fromIp >= this.#maxPerIp) {
+      return {
+        status: 429,
+        message: `Too many tunnels from ${ip} (limit ${this.#maxPerIp})`,
+      };
+    }
+    return undefined;
+  }
+}
+
+/** A name that is not a DNS label, or reserved. */
+function badName(wanted: string): Refusal {
+  return {
+    status: 400,
+    message: `"${
+      wanted.slice(0, 80)
+    }" is not an available name: use a DNS label (a-z, 0-9, inner hyphens)`,
+  };
+}
+
+/** A name held for its previous client for `left` ms more. */
+function heldRefusal(name: string, left: number): Refusal {
+  const mins = Math.ceil(left / 60_000);
+  return {
+    status: 409,
+    message: `The name "${name}" is held for its previous client for ${
+      mins === 1 ? "1 more minute" : `${mins} more minutes`
+    }; that client can reclaim it`,
+  };
+}

@@ -105,6 +105,7 @@ export class TunnelServer {
   #entry: EntranceContext;
   #conns = new Set<NetConn>();
   #mounts = new Map<string, Handler>();
+  #context: PluginContext;
   #inFlight = 0;
   #closing = false;
 
@@ -123,16 +124,8 @@ export class TunnelServer {
     };
     const log = this.#log = options.log ?? stderrLog(options.logFormat);
     const nameHold = options.nameHold ?? DEFAULT_NAME_HOLD;
-    this.#registry = new Registry<Tunnel>({
-      host,
-      maxTunnels: options.maxTunnels ?? DEFAULT_MAX_TUNNELS,
-      maxTunnelsPerIp: options.maxTunnelsPerIp ?? DEFAULT_MAX_TUNNELS_PER_IP,
-      nameHold,
-      reserved: new Set(
-        ["_new", ...(options.reservedNames ?? [])].map((n) => n.toLowerCase()),
-      ),
-    });
-    const context: PluginContext = {
+    this.#registry = registryOf(options, host, nameHold);
+    const context: PluginContext = this.#context = {
       host,
       log,
       nameHold,
@@ -142,12 +135,7 @@ export class TunnelServer {
       track: (conn) => this.#track(conn),
       drop: (name, why) => this.#drop(name, why),
       tunnels: () => this.tunnels,
-      wrapVisitor: (conn, t) => {
-        for (const p of this.#plugins) {
-          if (p.wrapVisitor) conn = p.wrapVisitor(conn, t);
-        }
-        return conn;
-      },
+      wrapVisitor: (conn, t) => wrapAll(this.#plugins, conn, t),
       endTunnel: (name, ms, why, refusal) => {
         this.#registry.ban(name, ms, refusal);
         this.#drop(name, why);
@@ -160,10 +148,7 @@ export class TunnelServer {
         const plugin = feature(options, context);
         if (plugin) plugins.push(plugin);
       }
-      const kinds: ControlContext["kinds"] = {
-        ...Object.assign({}, ...plugins.map((p) => p.kinds)),
-        http: new HttpTunnels(host, plugins.find((p) => p.names)?.names),
-      };
+      const kinds = kindsOf(plugins, host);
       const e = openEntrances({
         hostname: options.hostname ?? "127.0.0.1",
         port: options.port ?? 9999,
@@ -258,10 +243,14 @@ export class TunnelServer {
    */
   endTunnel(name: string, blockMs: number): boolean {
     const why = `The name "${name}" is blocked by the server's operator`;
-    this.#registry.ban(name, blockMs, why);
     const open = this.#registry.get(name) !== undefined ||
       this.tunnelsElsewhere.some((t) => t.name === name);
-    this.#drop(name, "ended by the server's operator");
+    this.#context.endTunnel(
+      name,
+      blockMs,
+      "ended by the server's operator",
+      why,
+    );
     for (const p of this.#plugins) {
       p.banned?.(name, blockMs, why).catch(() => {});
     }
@@ -392,6 +381,42 @@ async function peekOrAnswer(
     }
     return undefined;
   }
+}
+
+/** The name table of a server with these options. */
+function registryOf(
+  o: ServerOptions,
+  host: string,
+  nameHold: number,
+): Registry<Tunnel> {
+  return new Registry<Tunnel>({
+    host,
+    maxTunnels: o.maxTunnels ?? DEFAULT_MAX_TUNNELS,
+    maxTunnelsPerIp: o.maxTunnelsPerIp ?? DEFAULT_MAX_TUNNELS_PER_IP,
+    nameHold,
+    reserved: new Set(
+      ["_new", ...(o.reservedNames ?? [])].map((n) => n.toLowerCase()),
+    ),
+  });
+}
+
+/** The kinds of tunnel: HTTP (its names also claimed where a plug-in says), and the plug-ins'. */
+function kindsOf(
+  plugins: ServerPlugin[],
+  host: string,
+): ControlContext["kinds"] {
+  return {
+    ...Object.assign({}, ...plugins.map((p) => p.kinds)),
+    http: new HttpTunnels(host, plugins.find((p) => p.names)?.names),
+  };
+}
+
+/** A visitor's connection to `t` as every plug-in wraps it, in order. */
+function wrapAll(plugins: ServerPlugin[], conn: ByteConn, t: Tunnel): ByteConn {
+  for (const p of plugins) {
+    if (p.wrapVisitor) conn = p.wrapVisitor(conn, t);
+  }
+  return conn;
 }
 
 /** The control endpoint of a server with these options. */
