@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { decoder, encoder, within } from "./helpers.ts";
 import { freePort, Proc, rawRequest } from "./process.ts";
 import { WsPeer } from "./ws.ts";
+import { startRedis } from "./redis.ts";
 import { DEFAULT_PING_TIMEOUT } from "../lib/server/options.ts";
 
 /** An app that answers every request with its id, and `/ws` with a WebSocket that says it. */
@@ -31,15 +32,15 @@ function app(id: string, port = 0): Deno.HttpServer<Deno.NetAddr> {
   );
 }
 
-/** A member of the pool `name` for `localPort`; resolves once it is up. */
-async function member(
+/** A client asking to join the pool `name` for `localPort` (it may be refused). */
+function poolClient(
   localPort: number,
   serverPort: number,
   name: string,
   extra: string[] = [],
   env: Record<string, string> = {},
-): Promise<Proc> {
-  const p = new Proc([
+): Proc {
+  return new Proc([
     String(localPort),
     "-p",
     String(serverPort),
@@ -49,6 +50,13 @@ async function member(
     "--quiet",
     ...extra,
   ], env);
+}
+
+/** A member of the pool `name` for `localPort`; resolves once it is up. */
+async function member(
+  ...args: Parameters<typeof poolClient>
+): Promise<Proc> {
+  const p = poolClient(...args);
   await p.waitFor("stdout", /^http:\/\/\S+$/m);
   return p;
 }
@@ -233,13 +241,7 @@ Deno.test("a pool of two: spread, sticky connections, its secret, its limit, its
             [["--pool-secret", "not-the-secret"], 403],
           ] as const
         ) {
-          const p = new Proc([
-            String(a.addr.port),
-            "-p",
-            String(port),
-            "--subdomain",
-            "api",
-            "--pool",
+          const p = poolClient(a.addr.port, port, "api", [
             "--no-inspect",
             ...flags,
           ]);
@@ -250,15 +252,9 @@ Deno.test("a pool of two: spread, sticky connections, its secret, its limit, its
           assert.match(p.stderr, new RegExp(`refused the tunnel: ${status} `));
         }
         // A full pool may have room later: the third member keeps trying.
-        const third = new Proc([
-          String(a.addr.port),
-          "-p",
-          String(port),
-          "--subdomain",
-          "api",
-          "--pool",
-          "--no-inspect",
-        ], { GROKTUNNEL_POOL_SECRET: secret });
+        const third = poolClient(a.addr.port, port, "api", ["--no-inspect"], {
+          GROKTUNNEL_POOL_SECRET: secret,
+        });
         try {
           await third.waitFor("stderr", /503 The pool is full \(2 members/);
           assert.equal(third.stdout, "");
@@ -595,41 +591,15 @@ Deno.test("a rolling restart with Ctrl-C under steady load loses no request", as
   }
 });
 
-/** A redis-server on a free port whose key `who` is `id`. */
+/** A redis-server whose key `who` is `id`. */
 async function redis(id: string, dir: string) {
-  const port = freePort();
-  const child = new Deno.Command("redis-server", {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      dir,
-    ],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await within(
-    10_000,
-    (async () => {
-      for (;;) {
-        const out = await new Deno.Command("redis-cli", {
-          args: ["-p", String(port), "SET", "who", id],
-          stdout: "piped",
-          stderr: "null",
-        }).output();
-        if (decoder.decode(out.stdout).trim() === "OK") return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })(),
-    "redis-server up",
-  );
-  return { port, child };
+  const r = await startRedis(dir);
+  const out = await new Deno.Command("redis-cli", {
+    args: ["-p", String(r.port), "SET", "who", id],
+    stdout: "piped",
+  }).output();
+  assert.equal(decoder.decode(out.stdout).trim(), "OK");
+  return r;
 }
 
 /** `GET who` over one new connection to `port`, in Redis's inline form. */

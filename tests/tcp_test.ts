@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { decoder, encoder, pump, within } from "./helpers.ts";
 import { freePort, Proc } from "./process.ts";
+import { startRedis } from "./redis.ts";
 
 const MiB = 1024 * 1024;
 
@@ -190,40 +191,9 @@ Deno.test("TCP tunnels: SSH and Redis through them, byte-exact", async (t) => {
     await t.step(
       "redis-cli talks to redis-server through the tunnel",
       async () => {
-        const redisPort = freePort();
-        const redis = new Deno.Command("redis-server", {
-          args: [
-            "--port",
-            String(redisPort),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            dir,
-          ],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
+        const { port: redisPort, child: redis } = await startRedis(dir);
         const { client, publicPort } = await tcpClient(redisPort, port);
         try {
-          await within(
-            10_000,
-            (async () => {
-              for (;;) {
-                const r = await run("redis-cli", [
-                  "-p",
-                  String(redisPort),
-                  "PING",
-                ]);
-                if (decoder.decode(r.stdout).trim() === "PONG") return;
-                await new Promise((r) => setTimeout(r, 50));
-              }
-            })(),
-            "redis",
-          );
           const cli = (...a: string[]) =>
             run("redis-cli", [
               "-h",
