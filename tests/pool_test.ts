@@ -482,6 +482,35 @@ Deno.test("a member whose app stops gets no new connections: told by a refused v
   }
 });
 
+/** A server and a pool `name` of two members, in front of apps A and B. */
+async function twoMembers(name: string) {
+  const { server, port } = await poolServer();
+  const a = app("A"), b = app("B");
+  const first = await member(a.addr.port, port, name, ["--no-inspect"]);
+  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
+  const second = await member(b.addr.port, port, name, ["--no-inspect"], {
+    GROKTUNNEL_POOL_SECRET: secret,
+  });
+  const pool = {
+    server,
+    port,
+    host: `${name}.localhost:${port}`,
+    a,
+    b,
+    first,
+    second,
+    secret,
+    async stop() {
+      await pool.first.stop();
+      await pool.second.stop();
+      await server.stop();
+      await a.shutdown();
+      await b.shutdown();
+    },
+  };
+  return pool;
+}
+
 /** Steady load until `stop()`: `workers` loops of one request per new connection. */
 function load(port: number, host: string, workers: number) {
   const results: Array<{ started: number; ok: boolean; id: string }> = [];
@@ -510,14 +539,8 @@ function load(port: number, host: string, workers: number) {
 Deno.test("kill -9 of a member under 50 parallel requests: after the server notices, within the heartbeat bound, no request fails", async () => {
   // The server drops a silent session after its PING timeout: the bound.
   const HEARTBEAT_BOUND = DEFAULT_PING_TIMEOUT;
-  const { server, port } = await poolServer();
-  const host = `killed.localhost:${port}`;
-  const a = app("A"), b = app("B");
-  const first = await member(a.addr.port, port, "killed", ["--no-inspect"]);
-  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
-  const second = await member(b.addr.port, port, "killed", [
-    "--no-inspect",
-  ], { GROKTUNNEL_POOL_SECRET: secret });
+  const pool = await twoMembers("killed");
+  const { server, port, host, second } = pool;
   const traffic = load(port, host, 50);
   try {
     await new Promise((r) => setTimeout(r, 1000));
@@ -543,32 +566,26 @@ Deno.test("kill -9 of a member under 50 parallel requests: after the server noti
     assert.ok(failed <= 50, `${failed} failed`);
   } finally {
     await traffic.stop();
-    await first.stop();
-    await second.stop();
-    await server.stop();
-    await a.shutdown();
-    await b.shutdown();
+    await pool.stop();
   }
 });
 
 Deno.test("a rolling restart with Ctrl-C under steady load loses no request", async () => {
-  const { server, port } = await poolServer();
-  const host = `rolling.localhost:${port}`;
-  const a = app("A"), b = app("B");
-  let first = await member(a.addr.port, port, "rolling", ["--no-inspect"]);
-  const secret = (await first.waitFor("stderr", /pool secret (\S+)/))[1]!;
-  const env = { GROKTUNNEL_POOL_SECRET: secret };
-  let second = await member(b.addr.port, port, "rolling", [
-    "--no-inspect",
-  ], env);
+  const pool = await twoMembers("rolling");
+  const { server, port, host, a, b } = pool;
+  const env = { GROKTUNNEL_POOL_SECRET: pool.secret };
   const traffic = load(port, host, 10);
   try {
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await first.stop("SIGINT")).code, 0);
-    first = await member(a.addr.port, port, "rolling", ["--no-inspect"], env);
+    assert.equal((await pool.first.stop("SIGINT")).code, 0);
+    pool.first = await member(a.addr.port, port, "rolling", [
+      "--no-inspect",
+    ], env);
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal((await second.stop("SIGINT")).code, 0);
-    second = await member(b.addr.port, port, "rolling", ["--no-inspect"], env);
+    assert.equal((await pool.second.stop("SIGINT")).code, 0);
+    pool.second = await member(b.addr.port, port, "rolling", [
+      "--no-inspect",
+    ], env);
     await new Promise((r) => setTimeout(r, 500));
     const results = await traffic.stop();
     assert.deepEqual(
@@ -583,11 +600,7 @@ Deno.test("a rolling restart with Ctrl-C under steady load loses no request", as
     assert.equal(count(server.stderr, /joined by/), 3);
   } finally {
     await traffic.stop();
-    await first.stop();
-    await second.stop();
-    await server.stop();
-    await a.shutdown();
-    await b.shutdown();
+    await pool.stop();
   }
 });
 
