@@ -33,12 +33,20 @@ import {
   rewriteHead,
   type RewriteOptions,
 } from "./forwarded.ts";
-import { page, TLS_ACCESS_DENIED } from "../net/mod.ts";
+import {
+  acquire,
+  page,
+  release,
+  SIZES,
+  TLS_ACCESS_DENIED,
+} from "../net/mod.ts";
 
 export type { InboundFilter, InboundResult, RequestWatcher };
 
 /** Bytes of rewritten heads one push can place without allocating. */
 const ARENA = 4 * 1024;
+/** The pool's size of buffers that hold an arena (4 KiB). */
+const ARENA_LEVEL = SIZES.indexOf(ARENA as typeof SIZES[number]);
 
 /** Options of {@linkcode RequestFilter}. */
 export interface RequestFilterOptions {
@@ -155,13 +163,13 @@ export class RequestFilter implements InboundFilter {
   #cache: RewriteCache = {};
   // Rewritten heads of one push go here: the relay writes them before the
   // next push, so the space is reused instead of allocated per request.
-  // Made on the first rewrite: a connection that never needs one (or only
-  // once) costs no buffer.
+  // Taken from the pool at a push's first rewrite and given back once the
+  // relay wrote what the push gave: a connection at rest holds none.
   #arena: Uint8Array | undefined;
   #used = 0;
   #alloc = (n: number): Uint8Array => {
     if (this.#used + n > ARENA) return new Uint8Array(n);
-    this.#arena ??= new Uint8Array(ARENA);
+    this.#arena ??= acquire(ARENA_LEVEL);
     const out = this.#arena.subarray(this.#used, this.#used + n);
     this.#used += n;
     return out;
@@ -270,6 +278,13 @@ export class RequestFilter implements InboundFilter {
       this.#release();
     }
     if (this.#answers.raw) this.#answersOff = true;
+  }
+
+  /** The relay wrote what the last push gave: the arena goes back to the pool. */
+  written(): void {
+    const arena = this.#arena;
+    this.#arena = undefined;
+    if (arena) release(ARENA_LEVEL, arena);
   }
 
   /** The app is done: a hold ends (its rest is dropped). */

@@ -44,6 +44,8 @@ export interface InboundFilter {
   fromApp?(b: Uint8Array, from: number, to: number): void;
   /** The app sent its last byte. */
   appEnded?(): void;
+  /** What the last push (and its resumes) gave is written: its pieces are free. */
+  written?(): void;
 }
 
 /** What the relay shows a watcher (the inspector's tap): views, never waited on. */
@@ -181,6 +183,7 @@ export async function relay(
           await Promise.race([r.hold, channel.closed]);
           r = filter.resume!();
         }
+        filter.written?.();
         if (r.reply) {
           reply = r.reply;
           break;
