@@ -105,44 +105,41 @@ export async function relay(
     channel.close();
   };
   const toChannel = (async () => {
-    // Two buffers: read into one while the other is being written. They
-    // start small and grow when a read fills one (a bulk transfer).
-    let level = 0;
-    let bufs = [acquire(0), acquire(0)];
+    // A buffer from the pool for each read, back to the pool once its write
+    // is done: one is read into while the last is written, and a connection
+    // at rest holds only the one its read waits in. They start small and
+    // grow when a read fills one (a bulk transfer).
+    let level = 0, bufAt = 0;
+    let buf: Uint8Array | undefined;
     let writing: Promise<void> = Promise.resolve();
     try {
       if (first && first.length) {
         await channel.write(first);
       }
-      for (let k = 0;; k ^= 1) {
-        const buf = bufs[k]!;
-        const n = await conn.read(buf.subarray(DATA_HEADER_SIZE));
+      for (;;) {
+        const at = bufAt = level;
+        const b = buf = acquire(at);
+        const n = await conn.read(b.subarray(DATA_HEADER_SIZE));
         await writing;
         if (n === null) break;
-        writing = channel.writeFramed(buf, n);
+        buf = undefined;
+        writing = channel.writeFramed(b, n).then(() => release(at, b));
         // The filter looks for the answer to an upgrade (after the write
         // has started; it only reads).
-        filter?.fromApp?.(buf, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
+        filter?.fromApp?.(b, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
         // After the write has started (the session writes in a microtask
-        // queued just now): the watcher is never in the bytes' path. `buf`
-        // is not read into again before this write is done.
+        // queued just now): the watcher is never in the bytes' path. `b`
+        // goes back to the pool only once this write is done.
         if (tap) {
           // At most one chunk waits: the next read ends after the microtask.
-          appSeen = buf;
+          appSeen = b;
           appSeenLength = n;
           queueMicrotask(tapAppSeen);
         }
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
         writing.catch(() => {});
-        if (n === SIZES[level] && level < SIZES.length - 1) {
-          // buf is being written; its twin is free: swap both for bigger ones.
-          await writing;
-          release(level, bufs[0]!);
-          release(level, bufs[1]!);
-          level++;
-          bufs = [acquire(level), acquire(level)];
-        }
+        if (n === SIZES[level] && level < SIZES.length - 1) level++;
       }
       filter?.appEnded?.();
       // A refusal still to send: it goes after the app's last bytes.
@@ -154,8 +151,8 @@ export async function relay(
       if (err instanceof ChannelClosedError) return;
       teardown();
     } finally {
-      // Only once no write can still be using them.
-      writing.then(() => bufs.forEach((b) => release(level, b)), () => {});
+      // The one a read waited in (no write uses it).
+      if (buf) release(bufAt, buf);
     }
   })();
   const toConn = (async () => {
