@@ -92,6 +92,13 @@ export class Pool {
     return n;
   }
 
+  /** Members up now (neither down nor draining). */
+  get up(): number {
+    let n = 0;
+    for (const m of this.#members) if (m.state === "up") n++;
+    return n;
+  }
+
   /** True once the pool ended. */
   get isClosed(): boolean {
     return this.#ended;
@@ -152,7 +159,8 @@ export class Pool {
    * none takes it.
    */
   async open(): Promise<Channel> {
-    const tried = new Set<PoolMember>();
+    // Made only when a member failed: most opens take the first pick.
+    let tried: Set<PoolMember> | undefined;
     let last: unknown;
     for (;;) {
       const m = this.#pick(tried);
@@ -163,11 +171,11 @@ export class Pool {
             : "every member of the pool is down",
         );
       }
-      tried.add(m);
       try {
         return await m.session.open();
       } catch (err) {
         last = err;
+        (tried ??= new Set()).add(m);
       }
     }
   }
@@ -178,13 +186,13 @@ export class Pool {
     this.#finish("Session closed");
   }
 
-  #pick(skip: Set<PoolMember>): PoolMember | undefined {
+  #pick(skip: Set<PoolMember> | undefined): PoolMember | undefined {
     const list = this.#members, n = list.length;
     let best: PoolMember | undefined, at = 0, fewest = Infinity;
     for (let k = 0; k < n; k++) {
       const i = (this.#turn + k) % n;
       const m = list[i]!;
-      if (m.state !== "up" || m.session.isClosed || skip.has(m)) continue;
+      if (m.state !== "up" || m.session.isClosed || skip?.has(m)) continue;
       const open = m.session.channelCount;
       if (open < fewest) {
         best = m;

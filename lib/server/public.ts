@@ -255,7 +255,7 @@ export class PublicSide {
     tls: ChannelFacts["tls"],
   ): Promise<void> {
     if (tunnel?.pool && this.#o.elsewhere?.share) {
-      const up = tunnel.pool.members.filter((m) => m.state === "up").length;
+      const up = tunnel.pool.up;
       if (await this.#elsewhere(conn, r, tls, tunnel.name, up)) return;
     }
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);

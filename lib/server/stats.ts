@@ -119,24 +119,10 @@ export class ServerStats {
   /**
    * `conn`, whose first write (the first byte back to the visitor) is
    * timed from `since` (a `performance.now()`) into `firstByte` and, when
-   * it is `http`, read for its status class; later writes go straight
-   * through.
+   * it is `http`, read for its status class.
    */
   timeFirstByte(conn: ByteConn, since: number, http: boolean): ByteConn {
-    const firstByte = this.firstByte, responses = this.responses;
-    const timed: ByteConn = {
-      read: conn.read.bind(conn),
-      write(p) {
-        firstByte.observe((performance.now() - since) / 1000);
-        const kind = http ? statusClass(p) : undefined;
-        if (kind) responses[kind]++;
-        timed.write = conn.write.bind(conn);
-        return conn.write(p);
-      },
-      closeWrite: conn.closeWrite.bind(conn),
-      close: conn.close.bind(conn),
-    };
-    return timed;
+    return new FirstByteConn(conn, this, since, http);
   }
 
   /** Counts one public connection's outcome. */
@@ -159,4 +145,51 @@ export function statusClass(bytes: Uint8Array): StatusClass | undefined {
     String.fromCharCode(...bytes.subarray(0, 7)) !== "HTTP/1."
   ) return undefined;
   return CLASSES[bytes[9]! - 0x31];
+}
+
+/**
+ * A visitor's connection whose first write is observed (see
+ * {@linkcode ServerStats.timeFirstByte}): one object with its methods on
+ * the prototype, and a check per write, not a closure per method.
+ */
+class FirstByteConn implements ByteConn {
+  #conn: ByteConn;
+  #stats: ServerStats | undefined;
+  #since: number;
+  #http: boolean;
+
+  constructor(
+    conn: ByteConn,
+    stats: ServerStats,
+    since: number,
+    http: boolean,
+  ) {
+    this.#conn = conn;
+    this.#stats = stats;
+    this.#since = since;
+    this.#http = http;
+  }
+
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#conn.read(p);
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    const stats = this.#stats;
+    if (stats) {
+      this.#stats = undefined;
+      stats.firstByte.observe((performance.now() - this.#since) / 1000);
+      const kind = this.#http ? statusClass(p) : undefined;
+      if (kind) stats.responses[kind]++;
+    }
+    return this.#conn.write(p);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
 }
