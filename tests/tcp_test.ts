@@ -85,15 +85,19 @@ Deno.test("TCP tunnels: SSH and Redis through them, byte-exact", async (t) => {
   const { server, port } = await tcpServer(`${lo}-${hi}`);
   const dir = await Deno.makeTempDir({ prefix: "groktunnel-sshd-" });
   try {
-    await t.step("the server says at start-up which ports it offers", () => {
-      assert.match(
-        server.stderr,
-        new RegExp(
-          `^tcp tunnels on ports ${lo}-${hi} \\(tcp://localhost:<port>\\)$`,
-          "m",
-        ),
-      );
-    });
+    await t.step(
+      "the server says at start-up which ports it offers",
+      async () => {
+        // The line comes after "listening on", maybe in a later read of stderr.
+        await server.waitFor(
+          "stderr",
+          new RegExp(
+            `^tcp tunnels on ports ${lo}-${hi} \\(tcp://localhost:<port>\\)$`,
+            "m",
+          ),
+        );
+      },
+    );
 
     await t.step(
       "ssh runs a command and streams 16 MiB, SHA-256 equal",
