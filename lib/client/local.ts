@@ -104,17 +104,20 @@ export class LocalSide {
   }
 
   /** Joins one channel to a new local connection; `facts`: read them first. */
-  async serve(ch: Channel, withFacts: boolean): Promise<void> {
+  serve(ch: Channel, withFacts: boolean): Promise<void> {
     const stats = this.#o.stats;
     stats.connections++;
     stats.open++;
-    try {
-      await this.#serve(ch, withFacts);
-    } finally {
+    const end = () => {
       stats.open--;
       stats.bytesIn += ch.bytesRead;
       stats.bytesOut += ch.bytesWritten;
-    }
+    };
+    // Chained, not awaited: a connection at rest holds no waiting call.
+    return this.#serve(ch, withFacts).then(end, (err) => {
+      end();
+      throw err;
+    });
   }
 
   async #serve(ch: Channel, withFacts: boolean): Promise<void> {
@@ -202,7 +205,7 @@ export class LocalSide {
     }
     if (!http) return this.#tcp(local, ch, visitor);
     const rules = c.rules;
-    await relay(
+    return relay(
       local,
       ch,
       undefined,

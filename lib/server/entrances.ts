@@ -67,7 +67,8 @@ function peeked(
     listener,
     async serve(conn, context: EntranceContext) {
       const r = await context.peek(conn, conn);
-      if (r) await serve(context.public, conn as NodeTlsConn, r);
+      // Handed on, not waited in.
+      if (r) return serve(context.public, conn as NodeTlsConn, r);
     },
   };
 }

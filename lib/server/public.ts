@@ -18,14 +18,8 @@ import {
   page,
   type PeekResult,
   TLS_UNRECOGNIZED_NAME,
-  unmapIpv4,
 } from "../net/mod.ts";
-import {
-  type ChannelFacts,
-  encodeFacts,
-  OpenFailedError,
-  relay,
-} from "../wire/mod.ts";
+import type { ChannelFacts } from "../wire/mod.ts";
 import type { Registry } from "./registry.ts";
 import {
   type ControlEndpoint,
@@ -35,7 +29,7 @@ import {
 } from "./control.ts";
 import type { NodeTlsConn } from "../tls/mod.ts";
 import type { Outcome, ServerStats } from "./stats.ts";
-import { refusal } from "./admission.ts";
+import { refuse, relayVisitor, visitorOf } from "./visitor_relay.ts";
 import type { Gate } from "./plugin.ts";
 
 /** What the public side needs from the server. */
@@ -101,13 +95,6 @@ export interface Elsewhere {
   ): Promise<boolean>;
 }
 
-/** A visitor's address as the node they came in at saw it. */
-function visitorOf(conn: NetConn): { ip: string; port: number } {
-  // A dual-stack listener reports IPv4 visitors as ::ffff:a.b.c.d.
-  const ip = unmapIpv4(conn.remoteAddr.hostname);
-  return { ip, port: conn.remoteAddr.port };
-}
-
 /** What a name no tunnel has gets: a TLS alert, or a 404 page. */
 function noTunnel(
   conn: NetConn,
@@ -146,8 +133,7 @@ export class PublicSide {
     bytes: Uint8Array,
     outcome: Outcome,
   ): Promise<void> {
-    this.#o.stats.count(outcome);
-    return answer(conn, bytes);
+    return refuse(this.#o.stats, conn, bytes, outcome);
   }
 
   /** The bare host, the original's `_new.<host>`, or an IP literal (no tunnel has one). */
@@ -156,24 +142,40 @@ export class PublicSide {
       /^\[[0-9a-f:.]+\]$|^\d+\.\d+\.\d+\.\d+$/.test(host);
   }
 
-  /** The main port without certificates: HTTP by Host, TLS passed through by SNI. */
-  async plain(conn: NetConn, r: PeekResult): Promise<void> {
+  /**
+   * The main port without certificates: HTTP by Host, TLS passed through by
+   * SNI. (Like the other routes, it hands on the relay's promise rather than
+   * waiting in it: a connection at rest holds no waiting calls.)
+   */
+  plain(conn: NetConn, r: PeekResult): Promise<void> {
     const tunnel = this.#o.registry.lookup(r.host, r.port);
     if (r.kind === "tls") {
-      if (tunnel) await this.#relayPublic(conn, tunnel, r, "passthrough");
-      else if (!(await this.#elsewhere(conn, r, "passthrough"))) {
-        await noTunnel(conn, r, this.#o.stats);
-      }
-    } else if (this.#isControl(r.host)) {
-      await this.#control(conn, r, {
+      return tunnel
+        ? this.#relayPublic(conn, tunnel, r, "passthrough")
+        : this.#noneHere(conn, r, "passthrough");
+    }
+    if (this.#isControl(r.host)) {
+      return this.#control(conn, r, {
         scheme: "http",
         publicPort: r.port ?? 80,
       });
-    } else await this.#routeHttp(conn, r, tunnel, "none");
+    }
+    return this.#routeHttp(conn, r, tunnel, "none");
+  }
+
+  /** No tunnel here: another node's, or the not-found answer. */
+  async #noneHere(
+    conn: NetConn,
+    r: PeekResult,
+    tls: ChannelFacts["tls"],
+  ): Promise<void> {
+    if (!(await this.#elsewhere(conn, r, tls))) {
+      await noTunnel(conn, r, this.#o.stats);
+    }
   }
 
   /** The main port with certificates: TLS ended, then HTTP by Host. */
-  async terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
+  terminated(conn: NodeTlsConn, r: PeekResult): Promise<void> {
     if (r.kind === "tls") {
       return this.#refuse(
         conn,
@@ -201,7 +203,7 @@ export class PublicSide {
         publicPort: r.port ?? 443,
       });
     }
-    await this.#routeHttp(
+    return this.#routeHttp(
       conn,
       r,
       this.#o.registry.lookup(r.host, r.port),
@@ -248,19 +250,29 @@ export class PublicSide {
     );
   }
 
-  async #routeHttp(
+  #routeHttp(
     conn: NetConn,
     r: PeekResult,
     tunnel: Tunnel | undefined,
     tls: ChannelFacts["tls"],
   ): Promise<void> {
     if (tunnel?.pool && this.#o.elsewhere?.share) {
-      const up = tunnel.pool.up;
-      if (await this.#elsewhere(conn, r, tls, tunnel.name, up)) return;
+      return this.#routePooled(conn, r, tunnel, tls);
     }
     if (tunnel) return this.#relayPublic(conn, tunnel, r, tls);
-    if (await this.#elsewhere(conn, r, tls)) return;
-    await noTunnel(conn, r, this.#o.stats);
+    return this.#noneHere(conn, r, tls);
+  }
+
+  /** A pool with members on other nodes too: here, or there. */
+  async #routePooled(
+    conn: NetConn,
+    r: PeekResult,
+    tunnel: Tunnel,
+    tls: ChannelFacts["tls"],
+  ): Promise<void> {
+    const up = tunnel.pool!.up;
+    if (await this.#elsewhere(conn, r, tls, tunnel.name, up)) return;
+    return this.#relayPublic(conn, tunnel, r, tls);
   }
 
   /**
@@ -313,66 +325,13 @@ export class PublicSide {
     await noTunnel(conn, r, this.#o.stats);
   }
 
-  async #relayPublic(
+  #relayPublic(
     conn: NetConn,
     t: Tunnel,
     r: PeekResult,
     tls: ChannelFacts["tls"],
     who: { ip: string; port: number } = visitorOf(conn),
   ): Promise<void> {
-    const ip = who.ip;
-    const refused = refusal(t, r, ip, this.#o);
-    if (refused) return this.#refuse(r.conn, refused, "refused");
-    for (const gate of this.#o.gates) {
-      const a = gate.check(t, r, ip);
-      if (a) return this.#refuse(r.conn, a.bytes, a.outcome);
-    }
-    const done = this.#o.track(conn);
-    try {
-      let ch;
-      const opening = performance.now();
-      try {
-        ch = await t.session.open();
-      } catch (err) {
-        const why = err instanceof OpenFailedError
-          ? err.message
-          : "the tunnel closed";
-        await this.#refuse(
-          r.conn,
-          page(
-            502,
-            `The tunnel's client did not accept the connection (${why}).`,
-          ),
-          "bad_gateway",
-        );
-        return;
-      }
-      t.connections++;
-      const stats = this.#o.stats;
-      stats.count("routed");
-      stats.channelOpen.observe((performance.now() - opening) / 1000);
-      let first = r.conn.takeBuffered();
-      if (t.facts) {
-        first = encodeFacts({
-          ip,
-          port: who.port,
-          tls,
-          host: r.port ? `${r.host}:${r.port}` : r.host,
-          dstIp: conn.localAddr.hostname,
-          dstPort: conn.localAddr.port,
-        }, first);
-      }
-      await relay(
-        stats.timeFirstByte(
-          this.#o.wrapVisitor(r.conn, t),
-          opening,
-          r.kind === "http",
-        ),
-        ch,
-        first,
-      );
-    } finally {
-      done();
-    }
+    return relayVisitor(this.#o, conn, t, r, tls, who);
   }
 }

@@ -304,18 +304,24 @@ export class TunnelServer {
     };
   }
 
-  async #handle(conn: NetConn, entrance: Entrance): Promise<void> {
+  #handle(conn: NetConn, entrance: Entrance): void {
     this.#conns.add(conn);
+    let served: Promise<void>;
     try {
       conn.setNoDelay(true);
-      await entrance.serve(conn, this.#entry);
+      served = entrance.serve(conn, this.#entry);
     } catch (err) {
-      this.#log(`connection error: ${(err as Error).message}`);
-    } finally {
+      served = Promise.reject(err);
+    }
+    // Chained, not awaited: a connection at rest holds no waiting call.
+    served.catch(this.#connectionError).then(() => {
       this.#conns.delete(conn);
       closeQuietly(conn);
-    }
+    });
   }
+
+  #connectionError = (err: unknown): void =>
+    this.#log(`connection error: ${(err as Error).message}`);
 
   /** Ends this process's tunnel for `name`, if any (its name went elsewhere). */
   #drop(name: string, why: string): void {

@@ -68,102 +68,171 @@ export const REPLY_WAIT = 5_000;
  * refuses, `conn` gets EOF, and once the app has sent what it still had
  * (or after {@linkcode REPLY_WAIT}), the refusal goes back on the channel.
  */
-export async function relay(
+export function relay(
   conn: ByteConn,
   channel: Channel,
   first?: Uint8Array,
   filter?: InboundFilter,
   tap?: RelayTap,
 ): Promise<void> {
-  // A watcher that throws is dropped: relaying never depends on it.
-  const tapVisitor = (bytes: Uint8Array) => {
-    try {
-      tap?.fromVisitor(bytes);
-    } catch {
-      tap = undefined;
-    }
-  };
+  return new Promise((done) =>
+    new Relay(conn, channel, filter, tap, done).start(first)
+  );
+}
+
+/**
+ * One relay's state. A connection at rest costs what it holds, not a stack
+ * of waiting calls: the socket-to-channel way is one loop waiting in its
+ * read; the channel-to-socket way runs only while the channel has bytes,
+ * and otherwise leaves a wake-up with the channel.
+ */
+class Relay {
+  #conn: ByteConn;
+  #channel: Channel;
+  #filter: InboundFilter | undefined;
+  #tap: RelayTap | undefined;
+  #done: () => void;
+  #reply: Uint8Array | undefined;
+  /** The socket-to-channel loop, for a refusal to wait on. */
+  #toChannel: Promise<void> | undefined;
+  #inDone = false;
+  #outDone = false;
+  #closedBoth = false;
+  #channelClosed = false;
+  #watchingClose = false;
+  #ended = false;
   // The app's chunk the watcher is still to see (one at most: see below),
   // as a buffer and a length: no view is made for it.
-  let appSeen: Uint8Array | undefined;
-  let appSeenLength = 0;
-  const tapAppSeen = () => {
-    const seen = appSeen;
-    appSeen = undefined;
+  #appSeen: Uint8Array | undefined;
+  #appSeenLength = 0;
+  #wakeToConn = () => this.#runToConn();
+
+  constructor(
+    conn: ByteConn,
+    channel: Channel,
+    filter: InboundFilter | undefined,
+    tap: RelayTap | undefined,
+    done: () => void,
+  ) {
+    this.#conn = conn;
+    this.#channel = channel;
+    this.#filter = filter;
+    this.#tap = tap;
+    this.#done = done;
+  }
+
+  start(first: Uint8Array | undefined): void {
+    this.#toChannel = this.#runToChannel(first);
+    this.#runToConn();
+  }
+
+  /** Either direction may tear down: both closes are idempotent. */
+  #teardown(): void {
+    closeQuietly(this.#conn);
+    this.#channel.close();
+  }
+
+  // A watcher that throws is dropped: relaying never depends on it.
+  #tapVisitor(bytes: Uint8Array): void {
+    try {
+      this.#tap?.fromVisitor(bytes);
+    } catch {
+      this.#tap = undefined;
+    }
+  }
+
+  /** Shows the watcher the app's chunk (in a microtask after its write began). */
+  #tapAppSeen = (): void => {
+    const seen = this.#appSeen;
+    this.#appSeen = undefined;
     try {
       if (seen) {
-        tap?.fromApp(seen, DATA_HEADER_SIZE, DATA_HEADER_SIZE + appSeenLength);
+        this.#tap?.fromApp(
+          seen,
+          DATA_HEADER_SIZE,
+          DATA_HEADER_SIZE + this.#appSeenLength,
+        );
       }
     } catch {
-      tap = undefined;
+      this.#tap = undefined;
     }
   };
-  let reply: Uint8Array | undefined;
-  // Both are idempotent, so either direction may tear down.
-  const teardown = () => {
-    closeQuietly(conn);
-    channel.close();
-  };
-  const toChannel = (async () => {
+
+  async #runToChannel(first: Uint8Array | undefined): Promise<void> {
+    const conn = this.#conn, channel = this.#channel;
     // A buffer from the pool for each read, back to the pool once its write
     // is done: one is read into while the last is written, and a connection
     // at rest holds only the one its read waits in. They start small and
     // grow when a read fills one (a bulk transfer).
     let level = 0, bufAt = 0;
     let buf: Uint8Array | undefined;
-    let writing: Promise<void> = Promise.resolve();
+    let writing: Promise<void> | undefined;
     try {
       if (first && first.length) {
         await channel.write(first);
+        // Not kept for the connection's life (this call's frame would).
+        first = undefined;
       }
       for (;;) {
         const at = bufAt = level;
         const b = buf = acquire(at);
         const n = await conn.read(b.subarray(DATA_HEADER_SIZE));
-        await writing;
+        if (writing) await writing;
         if (n === null) break;
         buf = undefined;
         writing = channel.writeFramed(b, n).then(() => release(at, b));
         // The filter looks for the answer to an upgrade (after the write
         // has started; it only reads).
-        filter?.fromApp?.(b, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
+        this.#filter?.fromApp?.(b, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
         // After the write has started (the session writes in a microtask
         // queued just now): the watcher is never in the bytes' path. `b`
         // goes back to the pool only once this write is done.
-        if (tap) {
+        if (this.#tap) {
           // At most one chunk waits: the next read ends after the microtask.
-          appSeen = b;
-          appSeenLength = n;
-          queueMicrotask(tapAppSeen);
+          this.#appSeen = b;
+          this.#appSeenLength = n;
+          queueMicrotask(this.#tapAppSeen);
         }
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
         writing.catch(() => {});
         if (n === SIZES[level] && level < SIZES.length - 1) level++;
       }
-      filter?.appEnded?.();
+      this.#filter?.appEnded?.();
       // A refusal still to send: it goes after the app's last bytes.
-      if (!reply) await channel.closeWrite();
+      if (!this.#reply) await channel.closeWrite();
     } catch (err) {
-      filter?.appEnded?.();
-      await writing.catch(() => {});
-      // The peer closed the channel: it wants no more; the other way may go on.
-      if (err instanceof ChannelClosedError) return;
-      teardown();
+      this.#filter?.appEnded?.();
+      await writing?.catch(() => {});
+      // The peer closed the channel: it wants no more; the other way may
+      // go on.
+      if (!(err instanceof ChannelClosedError)) this.#teardown();
     } finally {
       // The one a read waited in (no write uses it).
       if (buf) release(bufAt, buf);
+      this.#inDone = true;
+      this.#check();
     }
-  })();
-  const toConn = (async () => {
+  }
+
+  /**
+   * The channel-to-socket way, while the channel has bytes: once it has
+   * none, it returns and the channel wakes it again.
+   */
+  async #runToConn(): Promise<void> {
+    const conn = this.#conn, channel = this.#channel, filter = this.#filter;
     try {
       for (;;) {
-        const chunk = await channel.readChunk();
+        const chunk = channel.poll();
+        if (chunk === undefined) {
+          channel.whenReadable(this.#wakeToConn);
+          return;
+        }
         if (chunk === null) break;
         if (!filter) {
           // With a filter, the tap hears the filter's parse instead. After
           // the write below has started (microtasks run at its await).
-          if (tap) tapVisitor(chunk);
+          if (this.#tap) this.#tapVisitor(chunk);
           let off = 0;
           while (off < chunk.length) {
             off += await conn.write(chunk.subarray(off));
@@ -182,36 +251,57 @@ export async function relay(
         }
         filter.written?.();
         if (r.reply) {
-          reply = r.reply;
+          this.#reply = r.reply;
           break;
         }
       }
       await conn.closeWrite();
-      if (reply) {
+      if (this.#reply) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          toChannel,
+          this.#toChannel,
           new Promise((r) => timer = setTimeout(r, REPLY_WAIT)),
         ]);
         clearTimeout(timer);
-        await channel.write(reply);
+        await channel.write(this.#reply);
         await channel.closeWrite();
-        teardown();
+        this.#teardown();
       }
     } catch {
-      teardown();
+      this.#teardown();
     }
-  })();
-  // Done when both ways are done, or when the peer closed the channel and
-  // everything it sent was delivered (nothing more can go either way).
-  await Promise.race([
-    Promise.all([toChannel, toConn]),
-    Promise.all([channel.closed, toConn]),
-  ]);
-  closeQuietly(conn);
-  channel.close();
-  await Promise.allSettled([toChannel, toConn]);
-  try {
-    tap?.end();
-  } catch { /* a watcher's failure is its own */ }
+    this.#outDone = true;
+    this.#check();
+  }
+
+  /**
+   * Done when both ways are done, or when the peer closed the channel and
+   * everything it sent was delivered (nothing more can go either way):
+   * then both are closed, and once the socket's way has ended too, the
+   * watcher hears the end.
+   */
+  #check(): void {
+    if (!this.#outDone) return;
+    if (!this.#inDone && !this.#channelClosed) {
+      if (!this.#watchingClose) {
+        this.#watchingClose = true;
+        this.#channel.closed.then(() => {
+          this.#channelClosed = true;
+          this.#check();
+        });
+      }
+      return;
+    }
+    if (!this.#closedBoth) {
+      this.#closedBoth = true;
+      closeQuietly(this.#conn);
+      this.#channel.close();
+    }
+    if (!this.#inDone || this.#ended) return;
+    this.#ended = true;
+    try {
+      this.#tap?.end();
+    } catch { /* a watcher's failure is its own */ }
+    this.#done();
+  }
 }

@@ -51,6 +51,19 @@ export interface Channel {
    */
   readChunk(max?: number): Promise<Uint8Array | null>;
   /**
+   * Like `readChunk`, but never waits: `undefined` when nothing is there
+   * yet (then {@linkcode Channel.whenReadable}). Throws where `readChunk`
+   * rejects.
+   */
+  poll(max?: number): Uint8Array | null | undefined;
+  /**
+   * Calls `wake` once, in a microtask, when `poll` may have something new
+   * to say (bytes, EOF, close). One waiter at a time; a later call replaces
+   * it. Nothing waits on the caller's behalf meanwhile: a reader at rest
+   * costs this one reference.
+   */
+  whenReadable(wake: () => void): void;
+  /**
    * Writes all of `p`, waiting for window as needed; resolves to `p.length`.
    * Rejects with `ChannelClosedError` after `closeWrite`/`close` or the peer's
    * CLOSE, and with `SessionClosedError` when the session died.
@@ -101,20 +114,29 @@ export class MuxChannel implements Channel {
   remoteId = 0;
   bytesRead = 0;
   bytesWritten = 0;
-  readonly closed: Promise<void>;
   #host: ChannelHost;
-  #resolveClosed!: () => void;
+  // Made when first asked for: most channels end without anyone waiting.
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+  #ended = false;
 
   // Receiving.
   #window: ReceiveWindow;
   #received = new Received(); // also counted in the host's budget
-  #readable = new Signal();
+  #readable: Signal | undefined; // made when a read first waits
+  #wake: (() => void) | null = null;
 
   // Sending.
   #remoteWindow = 0;
   #remoteMaxPacket = 0;
-  #writable = new Signal();
-  #writeChain: Promise<unknown> = Promise.resolve();
+  #writable: Signal | undefined; // made when a write first waits
+  // The writes in flight, in turn: the last one's settling, or undefined
+  // when none is (a channel at rest holds no promise).
+  #writeChain: Promise<unknown> | undefined;
+  #writes = 0;
+  #wrote = (): void => {
+    if (--this.#writes === 0) this.#writeChain = undefined;
+  };
 
   // States.
   #recvEOF = false;
@@ -133,7 +155,13 @@ export class MuxChannel implements Channel {
     this.#host = host;
     this.id = id;
     this.#window = new ReceiveWindow(windowSize, maxPacket, maxWindow);
-    this.closed = new Promise((r) => this.#resolveClosed = r);
+  }
+
+  /** Resolves when CLOSE has gone both ways or the session ended. */
+  get closed(): Promise<void> {
+    return this.#closed ??= this.#ended
+      ? Promise.resolve()
+      : new Promise((r) => this.#resolveClosed = r);
   }
 
   /** Sets what the peer told us in OPEN or OPEN_CONFIRM. */
@@ -168,7 +196,7 @@ export class MuxChannel implements Channel {
     this.bytesRead += chunk.length;
     this.#host.budget.used += chunk.length;
     this.#received.push(chunk);
-    this.#readable.notify();
+    this.#notifyReadable();
   }
 
   /** Drops everything queued (close, or the session died). */
@@ -182,12 +210,12 @@ export class MuxChannel implements Channel {
       throw new ProtocolError(`Window overflow on channel ${this.id}`);
     }
     this.#remoteWindow = next;
-    this.#writable.notify();
+    this.#writable?.notify();
   }
 
   onEOF(): void {
     this.#recvEOF = true;
-    this.#readable.notify();
+    this.#notifyReadable();
   }
 
   onClose(): void {
@@ -207,27 +235,47 @@ export class MuxChannel implements Channel {
   }
 
   #finish(): void {
-    this.#readable.notify();
-    this.#writable.notify();
-    this.#resolveClosed();
+    this.#notifyReadable();
+    this.#writable?.notify();
+    this.#ended = true;
+    this.#resolveClosed?.();
+  }
+
+  #notifyReadable(): void {
+    this.#readable?.notify();
+    const wake = this.#wake;
+    if (wake) {
+      this.#wake = null;
+      queueMicrotask(wake);
+    }
   }
 
   // ---- the public API ----
 
-  async readChunk(max = Infinity): Promise<Uint8Array | null> {
+  poll(max = Infinity): Uint8Array | null | undefined {
     this.#received.returnLent();
+    if (this.#error) throw this.#error;
+    const out = this.#received.take(max);
+    if (out) {
+      this.#consumed(out.length);
+      return out;
+    }
+    if (this.#sentClose && !this.#recvClose) {
+      throw new ChannelClosedError("Cannot read: the channel is closed");
+    }
+    if (this.#recvEOF || this.#recvClose) return null;
+    return undefined;
+  }
+
+  whenReadable(wake: () => void): void {
+    this.#wake = wake;
+  }
+
+  async readChunk(max = Infinity): Promise<Uint8Array | null> {
     for (;;) {
-      if (this.#error) throw this.#error;
-      const out = this.#received.take(max);
-      if (out) {
-        this.#consumed(out.length);
-        return out;
-      }
-      if (this.#sentClose && !this.#recvClose) {
-        throw new ChannelClosedError("Cannot read: the channel is closed");
-      }
-      if (this.#recvEOF || this.#recvClose) return null;
-      await this.#readable.wait();
+      const out = this.poll(max);
+      if (out !== undefined) return out;
+      await (this.#readable ??= new Signal()).wait();
     }
   }
 
@@ -269,8 +317,12 @@ export class MuxChannel implements Channel {
   }
 
   writeFramed(buf: Uint8Array, length: number): Promise<void> {
-    const run = this.#writeChain.then(() => this.#sendFramed(buf, length));
-    this.#writeChain = run.catch(() => {});
+    const before = this.#writeChain;
+    const run = before
+      ? before.then(() => this.#sendFramed(buf, length))
+      : this.#sendFramed(buf, length);
+    this.#writes++;
+    this.#writeChain = run.then(this.#wrote, this.#wrote);
     return run;
   }
 
@@ -279,7 +331,7 @@ export class MuxChannel implements Channel {
     while (off < length) {
       this.#checkWritable();
       if (this.#remoteWindow === 0) {
-        await this.#writable.wait();
+        await (this.#writable ??= new Signal()).wait();
         continue;
       }
       const k = Math.min(
@@ -312,12 +364,13 @@ export class MuxChannel implements Channel {
   }
 
   closeWrite(): Promise<void> {
-    const run = this.#writeChain.then(() => {
+    const run = (this.#writeChain ?? Promise.resolve()).then(() => {
       if (this.#sentEOF || this.#sentClose || this.#error) return;
       this.#sentEOF = true;
       this.#host.send(encodeRecipientOnly(MSG_EOF, this.remoteId));
     });
-    this.#writeChain = run.catch(() => {});
+    this.#writes++;
+    this.#writeChain = run.then(this.#wrote, this.#wrote);
     return run;
   }
 
@@ -327,7 +380,7 @@ export class MuxChannel implements Channel {
       this.#host.send(encodeRecipientOnly(MSG_CLOSE, this.remoteId));
     }
     this.#dropAll();
-    this.#readable.notify();
-    this.#writable.notify();
+    this.#notifyReadable();
+    this.#writable?.notify();
   }
 }
