@@ -16,11 +16,10 @@
  * auth, which cannot be checked inside TLS: then it gets a TLS alert.
  */
 
-import { basicAuthOk, unauthorized } from "./basic_auth.ts";
+import { nameOf, refusal } from "./request_checks.ts";
 import {
   type ChannelFacts,
   Http1Error,
-  type Http1Head,
   Http1Parser,
   type Http1Sink,
   type InboundFilter,
@@ -72,70 +71,8 @@ export function filterIsNoop(o: RequestFilterOptions): boolean {
     !(o.basicAuth?.length);
 }
 
-/** A host's name for comparing: lower case, no port, no trailing dot. */
-function nameOf(host: string): string {
-  let h = host.toLowerCase();
-  const bracket = h.startsWith("[") ? h.indexOf("]") : -1;
-  if (bracket > 0) h = h.slice(0, bracket + 1);
-  else if (h.indexOf(":") >= 0 && h.indexOf(":") === h.lastIndexOf(":")) {
-    h = h.slice(0, h.indexOf(":"));
-  }
-  return h.endsWith(".") ? h.slice(0, -1) : h;
-}
-
-/** The authority of an absolute-form target (`http://host:port/…`), or "". */
-function targetAuthority(target: string): string {
-  const m = /^https?:\/\/([^/?#]*)/i.exec(target);
-  return m ? m[1]!.replace(/^[^@]*@/, "") : "";
-}
-
-/**
- * The answer for a request that must not reach the app (undefined: it may):
- * credentials missing or wrong, CONNECT, or another name than the one the
- * connection was routed by (`routed`; undefined: not known).
- */
-function refusal(
-  head: Http1Head,
-  basicAuth: readonly string[] | undefined,
-  routed: string | undefined,
-): Uint8Array | undefined {
-  let host: string | undefined;
-  let authorization: string | undefined;
-  for (const [name, value] of head.headers) {
-    const l = name.length;
-    if (l === 4 && name.toLowerCase() === "host") host = value;
-    else if (l === 13 && name.toLowerCase() === "authorization") {
-      authorization = value;
-    }
-  }
-  if (basicAuth?.length && !basicAuthOk(authorization, basicAuth)) {
-    return unauthorized();
-  }
-  if (head.method === "CONNECT") {
-    return page(
-      405,
-      "CONNECT is not served here: the app is a web server, not a proxy.",
-      { headers: ["Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"] },
-    );
-  }
-  if (routed === undefined) return undefined;
-  // RFC 9112 §3.2.2: an absolute-form target's authority is the host.
-  const asked = targetAuthority(head.target) || host;
-  if (asked === undefined) {
-    if (head.version === "HTTP/1.0") return undefined;
-    return page(400, "Refused: a request without a Host field.");
-  }
-  if (nameOf(asked) !== routed) {
-    return page(
-      421,
-      `This connection was opened for ${routed}, not ${
-        nameOf(asked).slice(0, 255)
-      }: open a new one for that name.`,
-      { headOnly: head.method === "HEAD" },
-    );
-  }
-  return undefined;
-}
+/** No pieces (shared; a push's own list is made when it parses). */
+const NONE = Object.freeze([]) as unknown as Uint8Array[];
 
 /** A refusal thrown out of the parser's sink: the answer to send. */
 class Refused extends Error {
@@ -148,6 +85,41 @@ class Refused extends Error {
 
 /** One connection's filter; see the module doc. */
 export class RequestFilter implements InboundFilter {
+  /** What the request parser finds goes here (see `#sink`). */
+  static #Requests = class implements Http1Sink {
+    #f: RequestFilter;
+    constructor(f: RequestFilter) {
+      this.#f = f;
+    }
+    head(b: Uint8Array, from: number, to: number): void {
+      this.#f.#head(b, from, to);
+    }
+    body(b: Uint8Array, from: number, to: number, data: boolean): void {
+      this.#f.#span(b, from, to);
+      this.#f.#o.watch?.body(b, from, to, data);
+    }
+    end(): void {
+      this.#f.#o.watch?.end();
+    }
+    raw(b: Uint8Array, from: number, to: number): void {
+      this.#f.#span(b, from, to);
+    }
+  };
+
+  /** What the answer parser finds goes here. */
+  static #Answers = class implements Http1Sink {
+    #f: RequestFilter;
+    constructor(f: RequestFilter) {
+      this.#f = f;
+    }
+    head(): void {
+      this.#f.#answer();
+    }
+    body(): void {}
+    end(): void {}
+    raw(): void {}
+  };
+
   #o: RequestFilterOptions;
   #parser: Http1Parser;
   /** The app's answers, framed only to find the one to an upgrade. */
@@ -176,7 +148,7 @@ export class RequestFilter implements InboundFilter {
   };
 
   // This push's output: pieces, and a span of the input still growing.
-  #out: Uint8Array[] = [];
+  #out: Uint8Array[] = NONE;
   #spanOf: Uint8Array | undefined;
   #spanFrom = 0;
   #spanTo = 0;
@@ -188,30 +160,21 @@ export class RequestFilter implements InboundFilter {
   /** The chunk being parsed (a head elsewhere is in the parser's buffer). */
   #parsing: Uint8Array | undefined;
 
-  #sink: Http1Sink = {
-    head: (b, from, to) => this.#head(b, from, to),
-    body: (b, from, to, data) => {
-      this.#span(b, from, to);
-      this.#o.watch?.body(b, from, to, data);
-    },
-    end: () => this.#o.watch?.end(),
-    raw: (b, from, to) => this.#span(b, from, to),
-  };
+  // The parsers' sinks: small objects with their methods on a prototype,
+  // not four closures each, since every connection has them.
+  #sink: Http1Sink = new RequestFilter.#Requests(this);
+  #answerSink: Http1Sink = new RequestFilter.#Answers(this);
 
-  #answerSink: Http1Sink = {
-    head: () => {
-      const s = this.#answers.status;
-      if (s >= 100 && s < 200 && s !== 101) return; // interim
-      this.#answered++;
-      if (this.#parser.held && this.#answered >= this.#requests) {
-        this.#parser.resume(s === 101);
-        this.#release();
-      }
-    },
-    body: () => {},
-    end: () => {},
-    raw: () => {},
-  };
+  /** An answer's head: the one to a held upgrade lets the rest go on. */
+  #answer(): void {
+    const s = this.#answers.status;
+    if (s >= 100 && s < 200 && s !== 101) return; // interim
+    this.#answered++;
+    if (this.#parser.held && this.#answered >= this.#requests) {
+      this.#parser.resume(s === 101);
+      this.#release();
+    }
+  }
 
   /** A filter for one connection. */
   constructor(options: RequestFilterOptions) {
@@ -282,6 +245,8 @@ export class RequestFilter implements InboundFilter {
 
   /** The relay wrote what the last push gave: the arena goes back to the pool. */
   written(): void {
+    this.#out = NONE;
+    this.#parsing = undefined;
     const arena = this.#arena;
     this.#arena = undefined;
     if (arena) release(ARENA_LEVEL, arena);

@@ -24,14 +24,14 @@ export type Delimiting =
 
 /**
  * How the body after a head with fields `f` (Content-Length `cl`, -1 for
- * none) is delimited; `method` is the request's own, or, for a response,
- * the method of the request it answers (asked only for final responses).
+ * none) is delimited; for a response, `methods` says which request it
+ * answers (asked only for final responses; GET when none is known).
  */
 export function delimiting(
   side: "request" | "response",
   f: Framing,
   cl: number,
-  method: () => string,
+  methods: MethodQueue | undefined,
 ): Delimiting {
   const te = f.te;
   if (side === "request") {
@@ -42,7 +42,7 @@ export function delimiting(
   const s = f.status;
   if (s >= 100 && s < 200 && s !== 101) return "interim";
   // Methods are tokens: case matters (RFC 9110 §9.1), so "head" is not HEAD.
-  const m = method();
+  const m = methods ? methods.next() : "GET";
   if (s === 101 || (m === "CONNECT" && s >= 200 && s < 300)) return "switch";
   if (m === "HEAD" || s === 204 || s === 304) return "none";
   if (te && te[te.length - 1] === "chunked") return "chunked";
@@ -50,25 +50,33 @@ export function delimiting(
   return "until-eof";
 }
 
-/** The methods of requests still to be answered, oldest first (no `shift`). */
+/**
+ * The methods of requests still to be answered, oldest first: one in a
+ * field (the usual case, no pipelining), more in an array (no `shift`).
+ */
 export class MethodQueue {
-  #all: string[] = [];
+  #one: string | undefined;
+  #more: string[] | undefined;
   #at = 0;
 
   /** A request with `method` was sent. */
   push(method: string): void {
-    this.#all.push(method);
+    if (this.#one === undefined) this.#one = method;
+    else (this.#more ??= []).push(method);
   }
 
   /** The method the next response answers (GET when none is known). */
   next(): string {
-    const all = this.#all;
-    if (this.#at >= all.length) return "GET";
-    const m = all[this.#at++]!;
-    if (this.#at === all.length) {
-      all.length = 0;
-      this.#at = 0;
-    }
+    const m = this.#one;
+    if (m === undefined) return "GET";
+    const more = this.#more;
+    if (more && this.#at < more.length) {
+      this.#one = more[this.#at++];
+      if (this.#at === more.length) {
+        this.#more = undefined;
+        this.#at = 0;
+      }
+    } else this.#one = undefined;
     return m;
   }
 }

@@ -6,13 +6,16 @@
 
 import { Http1Error } from "./head.ts";
 
+/** No bytes: what a buffer at rest holds (shared, never written). */
+const EMPTY = new Uint8Array(0);
+
 /** See the module doc. */
 export class HeadBuffer {
   #max: number;
-  #buf = new Uint8Array(0);
+  #buf = EMPTY;
   #len = 0;
   /** After a `read` that found the end: the head is `bytes[from, to)`. */
-  bytes: Uint8Array = this.#buf;
+  bytes: Uint8Array = EMPTY;
   /** Where the head starts in `bytes`. */
   from = 0;
   /** Where it ends (after its blank line). */
@@ -21,6 +24,15 @@ export class HeadBuffer {
   /** A buffer for heads of at most `max` bytes. */
   constructor(max: number) {
     this.#max = max;
+  }
+
+  /**
+   * The head found last is handled: its bytes are let go, and a buffer that
+   * gathered it too (a head cut across chunks, rare), so that a connection
+   * at rest holds none.
+   */
+  done(): void {
+    this.bytes = this.#buf = EMPTY;
   }
 
   /** True when no part of a head is gathered. */

@@ -69,7 +69,8 @@ export class Http1Parser {
   #left = 0;
   /** The chunked body reader, made on the first chunked body. */
   #chunked: ChunkedBody | undefined;
-  #methods = new MethodQueue();
+  /** Response side: the methods of requests still to be answered. */
+  #methods: MethodQueue | undefined;
   #upgradeAfter = false;
   #method = "";
   #status = 0;
@@ -87,8 +88,9 @@ export class Http1Parser {
   }
 
   /**
-   * The last head parsed in full (not with `framingOnly`): what a sink's
-   * `head` call is about.
+   * The head parsed in full (not with `framingOnly`) that a sink's `head`
+   * call is about, during that call; `undefined` after it (a connection at
+   * rest keeps no parsed head).
    */
   get lastHead(): Http1Head | undefined {
     return this.#lastHead;
@@ -134,7 +136,7 @@ export class Http1Parser {
 
   /** Response side: the next response answers a request with `method`. */
   expectResponseTo(method: string): void {
-    this.#methods.push(method);
+    (this.#methods ??= new MethodQueue()).push(method);
   }
 
   /** Switches to raw bytes from now on (the caller saw a 101, say). */
@@ -243,7 +245,12 @@ export class Http1Parser {
     this.#method = framing.method;
     this.#status = framing.status;
     this.#version = framing.version;
-    this.#sink.head(bytes, hFrom, hTo);
+    try {
+      this.#sink.head(bytes, hFrom, hTo);
+    } finally {
+      this.#lastHead = undefined;
+      h.done();
+    }
     this.#frame(framing, cl);
     return end;
   }
@@ -255,7 +262,7 @@ export class Http1Parser {
       this.#upgradeAfter = f.method === "CONNECT" ||
         (f.connectionUpgrade && f.upgrade);
     }
-    switch (delimiting(side, f, cl, () => this.#methods.next())) {
+    switch (delimiting(side, f, cl, this.#methods)) {
       case "interim":
         return;
       case "none":
