@@ -102,6 +102,9 @@ export interface PeekResult {
   conn: PeekedConn;
 }
 
+/** No bytes (shared): a drained replay holds no buffer. */
+const EMPTY = new Uint8Array(0);
+
 /**
  * A connection whose first reads return bytes already read by the peek.
  * Writes, half-close and close go straight to the socket.
@@ -124,7 +127,7 @@ export class PeekedConn implements ByteConn {
   /** Takes the replay bytes not yet read, so a caller can forward them itself. */
   takeBuffered(): Uint8Array {
     const out = this.#prefix;
-    this.#prefix = new Uint8Array(0);
+    this.#prefix = EMPTY;
     return out;
   }
 
@@ -133,7 +136,7 @@ export class PeekedConn implements ByteConn {
     if (this.#prefix.length === 0) return this.#conn.read(p);
     const n = Math.min(p.length, this.#prefix.length);
     p.set(this.#prefix.subarray(0, n));
-    this.#prefix = this.#prefix.subarray(n);
+    this.#prefix = n === this.#prefix.length ? EMPTY : this.#prefix.subarray(n);
     return Promise.resolve(n);
   }
 
