@@ -10,6 +10,7 @@
 
 import { type ByteConn, closeQuietly } from "./sockets.ts";
 import { Deadline, TIMED_OUT } from "./deadline.ts";
+import { acquire, release, SIZES } from "./buffers.ts";
 import {
   ClientHelloError,
   readClientHello,
@@ -179,10 +180,14 @@ export async function peek(
 ): Promise<PeekResult> {
   const max = options.maxBytes ?? DEFAULT_PEEK_MAX_BYTES;
   const ms = options.timeout ?? DEFAULT_PEEK_TIMEOUT;
-  // Most heads are small: start at 2 KiB and double up to the limit.
-  let buf = new Uint8Array(Math.min(max, 2048));
+  // Most heads are small: start with a 4 KiB buffer from the pool (the
+  // head is copied out of it) and double up to the limit.
+  const pooled = acquire(PEEK_LEVEL);
+  let buf = pooled.subarray(0, Math.min(max, SIZES[PEEK_LEVEL]));
   let len = 0;
   const deadline = new Deadline(ms);
+  // Back to the pool unless a read may still land in it (a timeout).
+  let reuse = true;
   try {
     for (;;) {
       if (len === max) throw new PeekTooLargeError(max);
@@ -192,7 +197,10 @@ export async function peek(
         buf = bigger;
       }
       const n = await deadline.read(conn, buf.subarray(len));
-      if (n === TIMED_OUT) throw new PeekTimeoutError(ms);
+      if (n === TIMED_OUT) {
+        reuse = false;
+        throw new PeekTimeoutError(ms);
+      }
       if (n === null) {
         throw new PeekBadRequestError(
           len === 0
@@ -212,8 +220,12 @@ export async function peek(
     }
   } finally {
     deadline.clear();
+    if (reuse) release(PEEK_LEVEL, pooled);
   }
 }
+
+/** The pool's level of the buffer a peek starts with (4 KiB). */
+const PEEK_LEVEL = 1;
 
 type Found = Omit<PeekResult, "conn">;
 

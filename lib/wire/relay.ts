@@ -169,7 +169,16 @@ class Relay {
     let writing: Promise<void> | undefined;
     try {
       if (first && first.length) {
-        await channel.write(first);
+        const size = first.length;
+        const at = SIZES.findIndex((s) => s >= size);
+        if (at < 0) await channel.write(first);
+        else {
+          // Framed in a pooled buffer: nothing is allocated per connection.
+          const b = acquire(at);
+          b.set(first, DATA_HEADER_SIZE);
+          await channel.writeFramed(b, size);
+          release(at, b);
+        }
         // Not kept for the connection's life (this call's frame would).
         first = undefined;
       }
