@@ -9,7 +9,9 @@
  * - p50/p99 of a request through a random tunnel with 1 and with 10,000 open;
  * - server and client RSS with 10,000 idle visitor connections through one
  *   tunnel (half with a request in flight, half keep-alive at rest), on a
- *   fresh server so that the tunnels' garbage does not blur the slope.
+ *   fresh server so that the tunnels' garbage does not blur the slope, and
+ *   the same through the floor: the smallest relay Deno allows
+ *   (bench/floor.ts), what two sockets with a read waiting cost.
  * `SCALE_TUNNELS=100,1000` and `SCALE_CLIENT_FLAGS="--forwarded-headers off"`
  * change the counts and the client's flags.
  * The per-tunnel and per-connection costs are the slopes. This machine's
@@ -23,6 +25,11 @@ const TUNNELS = (Deno.env.get("SCALE_TUNNELS") ?? "1000,10000").split(",")
   .map(Number);
 const CONNECTIONS = 10_000;
 const AT_ONCE = 200;
+/**
+ * Visitors through the floor: it holds two sockets each, and this process
+ * their ends and the app's, all under the open-file limit (20,000 here).
+ */
+const FLOOR_CONNECTIONS = 5_000;
 
 const enc = new TextEncoder();
 
@@ -147,7 +154,11 @@ export async function scale(): Promise<void> {
         (many.p99 / one.p99).toFixed(2)
       }× one tunnel's)`,
     );
-    await Promise.all(clients.splice(0).map((c) => c.close()));
+    // In batches: each close opens a connection of its own (`DELETE /`),
+    // and 10,000 at once would pass the open-file limit.
+    while (clients.length) {
+      await Promise.all(clients.splice(0, AT_ONCE).map((c) => c.close()));
+    }
     await settle(5000);
     const after = await memory(pid, metricsPort);
     row(
@@ -158,6 +169,7 @@ export async function scale(): Promise<void> {
     await server.stop();
     // A fresh server: the tunnels' garbage must not blur the slope.
     await connections(backend.addr.port, row);
+    await floor(backend.addr.port, row);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await server.stop();
@@ -188,29 +200,12 @@ async function connections(
   ]);
   const host =
     new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
-  const open: Deno.TcpConn[] = [];
+  let open: Deno.TcpConn[] = [];
   try {
     await settle();
     const s0 = await memory(pid, metricsPort),
       c0 = await memory(client.child.pid);
-    while (open.length < CONNECTIONS) {
-      const batch = await Promise.all(
-        Array.from({ length: AT_ONCE }, async (_, i) => {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-          // Half wait for an answer that does not come; half had theirs
-          // and rest, kept alive.
-          const hold = (open.length + i) % 2 === 0;
-          await conn.write(
-            enc.encode(
-              `GET ${hold ? "/hold" : "/"} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
-            ),
-          );
-          if (!hold) await new ResponseReader(conn).next();
-          return conn;
-        }),
-      );
-      open.push(...batch);
-    }
+    open = await holdOpen(port, host);
     await settle();
     const s1 = await memory(pid, metricsPort),
       c1 = await memory(client.child.pid);
@@ -224,17 +219,95 @@ async function connections(
       } KB client per connection (server heap ${per(s0.heap, s1.heap)} KB)`,
     );
   } finally {
-    for (const c of open) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
+    closeAll(open);
     await client.stop();
     await server.stop();
   }
 }
 
-/** A server for the scale runs (plain `deno run`, limits raised, metrics on). */
+/**
+ * The same connections through the floor (bench/floor.ts): the smallest
+ * Deno relay, two sockets with a read waiting per visitor.
+ */
+async function floor(
+  appPort: number,
+  row: (...cells: string[]) => void,
+): Promise<void> {
+  const relay = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      new URL("./floor.ts", import.meta.url).pathname,
+      String(appPort),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+  }).spawn();
+  const reader = relay.stdout.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  const port = Number(first.trim());
+  let open: Deno.TcpConn[] = [];
+  try {
+    await settle();
+    const f0 = await memory(relay.pid);
+    open = await holdOpen(port, "floor", FLOOR_CONNECTIONS);
+    await settle();
+    const f1 = await memory(relay.pid);
+    row(
+      `${FLOOR_CONNECTIONS} through the floor (bench/floor.ts)`,
+      `${f1.rss.toFixed(1)} MB RSS`,
+      `${
+        ((f1.rss - f0.rss) * 1024 / FLOOR_CONNECTIONS).toFixed(1)
+      } KB per connection: Deno's own cost of its two sockets`,
+    );
+  } finally {
+    closeAll(open);
+    relay.kill();
+    reader.releaseLock();
+    await relay.stdout.cancel();
+    await relay.status;
+  }
+}
+
+/**
+ * Opens `count` idle visitor connections to `port` for
+ * `host`: half wait for an answer that does not come (`/hold`), half had
+ * theirs and rest, kept alive.
+ */
+async function holdOpen(
+  port: number,
+  host: string,
+  count = CONNECTIONS,
+): Promise<Deno.TcpConn[]> {
+  const open: Deno.TcpConn[] = [];
+  while (open.length < count) {
+    const batch = await Promise.all(
+      Array.from({ length: AT_ONCE }, async (_, i) => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const hold = (open.length + i) % 2 === 0;
+        await conn.write(
+          enc.encode(
+            `GET ${hold ? "/hold" : "/"} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+          ),
+        );
+        if (!hold) await new ResponseReader(conn).next();
+        return conn;
+      }),
+    );
+    open.push(...batch);
+  }
+  return open;
+}
+
+function closeAll(conns: Deno.TcpConn[]): void {
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch { /* closed */ }
+  }
+}
+
 /** The server the scale and churn benches measure (plain `deno run`, limits raised). */
 export async function startScaleServer(extra: string[] = []) {
   const metricsPort = freePort();
