@@ -134,6 +134,14 @@ Deno.test("operating a server: Prometheus scrapes --metrics, the admin API ends 
         const checked = await promtool(text);
         assert.equal(checked.code, 0, checked.out);
         assert.equal(checked.out, "");
+        // The process's memory: the heap reserved holds the heap in use.
+        const gauge = (name: string) =>
+          Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+        assert.ok(gauge("deno_heap_used_bytes") > 0);
+        assert.ok(
+          gauge("deno_heap_total_bytes") >= gauge("deno_heap_used_bytes"),
+        );
+        assert.ok(gauge("deno_external_memory_bytes") > 0);
         const opened = text.match(
           /^groktunnel_channel_open_seconds_count ([1-9][0-9]*)$/m,
         )?.[1];

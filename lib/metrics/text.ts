@@ -48,7 +48,10 @@ export interface Series {
   value: number;
 }
 
-/** The process's own: resident memory and V8's heap in use. */
+/**
+ * The process's own: resident memory, V8's heap in use and reserved, and
+ * the buffers outside it (what a connection's garbage is made of).
+ */
 export function processSeries(): Series[] {
   const mem = Deno.memoryUsage();
   return [
@@ -63,6 +66,20 @@ export function processSeries(): Series[] {
       type: "gauge",
       help: "V8 heap in use, in bytes.",
       value: mem.heapUsed,
+    },
+    {
+      name: "deno_heap_total_bytes",
+      type: "gauge",
+      help:
+        "V8 heap reserved, in bytes: in use, garbage not yet collected, and room.",
+      value: mem.heapTotal,
+    },
+    {
+      name: "deno_external_memory_bytes",
+      type: "gauge",
+      help:
+        "Memory outside V8's heap that JavaScript objects hold (buffers), in bytes.",
+      value: mem.external,
     },
   ];
 }
