@@ -8,13 +8,13 @@
 
 import {
   answer,
+  type ByteConn,
   type NetConn,
   page,
   type PeekResult,
   unmapIpv4,
 } from "../net/mod.ts";
 import {
-  type Channel,
   type ChannelFacts,
   encodeFacts,
   OpenFailedError,
@@ -78,49 +78,32 @@ export async function relayVisitor(
       "bad_gateway",
     ).finally(done);
   }
+  let visitor: ByteConn, first: Uint8Array;
   try {
-    return relayOpened(o, conn, t, r, tls, who, ch, opening, done);
+    t.connections++;
+    const stats = o.stats;
+    stats.count("routed");
+    stats.channelOpen.observe((performance.now() - opening) / 1000);
+    first = r.conn.takeBuffered();
+    if (t.facts) {
+      first = encodeFacts({
+        ip,
+        port: who.port,
+        tls,
+        host: r.port ? `${r.host}:${r.port}` : r.host,
+        dstIp: conn.localAddr.hostname,
+        dstPort: conn.localAddr.port,
+      }, first);
+    }
+    visitor = stats.timeFirstByte(
+      o.wrapVisitor(r.conn, t),
+      opening,
+      r.kind === "http",
+    );
   } catch (err) {
     done();
     throw err;
   }
-}
-
-/** Relays a visitor over the channel just opened; `done` once it ends. */
-function relayOpened(
-  o: PublicSideOptions,
-  conn: NetConn,
-  t: Tunnel,
-  r: PeekResult,
-  tls: ChannelFacts["tls"],
-  who: { ip: string; port: number },
-  ch: Channel,
-  opening: number,
-  done: () => void,
-): Promise<void> {
-  t.connections++;
-  const stats = o.stats;
-  stats.count("routed");
-  stats.channelOpen.observe((performance.now() - opening) / 1000);
-  let first = r.conn.takeBuffered();
-  if (t.facts) {
-    first = encodeFacts({
-      ip: who.ip,
-      port: who.port,
-      tls,
-      host: r.port ? `${r.host}:${r.port}` : r.host,
-      dstIp: conn.localAddr.hostname,
-      dstPort: conn.localAddr.port,
-    }, first);
-  }
   // Handed on, not waited in (the relay's promise never rejects).
-  return relay(
-    stats.timeFirstByte(
-      o.wrapVisitor(r.conn, t),
-      opening,
-      r.kind === "http",
-    ),
-    ch,
-    first,
-  ).then(done);
+  return relay(visitor, ch, first).then(done);
 }
