@@ -35,20 +35,31 @@ export function release(level: number, buf: Uint8Array): void {
 /**
  * A read buffer from the pool that starts at the smallest size and moves up
  * one whenever a read fills it: an idle reader holds 1 KiB, a bulk one
- * reads in big pieces. Read into `buf`; call `read(n)` once done with the
- * bytes; `release()` at the end.
+ * reads in big pieces. A read that does not fill it drained the socket, and
+ * the next may wait long (a connection at rest after a transfer): that one
+ * waits in the smallest size, and if it fills, the size reached before comes
+ * straight back. Read into `buf`; call `read(n)` once done with the bytes;
+ * `release()` at the end.
  */
 export class GrowingBuffer {
   #level = 0;
+  #high = 0;
   /** The buffer to read into now. */
   buf: Uint8Array = acquire(0);
 
-  /** A read of `n` bytes is done with: a bigger buffer if it filled this one. */
+  /** A read of `n` bytes is done with: the buffer for the next read. */
   read(n: number): void {
-    if (n === this.buf.length && this.#level < SIZES.length - 1) {
-      release(this.#level, this.buf);
-      this.buf = acquire(++this.#level);
-    }
+    const level = this.#level;
+    const next = n < this.buf.length
+      ? 0
+      : level === 0 && this.#high > 0
+      ? this.#high
+      : Math.min(level + 1, SIZES.length - 1);
+    if (next > this.#high) this.#high = next;
+    if (next === level) return;
+    release(level, this.buf);
+    this.buf = acquire(next);
+    this.#level = next;
   }
 
   /** Gives the buffer back to the pool. */

@@ -163,8 +163,11 @@ class Relay {
     // A buffer from the pool for each read, back to the pool once its write
     // is done: one is read into while the last is written, and a connection
     // at rest holds only the one its read waits in. They start small and
-    // grow when a read fills one (a bulk transfer).
-    let level = 0, bufAt = 0;
+    // grow when a read fills one (a bulk transfer). A read that does not fill
+    // its buffer drained the socket, and the next may wait long (a
+    // keep-alive connection at rest after a download): it waits in the
+    // smallest; if that fills, the size reached before comes straight back.
+    let level = 0, high = 0, bufAt = 0;
     let buf: Uint8Array | undefined;
     let writing: Promise<void> | undefined;
     try {
@@ -205,7 +208,13 @@ class Relay {
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
         writing.catch(() => {});
-        if (n === SIZES[level] && level < SIZES.length - 1) level++;
+        if (n < SIZES[at]!) level = 0;
+        else {
+          level = at === 0 && high > 0
+            ? high
+            : Math.min(at + 1, SIZES.length - 1);
+          if (level > high) high = level;
+        }
       }
       this.#filter?.appEnded?.();
       // A refusal still to send: it goes after the app's last bytes.
