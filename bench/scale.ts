@@ -11,7 +11,8 @@
  *   tunnel (half with a request in flight, half keep-alive at rest), on a
  *   fresh server so that the tunnels' garbage does not blur the slope, and
  *   the same through the floor: the smallest relay Deno allows
- *   (bench/floor.ts), what two sockets with a read waiting cost.
+ *   (bench/floor.ts), what two sockets with a read waiting cost;
+ * - 1,000 keep-alive connections at rest after a 1 MiB download each.
  * `SCALE_TUNNELS=100,1000` and `SCALE_CLIENT_FLAGS="--forwarded-headers off"`
  * change the counts and the client's flags.
  * The per-tunnel and per-connection costs are the slopes. This machine's
@@ -32,6 +33,10 @@ const AT_ONCE = 200;
 const FLOOR_CONNECTIONS = 5_000;
 
 const enc = new TextEncoder();
+/** What `/mib` answers: a download. */
+const MIB = new Uint8Array(1024 * 1024);
+/** Connections at rest after a download each. */
+const AFTER_DOWNLOADS = 1_000;
 
 /** Current RSS (MB) and, from the metrics endpoint, V8's used heap (MB). */
 export async function memory(pid: number, metricsPort?: number) {
@@ -85,6 +90,9 @@ export async function scale(): Promise<void> {
   const backend = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (req) => {
+      if (new URL(req.url).pathname === "/mib") {
+        return new Response(MIB);
+      }
       if (new URL(req.url).pathname === "/hold") {
         // An answer that does not come while the visitor waits.
         await new Promise((r) => req.signal.addEventListener("abort", r));
@@ -169,6 +177,7 @@ export async function scale(): Promise<void> {
     await server.stop();
     // A fresh server: the tunnels' garbage must not blur the slope.
     await connections(backend.addr.port, row);
+    await afterDownloads(backend.addr.port, row);
     await floor(backend.addr.port, row);
   } finally {
     await Promise.all(clients.map((c) => c.close()));
@@ -217,6 +226,62 @@ async function connections(
       `${per(s0.rss, s1.rss)} KB server + ${
         per(c0.rss, c1.rss)
       } KB client per connection (server heap ${per(s0.heap, s1.heap)} KB)`,
+    );
+  } finally {
+    closeAll(open);
+    await client.stop();
+    await server.stop();
+  }
+}
+
+/**
+ * {@linkcode AFTER_DOWNLOADS} keep-alive connections at rest after a 1 MiB
+ * download each: what a connection holds once a big transfer is over (the
+ * read that waits for its next request or answer).
+ */
+async function afterDownloads(
+  appPort: number,
+  row: (...cells: string[]) => void,
+): Promise<void> {
+  const { server, port, metricsPort } = await startScaleServer();
+  const client = new Proc([
+    String(appPort),
+    "-p",
+    String(port),
+    "--quiet",
+    "--no-inspect",
+  ]);
+  const host =
+    new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  const open: Deno.TcpConn[] = [];
+  try {
+    await settle();
+    const s0 = await memory(server.child.pid, metricsPort),
+      c0 = await memory(client.child.pid);
+    while (open.length < AFTER_DOWNLOADS) {
+      open.push(
+        ...await Promise.all(Array.from({ length: 50 }, async () => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          await conn.write(
+            enc.encode(`GET /mib HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
+          );
+          const r = await new ResponseReader(conn).next();
+          if (r.body.length !== MIB.length) throw new Error("short download");
+          return conn;
+        })),
+      );
+    }
+    await settle();
+    const s1 = await memory(server.child.pid, metricsPort),
+      c1 = await memory(client.child.pid);
+    const per = (a: number, b: number) =>
+      ((b - a) * 1024 / AFTER_DOWNLOADS).toFixed(1);
+    row(
+      `${AFTER_DOWNLOADS} keep-alive connections at rest after 1 MiB each`,
+      `server ${s1.rss.toFixed(1)} MB, client ${c1.rss.toFixed(1)} MB RSS`,
+      `${per(s0.rss, s1.rss)} KB server + ${
+        per(c0.rss, c1.rss)
+      } KB client per connection`,
     );
   } finally {
     closeAll(open);
