@@ -6,7 +6,8 @@
  * - server RSS and V8 heap idle, with 1,000 and 10,000 idle tunnels, and
  *   after they closed (is it reclaimed?);
  * - how long the 10,000 take to open (handshakes a second);
- * - p50/p99 of a request through a random tunnel with 1 and with 10,000 open;
+ * - p50/p99 of a request (2,000 of them) through a random tunnel with 1 and
+ *   with 10,000 open;
  * - server and client RSS with 10,000 idle visitor connections through one
  *   tunnel (half with a request in flight, half keep-alive at rest), on a
  *   fresh server so that the tunnels' garbage does not blur the slope, and
@@ -26,6 +27,11 @@ const TUNNELS = (Deno.env.get("SCALE_TUNNELS") ?? "1000,10000").split(",")
   .map(Number);
 const CONNECTIONS = 10_000;
 const AT_ONCE = 200;
+/**
+ * Requests per latency row: a p99 of 400 was the 4th slowest, and one pause
+ * of any of the processes moved it 0.6-4x between runs.
+ */
+const SAMPLES = 2_000;
 /**
  * Visitors through the floor: it holds two sockets each, and this process
  * their ends and the app's, all under the open-file limit (20,000 here).
@@ -75,7 +81,7 @@ async function timed(port: number, host: string): Promise<number> {
 }
 
 /** p50 and p99 of `n` sequential requests, each to a host `pick` gives. */
-async function latency(port: number, pick: () => string, n = 400) {
+async function latency(port: number, pick: () => string, n = SAMPLES) {
   const ms: number[] = [];
   for (let i = 0; i < n; i++) ms.push(await timed(port, pick()));
   ms.sort((a, b) => a - b);
