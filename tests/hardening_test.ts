@@ -184,6 +184,38 @@ Deno.test("connections per tunnel beyond the limit get a 503 page; others still 
   }
 });
 
+Deno.test("a client's own --max-connections: past it the visitor gets a 502 that says so; within it, all pass", async () => {
+  const backend = startBackend();
+  const { server, port } = await startServerProc(0);
+  const { client, url } = await startClientProc(backend.addr.port, port, [
+    "--max-connections",
+    "2",
+  ]);
+  try {
+    const slow = [1, 2].map(() => rawRequest(port, url.host, "/slow?ms=1500"));
+    await new Promise((r) => setTimeout(r, 300));
+    const third = await rawRequest(port, url.host, "/hello");
+    assert.equal(third.status, 502);
+    assert.match(third.text, /did not accept the connection/);
+    for (const r of await Promise.all(slow)) {
+      assert.equal(r.status, 200);
+      assert.equal(r.text, "slow done");
+    }
+    // Its channels are free again once CLOSE has gone both ways.
+    const freed = Date.now();
+    let r;
+    while ((r = await rawRequest(port, url.host, "/hello")).status !== 200) {
+      assert.ok(Date.now() - freed < 2000, "channels released within 2 s");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(r.text, "hello ");
+  } finally {
+    await client.stop();
+    await server.stop();
+    await backend.shutdown();
+  }
+});
+
 Deno.test("1,000 slow heads are held and cut at the timeout while an honest request succeeds", async () => {
   const backend = startBackend();
   const { server, port } = await startServerProc(0, ["--peek-timeout", "2"]);

@@ -67,10 +67,11 @@ export const SERVER_FLAGS: Record<string, Flag> = {
   },
   "max-connections": {
     type: "string",
-    side: "server",
-    group: "server",
+    side: "both",
+    group: "common",
     arg: "<n>",
-    help: "public connections per tunnel",
+    help:
+      "connections per tunnel at once (a client's own limit: 8192 unless given)",
     default: "4096",
   },
   "max-pool-members": {

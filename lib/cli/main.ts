@@ -233,6 +233,10 @@ export async function main(args: string[]): Promise<number> {
           ["v1", "v2"] as const,
         ),
         stallTimeout: parseSeconds(str("stall-timeout"), "--stall-timeout"),
+        maxConnections: parseCount(
+          str("max-connections"),
+          "--max-connections",
+        ),
         memoryBudget: parseMiB(str("memory-budget")),
         ...poolOptions(f, str),
       },

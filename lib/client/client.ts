@@ -268,6 +268,7 @@ export class TunnelClient {
       }, { timeout: this.#o.connectTimeout, tls: this.#o.tls });
       const session = new Session(new PeekedConn(conn, granted.rest), {
         owedTimeout: this.#o.stallTimeout,
+        maxChannels: this.#o.maxConnections,
       });
       this.#session = session;
       if (this.#stopped) session.close();

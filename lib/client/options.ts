@@ -5,7 +5,7 @@
 
 import { DEFAULT_HEALTH_INTERVAL } from "../pool/mod.ts";
 import { DEFAULT_CONNECT_TIMEOUT } from "./dial.ts";
-import { DEFAULT_OWED_TIMEOUT } from "../wire/mod.ts";
+import { DEFAULT_MAX_CHANNELS, DEFAULT_OWED_TIMEOUT } from "../wire/mod.ts";
 import type { ForwardedMode } from "./forwarded.ts";
 import type { ProxyProtocolVersion } from "./proxy_protocol.ts";
 import type { CaptureStore } from "../inspector/mod.ts";
@@ -133,6 +133,13 @@ export interface ClientOptions {
    */
   stallTimeout?: number;
   /**
+   * Visitor connections this client serves at once. Past it, it refuses
+   * the server's next channel, and that visitor gets a 502 page that says
+   * so. (The server's `--max-connections` usually refuses first: 4096.)
+   * @default {8192}
+   */
+  maxConnections?: number;
+  /**
    * Bytes all channels may hold unread at once (the process's budget):
    * past it windows stop growing and new connections get 503.
    * @default {134217728}
@@ -240,6 +247,7 @@ export function withDefaults(options: ClientOptions): ResolvedOptions {
     maxBackoff: MAX_BACKOFF,
     ping: { interval: CLIENT_PING_INTERVAL, timeout: CLIENT_PING_TIMEOUT },
     stallTimeout: DEFAULT_OWED_TIMEOUT,
+    maxConnections: DEFAULT_MAX_CHANNELS,
     pool: false,
     healthInterval: DEFAULT_HEALTH_INTERVAL,
     shutdownGrace: DEFAULT_CLIENT_GRACE,

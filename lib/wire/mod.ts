@@ -47,6 +47,7 @@ export {
   MSG_STATE,
 } from "./mux/frames.ts";
 export {
+  DEFAULT_MAX_CHANNELS,
   DEFAULT_MAX_OWED,
   DEFAULT_OWED_TIMEOUT,
   Session,
