@@ -1,7 +1,8 @@
 /**
  * The benchmark's local HTTP backend, run as its own process:
  * `/` a tiny response, `/bytes/<n>` n bytes streamed from memory,
- * `/upload` a sink answering `{ length, sha256 }`.
+ * `/upload` a sink answering `{ length, sha256 }`, `/hold` no answer until
+ * the visitor leaves.
  * Prints `listening <port>` on stdout once up. With `<port> <cert> <key>`
  * it serves https with that certificate (the bench's direct https column).
  */
@@ -78,6 +79,12 @@ if (import.meta.main) {
         );
       }
       if (path === "/upload") return uploadSink(req);
+      if (path === "/hold") {
+        // An answer that does not come while the visitor waits.
+        return new Promise<Response>((r) =>
+          req.signal.addEventListener("abort", () => r(new Response(tiny)))
+        );
+      }
       return new Response(tiny);
     },
   );

@@ -13,7 +13,9 @@
  *   fresh server so that the tunnels' garbage does not blur the slope, and
  *   the same through the floor: the smallest relay Deno allows
  *   (bench/floor.ts), what two sockets with a read waiting cost;
- * - 1,000 keep-alive connections at rest after a 1 MiB download each.
+ * - 1,000 keep-alive connections at rest after a 1 MiB download each;
+ * - the limits at 10,000 (tunnels, tunnels per IP, connections of a
+ *   tunnel): the next is refused, and once one leaves, a new one fits.
  * `SCALE_TUNNELS=100,1000` and `SCALE_CLIENT_FLAGS="--forwarded-headers off"`
  * change the counts and the client's flags.
  * The per-tunnel and per-connection costs are the slopes. This machine's
@@ -182,7 +184,9 @@ export async function scale(): Promise<void> {
     );
     await server.stop();
     // A fresh server: the tunnels' garbage must not blur the slope.
-    await connections(backend.addr.port, row);
+    await limits(backend.addr.port, row);
+    await connectionLimit(row);
+    await connections(row);
     await afterDownloads(backend.addr.port, row);
     await floor(backend.addr.port, row);
   } finally {
@@ -198,11 +202,145 @@ export async function scale(): Promise<void> {
   }
 }
 
-/** 10,000 idle visitor connections through one client process. */
-async function connections(
+/**
+ * The tunnel limits at 10,000 (`--max-tunnels`, `--max-tunnels-per-ip`):
+ * with 10,000 tunnels open, the next handshake is refused (503, 429), and
+ * once one tunnel leaves, a new one fits.
+ */
+async function limits(
   appPort: number,
   row: (...cells: string[]) => void,
 ): Promise<void> {
+  const LIMIT = 10_000;
+  for (const flag of ["--max-tunnels", "--max-tunnels-per-ip"]) {
+    // The later flag wins over startScaleServer's raised one.
+    const { server, port } = await startScaleServer([flag, String(LIMIT)]);
+    const clients: TunnelClient[] = [];
+    try {
+      while (clients.length < LIMIT) {
+        clients.push(
+          ...await Promise.all(
+            Array.from(
+              { length: Math.min(AT_ONCE, LIMIT - clients.length) },
+              () => connect({ port: appPort, serverPort: port }),
+            ),
+          ),
+        );
+      }
+      const refused = await handshakeStatus(port);
+      await clients.pop()!.close();
+      const again = await handshakeStatus(port);
+      row(
+        `${flag} ${LIMIT}, ${LIMIT} open`,
+        `the next handshake: ${refused}`,
+        `after one left: ${again}`,
+      );
+    } finally {
+      while (clients.length) {
+        await Promise.all(clients.splice(0, AT_ONCE).map((c) => c.close()));
+      }
+      await server.stop();
+    }
+  }
+}
+
+/**
+ * `--max-connections` at 10,000: with 10,000 visitors of one tunnel waiting
+ * for answers, the next gets 503, and once one leaves, a new one is served.
+ * The app is a process of its own ({@linkcode startApp}).
+ */
+async function connectionLimit(row: (...cells: string[]) => void) {
+  const LIMIT = 10_000;
+  const app = await startApp();
+  const appPort = app.port;
+  const { server, port } = await startScaleServer([
+    "--max-connections",
+    String(LIMIT),
+  ]);
+  const client = new Proc([
+    String(appPort),
+    "-p",
+    String(port),
+    "--quiet",
+    "--no-inspect",
+    "--max-connections",
+    "20000",
+  ]);
+  const host =
+    new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  const open: Deno.TcpConn[] = [];
+  try {
+    while (open.length < LIMIT) {
+      open.push(
+        ...await Promise.all(Array.from({ length: AT_ONCE }, async () => {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          await conn.write(
+            enc.encode(`GET /hold HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
+          );
+          return conn;
+        })),
+      );
+    }
+    await settle(1000);
+    const status = async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(
+          enc.encode(
+            `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+          ),
+        );
+        return (await new ResponseReader(conn).next()).status;
+      } finally {
+        conn.close();
+      }
+    };
+    const refused = await status();
+    open.pop()!.close();
+    // Its channel is released once CLOSE has gone both ways.
+    let again = 0;
+    for (let i = 0; i < 50 && (again = await status()) !== 200; i++) {
+      await settle(100);
+    }
+    row(
+      `--max-connections ${LIMIT}, ${LIMIT} open`,
+      `the next visitor: ${refused}`,
+      `after one left: ${again}`,
+    );
+  } finally {
+    closeAll(open);
+    await client.stop();
+    await server.stop();
+    await app.stop();
+  }
+}
+
+/** The status a control handshake gets (the connection is closed after). */
+async function handshakeStatus(port: number): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(
+      enc.encode(
+        `GET / HTTP/1.1\r\nHost: localhost:${port}\r\nX-Groktunnel-Client: bench\r\n\r\n`,
+      ),
+    );
+    const buf = new Uint8Array(64);
+    let got = "";
+    while (!/^HTTP\/1\.1 \d{3}/.test(got)) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`closed after ${JSON.stringify(got)}`);
+      got += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return Number(got.slice(9, 12));
+  } finally {
+    conn.close();
+  }
+}
+
+/** 10,000 idle visitor connections through one client process. */
+async function connections(row: (...cells: string[]) => void): Promise<void> {
+  const app = await startApp();
+  const appPort = app.port;
   const { server, port, metricsPort } = await startScaleServer();
   const pid = server.child.pid;
   const client = new Proc([
@@ -211,6 +349,9 @@ async function connections(
     String(port),
     "--quiet",
     "--no-inspect",
+    // The client's own limit (8192) raised too.
+    "--max-connections",
+    "20000",
     ...(Deno.env.get("SCALE_CLIENT_FLAGS") ?? "").split(" ").filter(Boolean),
   ]);
   const host =
@@ -222,6 +363,9 @@ async function connections(
       c0 = await memory(client.child.pid);
     open = await holdOpen(port, host);
     await settle();
+    // Every one is relayed and open (none was answered and closed).
+    const relayed = await openAtServer(metricsPort);
+    if (relayed < CONNECTIONS) throw new Error(`only ${relayed} open`);
     const s1 = await memory(pid, metricsPort),
       c1 = await memory(client.child.pid);
     const per = (a: number, b: number) =>
@@ -237,6 +381,7 @@ async function connections(
     closeAll(open);
     await client.stop();
     await server.stop();
+    await app.stop();
   }
 }
 
@@ -362,13 +507,55 @@ async function holdOpen(
             `GET ${hold ? "/hold" : "/"} HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
           ),
         );
-        if (!hold) await new ResponseReader(conn).next();
+        if (!hold) {
+          const r = await new ResponseReader(conn).next();
+          if (r.status !== 200) throw new Error(`status ${r.status}`);
+        }
         return conn;
       }),
     );
     open.push(...batch);
   }
   return open;
+}
+
+/**
+ * The app as a process of its own (bench/backend.ts, `/hold` among its
+ * paths): the visitors' ends here and the app's there each stay under the
+ * open-file limit.
+ */
+async function startApp() {
+  const app = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      new URL("./backend.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+    env: { DENO_NO_UPDATE_CHECK: "1" },
+  }).spawn();
+  const reader = app.stdout.getReader();
+  const line = new TextDecoder().decode((await reader.read()).value);
+  return {
+    port: Number(/listening (\d+)/.exec(line)![1]),
+    async stop() {
+      app.kill();
+      reader.releaseLock();
+      await app.stdout.cancel();
+      await app.status;
+    },
+  };
+}
+
+/** Public connections the server relays now (its metrics). */
+async function openAtServer(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`))
+    .text();
+  return Number(
+    /^groktunnel_public_connections_open (\S+)$/m.exec(text)?.[1],
+  );
 }
 
 function closeAll(conns: Deno.TcpConn[]): void {
