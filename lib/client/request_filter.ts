@@ -17,6 +17,7 @@
  */
 
 import { nameOf, refusal } from "./request_checks.ts";
+import { Pieces } from "./pieces.ts";
 import {
   type ChannelFacts,
   Http1Error,
@@ -71,9 +72,6 @@ export function filterIsNoop(o: RequestFilterOptions): boolean {
     !(o.basicAuth?.length);
 }
 
-/** No pieces (shared; a push's own list is made when it parses). */
-const NONE = Object.freeze([]) as unknown as Uint8Array[];
-
 /** A refusal thrown out of the parser's sink: the answer to send. */
 class Refused extends Error {
   readonly reply: Uint8Array;
@@ -95,14 +93,14 @@ export class RequestFilter implements InboundFilter {
       this.#f.#head(b, from, to);
     }
     body(b: Uint8Array, from: number, to: number, data: boolean): void {
-      this.#f.#span(b, from, to);
+      this.#f.#out.span(b, from, to);
       this.#f.#o.watch?.body(b, from, to, data);
     }
     end(): void {
       this.#f.#o.watch?.end();
     }
     raw(b: Uint8Array, from: number, to: number): void {
-      this.#f.#span(b, from, to);
+      this.#f.#out.span(b, from, to);
     }
   };
 
@@ -147,11 +145,8 @@ export class RequestFilter implements InboundFilter {
     return out;
   };
 
-  // This push's output: pieces, and a span of the input still growing.
-  #out: Uint8Array[] = NONE;
-  #spanOf: Uint8Array | undefined;
-  #spanFrom = 0;
-  #spanTo = 0;
+  /** This push's output. */
+  #out = new Pieces();
   // A hold: the chunk, where its rest starts, and how to wake the relay.
   #held: Uint8Array | undefined;
   #heldAt = 0;
@@ -245,7 +240,7 @@ export class RequestFilter implements InboundFilter {
 
   /** The relay wrote what the last push gave: the arena goes back to the pool. */
   written(): void {
-    this.#out = NONE;
+    this.#out.clear();
     this.#parsing = undefined;
     const arena = this.#arena;
     this.#arena = undefined;
@@ -272,8 +267,7 @@ export class RequestFilter implements InboundFilter {
 
   #parse(chunk: Uint8Array, from: number): InboundResult {
     this.#used = 0;
-    const out: Uint8Array[] = this.#out = [];
-    this.#spanOf = undefined;
+    const out = this.#out.start();
     this.#parsing = chunk;
     let at: number;
     try {
@@ -286,10 +280,10 @@ export class RequestFilter implements InboundFilter {
       } else throw err;
       this.#dead = true;
       this.#stopWatching();
-      this.#flushSpan();
+      this.#out.flush();
       return { out, reply };
     }
-    this.#flushSpan();
+    this.#out.flush();
     if (at < chunk.length && this.#parser.held) {
       this.#held = chunk;
       this.#heldAt = at;
@@ -300,26 +294,6 @@ export class RequestFilter implements InboundFilter {
       return { out, hold: new Promise<void>((r) => this.#wake = r) };
     }
     return { out };
-  }
-
-  /** `b[from, to)` goes on as it is: joined to the span before it when adjacent. */
-  #span(b: Uint8Array, from: number, to: number): void {
-    if (this.#spanOf === b && this.#spanTo === from) {
-      this.#spanTo = to;
-      return;
-    }
-    this.#flushSpan();
-    this.#spanOf = b;
-    this.#spanFrom = from;
-    this.#spanTo = to;
-  }
-
-  #flushSpan(): void {
-    const b = this.#spanOf;
-    if (b && this.#spanTo > this.#spanFrom) {
-      this.#out.push(b.subarray(this.#spanFrom, this.#spanTo));
-    }
-    this.#spanOf = undefined;
   }
 
   #head(b: Uint8Array, from: number, to: number): void {
@@ -336,18 +310,14 @@ export class RequestFilter implements InboundFilter {
       this.#cache,
       this.#alloc,
     );
-    if (out !== view) {
-      this.#flushSpan();
-      this.#out.push(out);
-    } else if (b === this.#parsing) {
-      this.#span(b, from, to);
-    } else {
+    if (out !== view) this.#out.add(out);
+    else if (b === this.#parsing) this.#out.span(b, from, to);
+    else {
       // The parser's own buffer (a head cut across reads): it is reused,
       // so the bytes are copied.
-      this.#flushSpan();
       const copy = this.#alloc(view.length);
       copy.set(view);
-      this.#out.push(copy);
+      this.#out.add(copy);
     }
     this.#o.watch?.head(b, from, to, head.method);
     if (this.#o.counter) this.#o.counter.requests++;

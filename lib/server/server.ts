@@ -16,10 +16,10 @@ import {
   DEFAULT_PEEK_TIMEOUT,
   type Handler,
   IpFilter,
-  type NetConn,
 } from "../net/mod.ts";
 import type { Registry } from "./registry.ts";
 import { PublicSide } from "./public.ts";
+import { OpenConnections } from "./open_connections.ts";
 import type { Tunnel } from "./control.ts";
 import {
   acceptAll,
@@ -27,7 +27,6 @@ import {
   type ServerTlsOptions,
 } from "./entrances.ts";
 import type {
-  Entrance,
   EntranceContext,
   Listener,
   MetricSeries,
@@ -91,10 +90,9 @@ export class TunnelServer {
   #reloader: CertificateReloader | undefined;
   #plugins: ServerPlugin[] = [];
   #entry: EntranceContext;
-  #conns = new Set<NetConn>();
+  #conns: OpenConnections;
   #mounts = new Map<string, Handler>();
   #context: PluginContext;
-  #inFlight = 0;
   #closing = false;
 
   /**
@@ -111,6 +109,7 @@ export class TunnelServer {
       maxBytes: options.peekMaxBytes ?? DEFAULT_PEEK_MAX_BYTES,
     };
     const log = this.#log = options.log ?? stderrLog(options.logFormat);
+    this.#conns = new OpenConnections(log);
     const nameHold = options.nameHold ?? DEFAULT_NAME_HOLD;
     this.#registry = registryOf(options, host, nameHold);
     const context: PluginContext = this.#context = {
@@ -120,7 +119,7 @@ export class TunnelServer {
       visitors: new IpFilter(options.allowIps, options.denyIps),
       maxConnections: options.maxConnectionsPerTunnel ??
         DEFAULT_MAX_CONNECTIONS_PER_TUNNEL,
-      track: (conn) => this.#track(conn),
+      track: (conn) => this.#conns.track(conn),
       drop: (name, why) => this.#drop(name, why),
       tunnels: () => this.tunnels,
       wrapVisitor: (conn, t) => wrapAll(this.#plugins, conn, t),
@@ -182,7 +181,7 @@ export class TunnelServer {
           acceptAll(x.listener, {
             closing: () => this.#closing,
             log,
-            serve: (conn) => this.#handle(conn, x),
+            serve: (conn) => this.#conns.serve(conn, x, this.#entry),
           }).then(async () => {
             while (this.#conns.size > 0) {
               await new Promise((r) => setTimeout(r, 10));
@@ -279,11 +278,11 @@ export class TunnelServer {
       for (const l of this.#listeners) closeQuietly(l);
       this.#reloader?.close();
       const until = Date.now() + grace;
-      while (this.#inFlight > 0 && Date.now() < until) {
+      while (this.#conns.inFlight > 0 && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 20));
       }
       for (const t of this.#registry.values()) t.session.close();
-      for (const c of this.#conns) closeQuietly(c);
+      this.#conns.closeAll();
       await Promise.all(this.#plugins.map((p) => p.close?.()));
     }
     await this.finished;
@@ -293,35 +292,6 @@ export class TunnelServer {
   close(): Promise<void> {
     return this.shutdown(0);
   }
-
-  /** Counts a relayed connection in flight (for shutdown); call the result when done. */
-  #track(conn: NetConn): () => void {
-    this.#conns.add(conn);
-    this.#inFlight++;
-    return () => {
-      this.#inFlight--;
-      this.#conns.delete(conn);
-    };
-  }
-
-  #handle(conn: NetConn, entrance: Entrance): void {
-    this.#conns.add(conn);
-    let served: Promise<void>;
-    try {
-      conn.setNoDelay(true);
-      served = entrance.serve(conn, this.#entry);
-    } catch (err) {
-      served = Promise.reject(err);
-    }
-    // Chained, not awaited: a connection at rest holds no waiting call.
-    served.catch(this.#connectionError).then(() => {
-      this.#conns.delete(conn);
-      closeQuietly(conn);
-    });
-  }
-
-  #connectionError = (err: unknown): void =>
-    this.#log(`connection error: ${(err as Error).message}`);
 
   /** Ends this process's tunnel for `name`, if any (its name went elsewhere). */
   #drop(name: string, why: string): void {

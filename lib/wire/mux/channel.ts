@@ -108,8 +108,46 @@ class Signal {
   }
 }
 
+/**
+ * The copying `read` and `write` of a channel, in terms of its own
+ * `readChunk` and `writeFramed`.
+ */
+abstract class CopyingChannel {
+  abstract readChunk(max?: number): Promise<Uint8Array | null>;
+  abstract writeFramed(buf: Uint8Array, length: number): Promise<void>;
+  /** The reader is done with the last view `readChunk` lent. */
+  protected abstract returnLent(): void;
+
+  async read(p: Uint8Array): Promise<number | null> {
+    const chunk = await this.readChunk(p.length);
+    if (chunk === null) return null;
+    p.set(chunk);
+    this.returnLent();
+    return chunk.length;
+  }
+
+  /**
+   * Writes all of `p` through one framing buffer of at most
+   * {@linkcode WRITE_PIECE} bytes: a big write costs a piece of memory, not
+   * a copy of itself. (Relays use `writeFramed` and copy nothing.)
+   */
+  async write(p: Uint8Array): Promise<number> {
+    const frame = new Uint8Array(
+      DATA_HEADER_SIZE + Math.min(p.length, WRITE_PIECE),
+    );
+    let off = 0;
+    do {
+      const n = Math.min(WRITE_PIECE, p.length - off);
+      frame.set(p.subarray(off, off + n), DATA_HEADER_SIZE);
+      await this.writeFramed(frame, n);
+      off += n;
+    } while (off < p.length);
+    return p.length;
+  }
+}
+
 /** The session's implementation of {@linkcode Channel}. */
-export class MuxChannel implements Channel {
+export class MuxChannel extends CopyingChannel implements Channel {
   readonly id: number;
   remoteId = 0;
   bytesRead = 0;
@@ -152,6 +190,7 @@ export class MuxChannel implements Channel {
     maxPacket: number,
     maxWindow: number = windowSize,
   ) {
+    super();
     this.#host = host;
     this.id = id;
     this.#window = new ReceiveWindow(windowSize, maxPacket, maxWindow);
@@ -279,12 +318,8 @@ export class MuxChannel implements Channel {
     }
   }
 
-  async read(p: Uint8Array): Promise<number | null> {
-    const chunk = await this.readChunk(p.length);
-    if (chunk === null) return null;
-    p.set(chunk);
+  protected returnLent(): void {
     this.#received.returnLent();
-    return chunk.length;
   }
 
   #consumed(n: number): void {
@@ -295,25 +330,6 @@ export class MuxChannel implements Channel {
     // Past the process's budget no window grows.
     const grant = this.#window.consumed(n, !budget.spent);
     if (grant > 0) this.#host.send(encodeWindowAdjust(this.remoteId, grant));
-  }
-
-  /**
-   * Writes all of `p` through one framing buffer of at most
-   * {@linkcode WRITE_PIECE} bytes: a big write costs a piece of memory, not
-   * a copy of itself. (Relays use `writeFramed` and copy nothing.)
-   */
-  async write(p: Uint8Array): Promise<number> {
-    const frame = new Uint8Array(
-      DATA_HEADER_SIZE + Math.min(p.length, WRITE_PIECE),
-    );
-    let off = 0;
-    do {
-      const n = Math.min(WRITE_PIECE, p.length - off);
-      frame.set(p.subarray(off, off + n), DATA_HEADER_SIZE);
-      await this.writeFramed(frame, n);
-      off += n;
-    } while (off < p.length);
-    return p.length;
   }
 
   writeFramed(buf: Uint8Array, length: number): Promise<void> {
