@@ -153,22 +153,9 @@ export class TunnelClient {
     return done.then(() => this.finished.catch(() => {}));
   }
 
-  /** A connection to the server, as the options say (TLS, CA, insecure). */
-  #dialServer(timeout: number, signal?: AbortSignal): Promise<ByteConn> {
-    return dialServer({
-      host: this.#o.server,
-      port: this.#o.serverPort,
-      tls: this.#o.tls,
-      caCerts: this.#o.caCerts,
-      insecure: this.#o.insecure,
-      timeout,
-      signal,
-    });
-  }
-
   /** `DELETE /` with the name and secret: the server frees the name. */
   async #release(resume: { name: string; secret: string }): Promise<void> {
-    const conn = await this.#dialServer(RELEASE_TIMEOUT);
+    const conn = await serverConnection(this.#o, RELEASE_TIMEOUT);
     try {
       await releaseTunnel(conn, this.#o.server, this.#o.serverPort, {
         ...resume,
@@ -242,7 +229,8 @@ export class TunnelClient {
 
   /** One connection's life; resolves with why it ended (after it was up). */
   async #connectOnce(): Promise<string | undefined> {
-    const conn = await this.#dialServer(
+    const conn = await serverConnection(
+      this.#o,
       this.#o.connectTimeout,
       this.#o.signal,
     );
@@ -288,9 +276,7 @@ export class TunnelClient {
         url,
         resumed,
         local: `${this.#o.protocol === "tcp" ? "tcp" : "http"}://${
-          this.#o.localHost
-            ? hostPort(this.#o.localHost, this.#o.port)
-            : `localhost:${this.#o.port}`
+          localAuthority(this.#o)
         }`,
       });
       this.#resolveReady(url);
@@ -310,6 +296,28 @@ export class TunnelClient {
   }
 }
 
+/** A connection to the server, as the options say (TLS, CA, insecure). */
+function serverConnection(
+  o: ResolvedOptions,
+  timeout: number,
+  signal?: AbortSignal,
+): Promise<ByteConn> {
+  return dialServer({
+    host: o.server,
+    port: o.serverPort,
+    tls: o.tls,
+    caCerts: o.caCerts,
+    insecure: o.insecure,
+    timeout,
+    signal,
+  });
+}
+
+/** Where the local app is, as a URL's authority. */
+function localAuthority(o: ClientOptions): string {
+  return o.localHost ? hostPort(o.localHost, o.port) : `localhost:${o.port}`;
+}
+
 /** A pool member's part, for a client with these options. */
 function membership(
   o: ClientOptions,
@@ -320,7 +328,7 @@ function membership(
     secret: o.poolSecret,
     dial: () => local.dial(),
     healthPath: o.healthPath,
-    host: o.localHost ? hostPort(o.localHost, o.port) : `localhost:${o.port}`,
+    host: localAuthority(o),
     interval: o.healthInterval ?? DEFAULT_HEALTH_INTERVAL,
     onPool: (secret, members) => emit({ type: "pool", secret, members }),
     onHealth: (up, reason) => emit({ type: "health", up, reason }),

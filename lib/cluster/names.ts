@@ -286,17 +286,10 @@ export class ClusterNames {
         if (!node) this.#lease = undefined;
         if (!hold) this.#holdLease = undefined;
         await this.#ensureLeases();
-        for (const [name, digest] of this.#mine) {
-          const me = this.#me;
-          const ok = await etcd.txn(
-            [{ key: NAMES + name, createRevision: 0 }],
-            [
-              { put: NAMES + name, value: me, lease: this.#lease! },
-              { put: HOLDS + name, value: digest, lease: this.#holdLease! },
-            ],
-          );
-          if (!ok) this.#o.log(`cluster: ${name} was taken meanwhile`);
-        }
+        await claimAgain(this.#o, this.#mine, this.#me, {
+          node: this.#lease!,
+          hold: this.#holdLease!,
+        });
       }
     } catch (err) {
       if (err instanceof EtcdError) this.#down(err);
@@ -314,6 +307,25 @@ export class ClusterNames {
       );
     }
     this.#healthy = false;
+  }
+}
+
+/** After the leases expired: each of `mine` claimed again under new ones. */
+async function claimAgain(
+  o: ClusterNamesOptions,
+  mine: Map<string, string>,
+  me: string,
+  leases: { node: string; hold: string },
+): Promise<void> {
+  for (const [name, digest] of mine) {
+    const ok = await o.etcd.txn(
+      [{ key: NAMES + name, createRevision: 0 }],
+      [
+        { put: NAMES + name, value: me, lease: leases.node },
+        { put: HOLDS + name, value: digest, lease: leases.hold },
+      ],
+    );
+    if (!ok) o.log(`cluster: ${name} was taken meanwhile`);
   }
 }
 

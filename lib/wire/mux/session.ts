@@ -90,21 +90,7 @@ export class Session {
   /** Starts a session over `conn`; it reads from `conn` until the end. */
   constructor(conn: Duplex, options: SessionOptions = {}) {
     this.#conn = conn;
-    const window = options.window ?? DEFAULT_WINDOW;
-    const initialWindow = Math.min(
-      options.initialWindow ?? DEFAULT_INITIAL_WINDOW,
-      window,
-    );
-    if (initialWindow < 1) {
-      throw new RangeError(`Initial window out of range: ${initialWindow}`);
-    }
-    const maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
-    if (maxPacket < MIN_PACKET || maxPacket > MAX_PACKET) {
-      throw new RangeError(`Max packet out of range: ${maxPacket}`);
-    }
-    if (window < 1 || window > 0xffffffff) {
-      throw new RangeError(`Window out of range: ${window}`);
-    }
+    const { window, initialWindow, maxPacket } = flowOptions(options);
     this.#writer = new FrameWriter(
       conn,
       options.maxOwed ?? DEFAULT_MAX_OWED,
@@ -327,6 +313,26 @@ export class Session {
     this.#writer.end(err);
     this.#resolveClosed(err);
   }
+}
+
+/** The flow-control options with their defaults; throws `RangeError` out of range. */
+function flowOptions(options: SessionOptions) {
+  const window = options.window ?? DEFAULT_WINDOW;
+  const initialWindow = Math.min(
+    options.initialWindow ?? DEFAULT_INITIAL_WINDOW,
+    window,
+  );
+  if (initialWindow < 1) {
+    throw new RangeError(`Initial window out of range: ${initialWindow}`);
+  }
+  const maxPacket = options.maxPacket ?? DEFAULT_MAX_PACKET;
+  if (maxPacket < MIN_PACKET || maxPacket > MAX_PACKET) {
+    throw new RangeError(`Max packet out of range: ${maxPacket}`);
+  }
+  if (window < 1 || window > 0xffffffff) {
+    throw new RangeError(`Window out of range: ${window}`);
+  }
+  return { window, initialWindow, maxPacket };
 }
 
 /** PINGs a peer may send: {@linkcode MAX_PINGS_PER_SECOND}, refilled with time. */
