@@ -252,22 +252,8 @@ async function limits(
 async function connectionLimit(row: (...cells: string[]) => void) {
   const LIMIT = 10_000;
   const app = await startApp();
-  const appPort = app.port;
-  const { server, port } = await startScaleServer([
-    "--max-connections",
-    String(LIMIT),
-  ]);
-  const client = new Proc([
-    String(appPort),
-    "-p",
-    String(port),
-    "--quiet",
-    "--no-inspect",
-    "--max-connections",
-    "20000",
-  ]);
-  const host =
-    new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  const t = await tunnelOf(app.port, ["--max-connections", String(LIMIT)]);
+  const { port, host } = t;
   const open: Deno.TcpConn[] = [];
   try {
     while (open.length < LIMIT) {
@@ -309,8 +295,7 @@ async function connectionLimit(row: (...cells: string[]) => void) {
     );
   } finally {
     closeAll(open);
-    await client.stop();
-    await server.stop();
+    await t.stop();
     await app.stop();
   }
 }
@@ -337,16 +322,17 @@ async function handshakeStatus(port: number): Promise<number> {
   }
 }
 
-/** 10,000 idle visitor connections through one client process. */
-async function connections(row: (...cells: string[]) => void): Promise<void> {
-  const app = await startApp();
-  const appPort = app.port;
-  const { server, port, metricsPort } = await startScaleServer();
-  const pid = server.child.pid;
+/**
+ * A scale server (`serverFlags` added) and one client process for the app
+ * at `appPort` (its own limit raised, `SCALE_CLIENT_FLAGS` added), and the
+ * tunnel's host.
+ */
+async function tunnelOf(appPort: number, serverFlags: string[] = []) {
+  const s = await startScaleServer(serverFlags);
   const client = new Proc([
     String(appPort),
     "-p",
-    String(port),
+    String(s.port),
     "--quiet",
     "--no-inspect",
     // The client's own limit (8192) raised too.
@@ -356,31 +342,71 @@ async function connections(row: (...cells: string[]) => void): Promise<void> {
   ]);
   const host =
     new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  return {
+    ...s,
+    client,
+    host,
+    /** Memory of both processes now. */
+    async memory() {
+      return {
+        server: await memory(s.server.child.pid, s.metricsPort),
+        client: await memory(client.child.pid),
+      };
+    },
+    async stop() {
+      await client.stop();
+      await s.server.stop();
+    },
+  };
+}
+
+type Memory = Awaited<ReturnType<typeof memory>>;
+
+/** A row of what each of `n` connections cost the server and the client. */
+function perConnection(
+  label: string,
+  n: number,
+  before: { server: Memory; client: Memory },
+  after: { server: Memory; client: Memory },
+): string[] {
+  const per = (a: number, b: number) => ((b - a) * 1024 / n).toFixed(1);
+  return [
+    label,
+    `server ${after.server.rss.toFixed(1)} MB, client ${
+      after.client.rss.toFixed(1)
+    } MB RSS`,
+    `${per(before.server.rss, after.server.rss)} KB server + ${
+      per(before.client.rss, after.client.rss)
+    } KB client per connection (server heap ${
+      per(before.server.heap, after.server.heap)
+    } KB)`,
+  ];
+}
+
+/** 10,000 idle visitor connections through one client process. */
+async function connections(row: (...cells: string[]) => void): Promise<void> {
+  const app = await startApp();
+  const t = await tunnelOf(app.port);
   let open: Deno.TcpConn[] = [];
   try {
     await settle();
-    const s0 = await memory(pid, metricsPort),
-      c0 = await memory(client.child.pid);
-    open = await holdOpen(port, host);
+    const before = await t.memory();
+    open = await holdOpen(t.port, t.host);
     await settle();
     // Every one is relayed and open (none was answered and closed).
-    const relayed = await openAtServer(metricsPort);
+    const relayed = await openAtServer(t.metricsPort);
     if (relayed < CONNECTIONS) throw new Error(`only ${relayed} open`);
-    const s1 = await memory(pid, metricsPort),
-      c1 = await memory(client.child.pid);
-    const per = (a: number, b: number) =>
-      ((b - a) * 1024 / CONNECTIONS).toFixed(1);
     row(
-      `${CONNECTIONS} idle visitor connections, one tunnel`,
-      `server ${s1.rss.toFixed(1)} MB, client ${c1.rss.toFixed(1)} MB RSS`,
-      `${per(s0.rss, s1.rss)} KB server + ${
-        per(c0.rss, c1.rss)
-      } KB client per connection (server heap ${per(s0.heap, s1.heap)} KB)`,
+      ...perConnection(
+        `${CONNECTIONS} idle visitor connections, one tunnel`,
+        CONNECTIONS,
+        before,
+        await t.memory(),
+      ),
     );
   } finally {
     closeAll(open);
-    await client.stop();
-    await server.stop();
+    await t.stop();
     await app.stop();
   }
 }
@@ -394,27 +420,20 @@ async function afterDownloads(
   appPort: number,
   row: (...cells: string[]) => void,
 ): Promise<void> {
-  const { server, port, metricsPort } = await startScaleServer();
-  const client = new Proc([
-    String(appPort),
-    "-p",
-    String(port),
-    "--quiet",
-    "--no-inspect",
-  ]);
-  const host =
-    new URL((await client.waitFor("stdout", /^(http:\/\/\S+)$/m))[1]!).host;
+  const t = await tunnelOf(appPort);
   const open: Deno.TcpConn[] = [];
   try {
     await settle();
-    const s0 = await memory(server.child.pid, metricsPort),
-      c0 = await memory(client.child.pid);
+    const before = await t.memory();
     while (open.length < AFTER_DOWNLOADS) {
       open.push(
         ...await Promise.all(Array.from({ length: 50 }, async () => {
-          const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+          const conn = await Deno.connect({
+            hostname: "127.0.0.1",
+            port: t.port,
+          });
           await conn.write(
-            enc.encode(`GET /mib HTTP/1.1\r\nHost: ${host}\r\n\r\n`),
+            enc.encode(`GET /mib HTTP/1.1\r\nHost: ${t.host}\r\n\r\n`),
           );
           const r = await new ResponseReader(conn).next();
           if (r.body.length !== MIB.length) throw new Error("short download");
@@ -423,21 +442,17 @@ async function afterDownloads(
       );
     }
     await settle();
-    const s1 = await memory(server.child.pid, metricsPort),
-      c1 = await memory(client.child.pid);
-    const per = (a: number, b: number) =>
-      ((b - a) * 1024 / AFTER_DOWNLOADS).toFixed(1);
     row(
-      `${AFTER_DOWNLOADS} keep-alive connections at rest after 1 MiB each`,
-      `server ${s1.rss.toFixed(1)} MB, client ${c1.rss.toFixed(1)} MB RSS`,
-      `${per(s0.rss, s1.rss)} KB server + ${
-        per(c0.rss, c1.rss)
-      } KB client per connection`,
+      ...perConnection(
+        `${AFTER_DOWNLOADS} keep-alive connections at rest after 1 MiB each`,
+        AFTER_DOWNLOADS,
+        before,
+        await t.memory(),
+      ),
     );
   } finally {
     closeAll(open);
-    await client.stop();
-    await server.stop();
+    await t.stop();
   }
 }
 
