@@ -32,6 +32,30 @@ export function release(level: number, buf: Uint8Array): void {
   if (list.length < KEEP[level]!) list.push(buf);
 }
 
+/** The smallest level whose buffers hold `n` bytes; -1 if none does. */
+export function levelFor(n: number): number {
+  for (let level = 0; level < SIZES.length; level++) {
+    if (SIZES[level]! >= n) return level;
+  }
+  return -1;
+}
+
+/**
+ * The level of a reader's next buffer, after a read at `level` that
+ * `filled` its buffer or not; `high` is the largest level it reached. A
+ * full read moves up one (or, from a small wait, straight back to `high`);
+ * one that is not full drained the socket, so the next, which may wait
+ * long, waits in the smallest.
+ */
+export function nextLevel(
+  level: number,
+  high: number,
+  filled: boolean,
+): number {
+  if (!filled) return 0;
+  return level === 0 && high > 0 ? high : Math.min(level + 1, SIZES.length - 1);
+}
+
 /**
  * A read buffer from the pool that starts at the smallest size and moves up
  * one whenever a read fills it: an idle reader holds 1 KiB, a bulk one
@@ -50,11 +74,7 @@ export class GrowingBuffer {
   /** A read of `n` bytes is done with: the buffer for the next read. */
   read(n: number): void {
     const level = this.#level;
-    const next = n < this.buf.length
-      ? 0
-      : level === 0 && this.#high > 0
-      ? this.#high
-      : Math.min(level + 1, SIZES.length - 1);
+    const next = nextLevel(level, this.#high, n === this.buf.length);
     if (next > this.#high) this.#high = next;
     if (next === level) return;
     release(level, this.buf);

@@ -3,7 +3,14 @@
  * addresses. What the other folders use of this one.
  */
 
-export { acquire, GrowingBuffer, release, SIZES } from "./buffers.ts";
+export {
+  acquire,
+  GrowingBuffer,
+  levelFor,
+  nextLevel,
+  release,
+  SIZES,
+} from "./buffers.ts";
 export { constantTimeEqual } from "./constant_time.ts";
 export { hostPort, ipv4Bytes, ipv6Bytes, parseIp, unmapIpv4 } from "./ip.ts";
 export { IpFilter } from "./ip_filter.ts";

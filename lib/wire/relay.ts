@@ -15,6 +15,8 @@ import {
   acquire,
   type ByteConn,
   closeQuietly,
+  levelFor,
+  nextLevel,
   release,
   SIZES,
   writeAll,
@@ -57,6 +59,9 @@ export interface RelayTap {
   /** Both ways are done. */
   end(): void;
 }
+
+/** Swallows a rejection that is awaited later (no closure per chunk). */
+const IGNORE = () => {};
 
 /** How long a refused visitor's answer waits for the app to finish earlier answers (ms). */
 export const REPLY_WAIT = 5_000;
@@ -119,6 +124,7 @@ class Relay {
     this.#filter = filter;
     this.#tap = tap;
     this.#done = done;
+    if (tap) this.#tapAppSeen = () => this.#showAppSeen();
   }
 
   start(first: Uint8Array | undefined): void {
@@ -141,8 +147,12 @@ class Relay {
     }
   }
 
-  /** Shows the watcher the app's chunk (in a microtask after its write began). */
-  #tapAppSeen = (): void => {
+  /**
+   * Shows the watcher the app's chunk (in a microtask after its write
+   * began); made only for a relay with a watcher.
+   */
+  #tapAppSeen: (() => void) | undefined;
+  #showAppSeen(): void {
     const seen = this.#appSeen;
     this.#appSeen = undefined;
     try {
@@ -156,31 +166,27 @@ class Relay {
     } catch {
       this.#tap = undefined;
     }
-  };
+  }
 
   async #runToChannel(first: Uint8Array | undefined): Promise<void> {
     const conn = this.#conn, channel = this.#channel;
     // A buffer from the pool for each read, back to the pool once its write
     // is done: one is read into while the last is written, and a connection
-    // at rest holds only the one its read waits in. They start small and
-    // grow when a read fills one (a bulk transfer). A read that does not fill
-    // its buffer drained the socket, and the next may wait long (a
-    // keep-alive connection at rest after a download): it waits in the
-    // smallest; if that fills, the size reached before comes straight back.
+    // at rest holds only the one its read waits in. Sized as a
+    // GrowingBuffer is (nextLevel): small at rest, big in a transfer.
     let level = 0, high = 0, bufAt = 0;
     let buf: Uint8Array | undefined;
     let writing: Promise<void> | undefined;
     try {
       if (first && first.length) {
         const size = first.length;
-        const at = SIZES.findIndex((s) => s >= size);
+        const at = levelFor(size);
         if (at < 0) await channel.write(first);
         else {
           // Framed in a pooled buffer: nothing is allocated per connection.
           const b = acquire(at);
           b.set(first, DATA_HEADER_SIZE);
-          await channel.writeFramed(b, size);
-          release(at, b);
+          await channel.writeFramed(b, size, at);
         }
         // Not kept for the connection's life (this call's frame would).
         first = undefined;
@@ -192,7 +198,8 @@ class Relay {
         if (writing) await writing;
         if (n === null) break;
         buf = undefined;
-        writing = channel.writeFramed(b, n).then(() => release(at, b));
+        // Back to the pool once written (the channel gives it back).
+        writing = channel.writeFramed(b, n, at);
         // The filter looks for the answer to an upgrade (after the write
         // has started; it only reads).
         this.#filter?.fromApp?.(b, DATA_HEADER_SIZE, DATA_HEADER_SIZE + n);
@@ -203,18 +210,13 @@ class Relay {
           // At most one chunk waits: the next read ends after the microtask.
           this.#appSeen = b;
           this.#appSeenLength = n;
-          queueMicrotask(this.#tapAppSeen);
+          queueMicrotask(this.#tapAppSeen!);
         }
         // Awaited on the next turn; until then a rejection must not count as
         // unhandled (Deno would end the process).
-        writing.catch(() => {});
-        if (n < SIZES[at]!) level = 0;
-        else {
-          level = at === 0 && high > 0
-            ? high
-            : Math.min(at + 1, SIZES.length - 1);
-          if (level > high) high = level;
-        }
+        writing.catch(IGNORE);
+        level = nextLevel(at, high, n === SIZES[at]);
+        if (level > high) high = level;
       }
       this.#filter?.appEnded?.();
       // A refusal still to send: it goes after the app's last bytes.

@@ -14,6 +14,8 @@
 import { ChannelClosedError, ProtocolError } from "./errors.ts";
 import type { BufferBudget } from "./budget.ts";
 import { Received } from "./received.ts";
+import { release } from "../../net/mod.ts";
+import { CopyingChannel, Signal } from "./channel_base.ts";
 import { ReceiveWindow } from "./window.ts";
 import {
   DATA_HEADER_SIZE,
@@ -24,8 +26,7 @@ import {
   writeDataHeader,
 } from "./frames.ts";
 
-/** Largest piece {@linkcode Channel.write} copies into a frame at a time. */
-export const WRITE_PIECE = 256 * 1024;
+export { WRITE_PIECE } from "./channel_base.ts";
 
 /**
  * A bidirectional byte stream inside a multiplexed session, shaped like a
@@ -72,9 +73,11 @@ export interface Channel {
   /**
    * Writes `length` payload bytes stored at `buf[9 .. 9+length)` without
    * copying: the first 9 bytes of `buf` are room for the frame header. `buf`
-   * must stay untouched until the promise settles.
+   * must stay untouched until the promise settles. With `level`, `buf` came
+   * from the buffer pool at that level and goes back to it once written
+   * (after a failure it is left to the GC).
    */
-  writeFramed(buf: Uint8Array, length: number): Promise<void>;
+  writeFramed(buf: Uint8Array, length: number, level?: number): Promise<void>;
   /** Sends EOF after all pending writes: the peer reads `null`; reading goes on. */
   closeWrite(): Promise<void>;
   /** Closes both directions; later calls to `read`/`write` reject. Idempotent. */
@@ -91,59 +94,6 @@ export interface ChannelHost {
   sendData(frame: Uint8Array): Promise<void>;
   /** Where received bytes are counted until read. */
   readonly budget: BufferBudget;
-}
-
-/** A promise that can be awaited repeatedly and woken from outside. */
-class Signal {
-  #wake: (() => void) | null = null;
-  #promise: Promise<void> | null = null;
-  wait(): Promise<void> {
-    return this.#promise ??= new Promise<void>((r) => this.#wake = r);
-  }
-  notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    this.#promise = null;
-    wake?.();
-  }
-}
-
-/**
- * The copying `read` and `write` of a channel, in terms of its own
- * `readChunk` and `writeFramed`.
- */
-abstract class CopyingChannel {
-  abstract readChunk(max?: number): Promise<Uint8Array | null>;
-  abstract writeFramed(buf: Uint8Array, length: number): Promise<void>;
-  /** The reader is done with the last view `readChunk` lent. */
-  protected abstract returnLent(): void;
-
-  async read(p: Uint8Array): Promise<number | null> {
-    const chunk = await this.readChunk(p.length);
-    if (chunk === null) return null;
-    p.set(chunk);
-    this.returnLent();
-    return chunk.length;
-  }
-
-  /**
-   * Writes all of `p` through one framing buffer of at most
-   * {@linkcode WRITE_PIECE} bytes: a big write costs a piece of memory, not
-   * a copy of itself. (Relays use `writeFramed` and copy nothing.)
-   */
-  async write(p: Uint8Array): Promise<number> {
-    const frame = new Uint8Array(
-      DATA_HEADER_SIZE + Math.min(p.length, WRITE_PIECE),
-    );
-    let off = 0;
-    do {
-      const n = Math.min(WRITE_PIECE, p.length - off);
-      frame.set(p.subarray(off, off + n), DATA_HEADER_SIZE);
-      await this.writeFramed(frame, n);
-      off += n;
-    } while (off < p.length);
-    return p.length;
-  }
 }
 
 /** The session's implementation of {@linkcode Channel}. */
@@ -332,17 +282,21 @@ export class MuxChannel extends CopyingChannel implements Channel {
     if (grant > 0) this.#host.send(encodeWindowAdjust(this.remoteId, grant));
   }
 
-  writeFramed(buf: Uint8Array, length: number): Promise<void> {
+  writeFramed(buf: Uint8Array, length: number, level?: number): Promise<void> {
     const before = this.#writeChain;
     const run = before
-      ? before.then(() => this.#sendFramed(buf, length))
-      : this.#sendFramed(buf, length);
+      ? before.then(() => this.#sendFramed(buf, length, level))
+      : this.#sendFramed(buf, length, level);
     this.#writes++;
     this.#writeChain = run.then(this.#wrote, this.#wrote);
     return run;
   }
 
-  async #sendFramed(buf: Uint8Array, length: number): Promise<void> {
+  async #sendFramed(
+    buf: Uint8Array,
+    length: number,
+    level: number | undefined,
+  ): Promise<void> {
     let off = 0;
     while (off < length) {
       this.#checkWritable();
@@ -364,6 +318,8 @@ export class MuxChannel extends CopyingChannel implements Channel {
       await this.#host.sendData(frame);
       off += k;
     }
+    // Written: the socket has it.
+    if (level !== undefined) release(level, buf);
     this.#checkWritable();
   }
 

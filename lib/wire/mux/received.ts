@@ -6,7 +6,7 @@
  * process's budget.
  */
 
-import { acquire, release, SIZES } from "../../net/mod.ts";
+import { acquire, levelFor, release, SIZES } from "../../net/mod.ts";
 
 /** Received bytes `buf[start .. end)` in a pooled buffer of `level`. */
 interface Segment {
@@ -35,7 +35,7 @@ export class Received {
     }
     while (off < chunk.length) {
       const left = chunk.length - off;
-      const found = SIZES.findIndex((size) => size >= left);
+      const found = levelFor(left);
       const level = found < 0 ? SIZES.length - 1 : found;
       const buf = acquire(level); // its headroom is simply more room here
       const end = Math.min(left, buf.length);
